@@ -1,0 +1,18 @@
+//! Shared API vocabulary for every skiff component: the Kubernetes types (re-exported from
+//! k8s-openapi at the 1.33 API level), the registry of served resources, label and field
+//! selectors, and the `Status` error shape.
+//!
+//! This crate depends on nothing else in the workspace.
+
+pub mod resources;
+pub mod selector;
+pub mod status;
+
+pub use k8s_openapi;
+pub use resources::{ResourceInfo, Scope, RESOURCES};
+pub use status::{ApiError, Cause};
+
+/// The Kubernetes minor version whose API skiff serves (see DESIGN §2).
+pub const KUBE_MINOR: &str = "33";
+/// The full version string reported by `/version`.
+pub const KUBE_GIT_VERSION: &str = "v1.33.0-skiff";

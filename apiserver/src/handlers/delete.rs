@@ -1,0 +1,270 @@
+//! DELETE: graceful deletion (pods on a node), finalizers and the deletion-propagation
+//! finalizers (`orphan`, `foregroundDeletion`), preconditions, and delete-collection.
+
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+
+use api::{ApiError, ResourceInfo};
+
+use super::body::meta_str;
+use super::filter::Filter;
+use super::Ctx;
+use crate::storage::{Precondition, WriteError, WriteOp, WriteRequest};
+use crate::{response, strategy, util};
+
+const FOREGROUND: &str = "foregroundDeletion";
+const ORPHAN: &str = "orphan";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Propagation {
+    Orphan,
+    Background,
+    Foreground,
+}
+
+pub(super) struct DeleteOptions {
+    grace: Option<i64>,
+    propagation: Option<Propagation>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+    dry_run: bool,
+}
+
+pub(super) fn parse_options(ctx: &Ctx, raw: &[u8]) -> Result<DeleteOptions, ApiError> {
+    let body: Value = if raw.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(raw).map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+    };
+    if !body.is_object() {
+        return Err(ApiError::bad_request("DeleteOptions must be a JSON object"));
+    }
+    let grace = match body.get("gracePeriodSeconds") {
+        Some(Value::Null) | None => ctx.query.i64("gracePeriodSeconds")?,
+        Some(v) => Some(v.as_i64().ok_or_else(|| ApiError::bad_request("gracePeriodSeconds must be an integer"))?),
+    };
+    let policy = body.get("propagationPolicy").and_then(Value::as_str).map(str::to_string).or_else(|| ctx.query.get("propagationPolicy").map(str::to_string));
+    let orphan_dependents = match body.get("orphanDependents").and_then(Value::as_bool) {
+        Some(b) => Some(b),
+        None => ctx.query.get("orphanDependents").map(|_| ctx.query.bool("orphanDependents")).transpose()?,
+    };
+    if policy.is_some() && orphan_dependents.is_some() {
+        return Err(ApiError::invalid("", "DeleteOptions", "", vec![api::Cause::invalid("propagationPolicy", "orphanDependents and deletionPropagation cannot be both set")]));
+    }
+    let propagation = match policy.as_deref() {
+        None => orphan_dependents.map(|o| if o { Propagation::Orphan } else { Propagation::Background }),
+        Some("Orphan") => Some(Propagation::Orphan),
+        Some("Background") => Some(Propagation::Background),
+        Some("Foreground") => Some(Propagation::Foreground),
+        Some(other) => {
+            return Err(ApiError::invalid("", "DeleteOptions", "", vec![api::Cause::new("FieldValueNotSupported", "propagationPolicy", format!("Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""))]))
+        }
+    };
+    let mut dry_run = ctx.query.dry_run()?;
+    if let Some(d) = body.get("dryRun").and_then(Value::as_array) {
+        for v in d {
+            if v.as_str() != Some("All") {
+                return Err(ApiError::bad_request(format!("Invalid dry run value: {v}: valid values are \"All\"")));
+            }
+            dry_run = true;
+        }
+    }
+    Ok(DeleteOptions {
+        grace,
+        propagation,
+        uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string),
+        resource_version: body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string),
+        dry_run,
+    })
+}
+
+/// The default propagation when the client names none (upstream's DefaultGarbageCollectionPolicy:
+/// batch/v1 Jobs orphan for backward compatibility; everything else is background).
+fn default_propagation(res: &ResourceInfo) -> Propagation {
+    if res.kind == "Job" {
+        Propagation::Orphan
+    } else {
+        Propagation::Background
+    }
+}
+
+fn finalizers_mut(obj: &mut Value) -> Option<&mut Vec<Value>> {
+    let meta = obj.get_mut("metadata").and_then(Value::as_object_mut)?;
+    let f = meta.entry("finalizers").or_insert_with(|| json!([]));
+    f.as_array_mut()
+}
+
+/// Adds or removes the propagation finalizers as the policy says; true when anything changed.
+fn set_propagation_finalizers(obj: &mut Value, p: Propagation) -> bool {
+    let Some(f) = finalizers_mut(obj) else { return false };
+    let before = f.clone();
+    let want = match p {
+        Propagation::Orphan => Some(ORPHAN),
+        Propagation::Foreground => Some(FOREGROUND),
+        Propagation::Background => None,
+    };
+    f.retain(|v| {
+        let s = v.as_str().unwrap_or("");
+        (s != ORPHAN && s != FOREGROUND) || Some(s) == want
+    });
+    if let Some(w) = want {
+        if !f.iter().any(|v| v.as_str() == Some(w)) {
+            f.push(json!(w));
+        }
+    }
+    let changed = *f != before;
+    if f.is_empty() {
+        if let Some(meta) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
+            meta.remove("finalizers");
+        }
+    }
+    changed
+}
+
+/// The grace period a pod gets: the request's, else the pod's own, else 30 s; 0 for a pod
+/// never bound to a node or already finished (nothing to stop), as upstream.
+fn pod_grace(obj: &Value, requested: Option<i64>) -> i64 {
+    let bound = obj.pointer("/spec/nodeName").and_then(Value::as_str).map(|s| !s.is_empty()).unwrap_or(false);
+    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
+    if !bound || phase == "Succeeded" || phase == "Failed" {
+        return 0;
+    }
+    let g = requested
+        .or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
+        .unwrap_or(30);
+    g.max(0)
+}
+
+/// The response for an object that is gone: the object itself for pods and services (as
+/// upstream's ReturnDeletedObject), a success Status otherwise.
+fn gone_response(res: &ResourceInfo, name: &str, obj_json: bytes::Bytes, v: &Value) -> Response {
+    if matches!(res.kind, "Pod" | "Service") {
+        return response::json_bytes(200, obj_json);
+    }
+    let uid = meta_str(v, "uid").unwrap_or("");
+    response::json(200, &api::status::success_status(res.group, res.plural, name, uid))
+}
+
+pub async fn delete(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
+    let opts = parse_options(ctx, raw)?;
+    let name = ctx.name()?.to_string();
+    delete_one(ctx, &name, &opts).await
+}
+
+pub(super) async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> Result<Response, ApiError> {
+    let res = ctx.target.res;
+    let key = ctx.target.key(name);
+    for _ in 0..16 {
+        let cur = ctx.state.store.get(&key).ok_or_else(|| ApiError::not_found(res.group, res.plural, name))?;
+        let old = cur.value().map_err(|e| ApiError::internal(e.to_string()))?;
+        if let Some(uid) = &opts.uid {
+            let have = meta_str(&old, "uid").unwrap_or("");
+            if have != uid {
+                return Err(ApiError::conflict_message(res.group, res.plural, name, format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {have}")));
+            }
+        }
+        if let Some(rv) = &opts.resource_version {
+            if *rv != cur.rev.to_string() {
+                return Err(ApiError::conflict_message(res.group, res.plural, name, format!("Precondition failed: ResourceVersion in precondition: {rv}, ResourceVersion in object meta: {}", cur.rev)));
+            }
+        }
+        let mut new = old.clone();
+        let propagation = opts.propagation.unwrap_or_else(|| default_propagation(res));
+        set_propagation_finalizers(&mut new, propagation);
+        let grace = if res.kind == "Pod" { pod_grace(&old, opts.grace) } else { 0 };
+        let deleting = strategy::is_deleting(&old);
+        let keep = grace > 0 || strategy::has_finalizers(&new);
+        if keep {
+            if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+                let shorter = match meta.get("deletionGracePeriodSeconds").and_then(Value::as_i64) {
+                    Some(g) => grace < g,
+                    None => true,
+                };
+                if !deleting || shorter {
+                    meta.insert("deletionTimestamp".into(), json!(util::now_plus_rfc3339(grace)));
+                    meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                }
+            }
+            if res.kind == "Namespace" {
+                if let Some(o) = new.as_object_mut() {
+                    let status = o.entry("status").or_insert_with(|| Value::Object(Map::new()));
+                    status["phase"] = json!("Terminating");
+                }
+            }
+            if new == old || opts.dry_run {
+                let body = serde_json::to_vec(&new).map_err(|e| ApiError::internal(e.to_string()))?;
+                return Ok(response::json_bytes(200, body));
+            }
+            match ctx.state.store.write(WriteRequest { key: key.clone(), op: WriteOp::Put(new), precondition: Precondition::Revision(cur.rev) }).await {
+                Ok(c) => {
+                    let code = if propagation == Propagation::Foreground { 202 } else { 200 };
+                    return Ok(response::json_bytes(code, c.obj.json.clone()));
+                }
+                Err(WriteError::Conflict) => continue,
+                Err(WriteError::NotFound) => return Err(ApiError::not_found(res.group, res.plural, name)),
+                Err(e) => return Err(ApiError::internal(e.to_string())),
+            }
+        }
+        if opts.dry_run {
+            return Ok(gone_response(res, name, cur.json.clone(), &old));
+        }
+        match ctx.state.store.write(WriteRequest { key: key.clone(), op: WriteOp::Delete, precondition: Precondition::Revision(cur.rev) }).await {
+            Ok(c) => {
+                if res.kind == "Service" {
+                    super::service_alloc::release_all(&mut ctx.state.alloc(), &old);
+                }
+                return Ok(gone_response(res, name, c.obj.json.clone(), &old));
+            }
+            Err(WriteError::Conflict) => continue,
+            Err(WriteError::NotFound) => return Err(ApiError::not_found(res.group, res.plural, name)),
+            Err(e) => return Err(ApiError::internal(e.to_string())),
+        }
+    }
+    Err(ApiError::conflict(res.group, res.plural, name))
+}
+
+pub async fn delete_collection(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
+    let opts = parse_options(ctx, raw)?;
+    let filter = Filter::from_ctx(ctx)?;
+    let keep = |o: &crate::storage::Obj| filter.matches(o);
+    let (_, objs, _) = ctx.state.store.list(&ctx.target.prefix(), None, usize::MAX, &keep);
+    let res = ctx.target.res;
+    for o in objs {
+        let Some(name) = o.key.rsplit('/').next() else { continue };
+        match delete_one(ctx, name, &opts).await {
+            Ok(_) => {}
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(response::json(200, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"group": res.group, "kind": res.plural}})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn propagation_finalizers() {
+        let mut o = json!({"metadata":{"finalizers":["a"]}});
+        assert!(set_propagation_finalizers(&mut o, Propagation::Foreground));
+        assert_eq!(o["metadata"]["finalizers"], json!(["a", "foregroundDeletion"]));
+        assert!(set_propagation_finalizers(&mut o, Propagation::Orphan));
+        assert_eq!(o["metadata"]["finalizers"], json!(["a", "orphan"]));
+        assert!(set_propagation_finalizers(&mut o, Propagation::Background));
+        assert_eq!(o["metadata"]["finalizers"], json!(["a"]));
+        let mut o = json!({"metadata":{}});
+        assert!(!set_propagation_finalizers(&mut o, Propagation::Background));
+        assert!(o["metadata"].get("finalizers").is_none());
+    }
+
+    #[test]
+    fn pods_get_grace_only_on_a_node() {
+        assert_eq!(pod_grace(&json!({"spec":{}}), Some(30)), 0);
+        let bound = json!({"spec":{"nodeName":"n","terminationGracePeriodSeconds":10},"status":{"phase":"Running"}});
+        assert_eq!(pod_grace(&bound, None), 10);
+        assert_eq!(pod_grace(&bound, Some(0)), 0);
+        let done = json!({"spec":{"nodeName":"n"},"status":{"phase":"Succeeded"}});
+        assert_eq!(pod_grace(&done, Some(5)), 0);
+    }
+}

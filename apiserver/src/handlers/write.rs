@@ -1,0 +1,469 @@
+//! Create, update (PUT) and patch (PATCH): every written object goes through the same steps as
+//! upstream's registry — decode, prune unknown fields (warn, or 400 with `fieldValidation=Strict`),
+//! system metadata, defaulting, validation (422), ClusterIP/NodePort allocation, managedFields —
+//! and is then committed with a precondition, so a concurrent writer is never overwritten.
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use serde_json::{json, Value};
+
+use api::{ApiError, ResourceInfo};
+
+use super::body::{self, meta_str, set_meta};
+use super::service_alloc::ServiceAlloc;
+use super::Ctx;
+use crate::request::FieldValidation;
+use crate::state::AppState;
+use crate::storage::{Obj, Precondition, WriteError, WriteOp, WriteRequest};
+use crate::{admission, apply, patch, response, strategy, util};
+
+/// Tries of a write that lost a race to a concurrent writer (without a client precondition).
+const RETRIES: usize = 16;
+
+/// How the managedFields of a write are kept.
+#[derive(Debug, Clone)]
+pub enum Manager {
+    /// A create/update/patch by this manager (operation Update).
+    Update(String),
+    /// Server-side apply already computed the managedFields.
+    Applied,
+    /// Internal writes (bootstrap) record nothing.
+    None,
+}
+
+pub struct WriteOpts {
+    pub dry_run: bool,
+    pub validation: FieldValidation,
+    pub manager: Manager,
+}
+
+impl WriteOpts {
+    fn from_ctx(ctx: &Ctx) -> Result<WriteOpts, ApiError> {
+        Ok(WriteOpts {
+            dry_run: ctx.query.dry_run()?,
+            validation: FieldValidation::from_query(&ctx.query)?,
+            manager: Manager::Update(field_manager(ctx, false)?),
+        })
+    }
+}
+
+/// `fieldManager`, or the user agent's program name, as upstream; required for apply.
+pub fn field_manager(ctx: &Ctx, required: bool) -> Result<String, ApiError> {
+    let m = match ctx.query.get("fieldManager") {
+        Some(m) => m.to_string(),
+        None if required => {
+            return Err(ApiError::bad_request("PATCH, application/apply-patch+yaml requires a non-empty fieldManager query parameter"))
+        }
+        None => ctx
+            .header("user-agent")
+            .and_then(|ua| ua.split('/').next())
+            .filter(|s| !s.is_empty())
+            .unwrap_or("unknown")
+            .to_string(),
+    };
+    if m.len() > 128 || m.chars().any(|c| c.is_control()) {
+        return Err(ApiError::bad_request(format!(
+            "fieldManager must be at most 128 printable characters, got {} characters",
+            m.chars().count()
+        )));
+    }
+    Ok(m)
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(e.to_string())
+}
+
+/// Prunes unknown fields through the typed decoder; 400 on type errors.
+fn normalize(res: &ResourceInfo, obj: Value, mode: FieldValidation) -> Result<(Value, Vec<String>), ApiError> {
+    let name = meta_str(&obj, "name").unwrap_or("").to_string();
+    match admission::normalize(res.kind, obj) {
+        Ok(n) => {
+            let unknown: Vec<String> = n.unknown_fields.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+            if unknown.is_empty() || mode == FieldValidation::Ignore {
+                return Ok((n.object, Vec::new()));
+            }
+            if mode == FieldValidation::Strict {
+                let mut e = ApiError::bad_request(format!("strict decoding error: {}", unknown.join(", ")));
+                e = e.with_details(res.group, res.kind, &name);
+                return Err(e);
+            }
+            Ok((n.object, unknown))
+        }
+        Err(causes) => {
+            let text: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
+            let mut e = ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: {}",
+                res.kind,
+                res.version,
+                res.kind,
+                text.join("; ")
+            ));
+            e.causes = causes;
+            Err(e)
+        }
+    }
+}
+
+fn validate(res: &ResourceInfo, obj: &Value, old: Option<&Value>) -> Result<(), ApiError> {
+    let causes = admission::validate(res.kind, obj, old);
+    if causes.is_empty() {
+        return Ok(());
+    }
+    let name = meta_str(obj, "name").unwrap_or("");
+    Err(ApiError::invalid(res.group, res.kind, name, causes))
+}
+
+fn with_namespace_check(state: &AppState, res: &ResourceInfo, obj: &Value) -> Result<(), ApiError> {
+    if !res.namespaced() {
+        return Ok(());
+    }
+    let ns = meta_str(obj, "namespace").ok_or_else(|| ApiError::bad_request("the object has no namespace"))?;
+    let key = format!("/registry/namespaces/{ns}");
+    let nsobj = state.store.get(&key).ok_or_else(|| ApiError::not_found("", "namespaces", ns))?;
+    let v = nsobj.value().map_err(internal)?;
+    if strategy::is_deleting(&v) || v.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") {
+        return Err(ApiError::forbidden(format!(
+            "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+            res.plural,
+            meta_str(obj, "name").unwrap_or("")
+        ))
+        .with_details(res.group, res.plural, meta_str(obj, "name").unwrap_or("")));
+    }
+    Ok(())
+}
+
+/// The outcome of a write: the stored (or, for a dry run, would-be) object.
+pub struct Written {
+    pub json: bytes::Bytes,
+    pub warnings: Vec<String>,
+}
+
+fn dry_json(v: &Value) -> Result<bytes::Bytes, ApiError> {
+    serde_json::to_vec(v).map(bytes::Bytes::from).map_err(internal)
+}
+
+/// Creates an object (namespace and kind already checked against the path).
+pub async fn create_object(state: &AppState, res: &'static ResourceInfo, obj: Value, opts: &WriteOpts) -> Result<Written, ApiError> {
+    with_namespace_check(state, res, &obj)?;
+    let generate = meta_str(&obj, "name").is_none().then(|| meta_str(&obj, "generateName").map(str::to_string)).flatten();
+    if meta_str(&obj, "name").is_none() && generate.is_none() {
+        return Err(ApiError::invalid(
+            res.group,
+            res.kind,
+            "",
+            vec![api::Cause::required("metadata.name").with_message("name or generateName is required")],
+        ));
+    }
+    let (mut obj, warnings) = normalize(res, obj, opts.validation)?;
+    for attempt in 0..8 {
+        let mut candidate = obj.clone();
+        if let Some(prefix) = &generate {
+            set_meta(&mut candidate, "name", json!(format!("{prefix}{}", util::name_suffix())));
+        }
+        let name = meta_str(&candidate, "name").unwrap_or("").to_string();
+        let uid = util::new_uid();
+        let now = util::now_rfc3339();
+        strategy::prepare_for_create(res, &mut candidate, &uid, &now);
+        admission::apply_defaults(res.kind, &mut candidate, &state.defaults);
+        validate(res, &candidate, None)?;
+        let alloc = if res.kind == "Service" {
+            Some(ServiceAlloc::prepare(&mut state.alloc(), &mut candidate, None)?)
+        } else {
+            None
+        };
+        if let Manager::Update(m) = &opts.manager {
+            apply::record_update(res.kind, &res.api_version(), None, &mut candidate, m, &now);
+        }
+        if opts.dry_run {
+            if let Some(a) = &alloc {
+                a.rollback(&mut state.alloc());
+            }
+            return Ok(Written { json: dry_json(&candidate)?, warnings });
+        }
+        let ns = meta_str(&candidate, "namespace").map(str::to_string);
+        let key = res.key(ns.as_deref(), &name);
+        let result = state
+            .store
+            .write(WriteRequest { key, op: WriteOp::Put(candidate), precondition: Precondition::MustNotExist })
+            .await;
+        match result {
+            Ok(c) => return Ok(Written { json: c.obj.json.clone(), warnings }),
+            Err(e) => {
+                if let Some(a) = &alloc {
+                    a.rollback(&mut state.alloc());
+                }
+                match e {
+                    WriteError::AlreadyExists if generate.is_some() && attempt < 7 => continue,
+                    WriteError::AlreadyExists => return Err(ApiError::already_exists(res.group, res.plural, &name)),
+                    other => return Err(internal(other)),
+                }
+            }
+        }
+    }
+    obj = Value::Null;
+    drop(obj);
+    Err(ApiError::internal("could not generate a unique name"))
+}
+
+/// Creates an object from inside the server (bootstrap): same checks, no HTTP.
+pub async fn internal_create(state: &AppState, res: &'static ResourceInfo, mut obj: Value) -> Result<(), ApiError> {
+    body::check_kind(res, &mut obj)?;
+    let opts = WriteOpts { dry_run: false, validation: FieldValidation::Strict, manager: Manager::None };
+    create_object(state, res, obj, &opts).await.map(|_| ())
+}
+
+pub async fn create(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
+    let res = ctx.target.res;
+    let mut obj = body::decode_object(&body::media_type(ctx), raw)?;
+    body::check_kind(res, &mut obj)?;
+    body::check_namespace(ctx, &mut obj)?;
+    let opts = WriteOpts::from_ctx(ctx)?;
+    let w = create_object(&ctx.state, res, obj, &opts).await?;
+    Ok(response::with_warnings(response::json_bytes(201, w.json), &w.warnings))
+}
+
+/// What kind of write an update is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Part {
+    Main,
+    Status,
+    Finalize,
+}
+
+fn part(ctx: &Ctx) -> Part {
+    match ctx.target.subresource.as_deref() {
+        Some("status") => Part::Status,
+        Some("finalize") => Part::Finalize,
+        _ => Part::Main,
+    }
+}
+
+/// Read-modify-write of one object: `mutate` turns the current object into the desired one;
+/// everything else (admission, preconditions, retries on a lost race) happens here.
+pub async fn update_object(
+    ctx: &Ctx,
+    opts: &WriteOpts,
+    user_rv: Option<u64>,
+    mut mutate: impl FnMut(&Value) -> Result<Value, ApiError>,
+) -> Result<(u16, Written), ApiError> {
+    let res = ctx.target.res;
+    let name = ctx.name()?.to_string();
+    let key = ctx.target.key(&name);
+    let part = part(ctx);
+    for _ in 0..RETRIES {
+        let cur: Arc<Obj> = ctx.state.store.get(&key).ok_or_else(|| ApiError::not_found(res.group, res.plural, &name))?;
+        if let Some(rv) = user_rv {
+            if rv != cur.rev {
+                return Err(ApiError::conflict(res.group, res.plural, &name));
+            }
+        }
+        let old = cur.value().map_err(internal)?;
+        let candidate = mutate(&old)?;
+        let mut candidate = match candidate.as_object() {
+            Some(_) => candidate,
+            None => return Err(ApiError::bad_request("the result of the update is not a JSON object")),
+        };
+        body::check_kind(res, &mut candidate)?;
+        let (mut new, warnings) = normalize(res, candidate, opts.validation)?;
+        if meta_str(&new, "name") != Some(name.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                meta_str(&new, "name").unwrap_or("")
+            )));
+        }
+        if res.namespaced() && meta_str(&new, "namespace") != ctx.target.namespace.as_deref() {
+            return Err(ApiError::bad_request(format!(
+                "the namespace of the object ({}) does not match the namespace on the URL ({})",
+                meta_str(&new, "namespace").unwrap_or(""),
+                ctx.target.namespace.as_deref().unwrap_or("")
+            )));
+        }
+        new = match part {
+            Part::Status => strategy::prepare_for_status_update(&new, &old),
+            Part::Finalize => {
+                let mut out = old.clone();
+                out["spec"]["finalizers"] = new.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
+                out
+            }
+            Part::Main => {
+                strategy::prepare_for_update(res, &mut new, &old);
+                new
+            }
+        };
+        admission::apply_defaults(res.kind, &mut new, &ctx.state.defaults);
+        // The stored resourceVersion is not part of the comparison or of validation.
+        set_meta(&mut new, "resourceVersion", json!(cur.rev.to_string()));
+        validate(res, &new, Some(&old))?;
+        let alloc = if res.kind == "Service" && part == Part::Main {
+            Some(ServiceAlloc::prepare(&mut ctx.state.alloc(), &mut new, Some(&old))?)
+        } else {
+            None
+        };
+        let rollback = |alloc: &Option<ServiceAlloc>| {
+            if let Some(a) = alloc {
+                a.rollback(&mut ctx.state.alloc());
+            }
+        };
+        let now = util::now_rfc3339();
+        if let Manager::Update(m) = &opts.manager {
+            apply::record_update(res.kind, &res.api_version(), Some(&old), &mut new, m, &now);
+        }
+        if new == old {
+            rollback(&alloc);
+            return Ok((200, Written { json: cur.json.clone(), warnings }));
+        }
+        let finished = strategy::is_deleting(&new) && !strategy::has_finalizers(&new);
+        if opts.dry_run {
+            rollback(&alloc);
+            return Ok((200, Written { json: dry_json(&new)?, warnings }));
+        }
+        let op = if finished { WriteOp::Delete } else { WriteOp::Put(new) };
+        match ctx.state.store.write(WriteRequest { key: key.clone(), op, precondition: Precondition::Revision(cur.rev) }).await {
+            Ok(c) => {
+                if let Some(a) = &alloc {
+                    a.commit(&mut ctx.state.alloc());
+                }
+                if finished && res.kind == "Service" {
+                    super::service_alloc::release_all(&mut ctx.state.alloc(), &old);
+                }
+                return Ok((200, Written { json: c.obj.json.clone(), warnings }));
+            }
+            Err(WriteError::Conflict) if user_rv.is_none() => {
+                rollback(&alloc);
+                continue;
+            }
+            Err(WriteError::Conflict) => {
+                rollback(&alloc);
+                return Err(ApiError::conflict(res.group, res.plural, &name));
+            }
+            Err(WriteError::NotFound) => {
+                rollback(&alloc);
+                return Err(ApiError::not_found(res.group, res.plural, &name));
+            }
+            Err(e) => {
+                rollback(&alloc);
+                return Err(internal(e));
+            }
+        }
+    }
+    Err(ApiError::conflict(res.group, res.plural, &name))
+}
+
+pub async fn update(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
+    let res = ctx.target.res;
+    let mut obj = body::decode_object(&body::media_type(ctx), raw)?;
+    body::check_kind(res, &mut obj)?;
+    body::check_namespace(ctx, &mut obj)?;
+    let user_rv = body::resource_version(&obj)?;
+    let opts = WriteOpts::from_ctx(ctx)?;
+    let (code, w) = update_object(ctx, &opts, user_rv, |_| Ok(obj.clone())).await?;
+    Ok(response::with_warnings(response::json_bytes(code, w.json), &w.warnings))
+}
+
+/// The four patch types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PatchType {
+    Json,
+    Merge,
+    Strategic,
+    Apply,
+}
+
+pub fn patch_type(media: &str) -> Result<PatchType, ApiError> {
+    match media {
+        "application/json-patch+json" => Ok(PatchType::Json),
+        "application/merge-patch+json" => Ok(PatchType::Merge),
+        "application/strategic-merge-patch+json" => Ok(PatchType::Strategic),
+        "application/apply-patch+yaml" | "application/apply-patch+json" => Ok(PatchType::Apply),
+        other => Err(ApiError::unsupported_media_type(other)),
+    }
+}
+
+pub fn patch_error(e: patch::PatchError) -> ApiError {
+    ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+}
+
+/// Applies a non-apply patch to `current`.
+pub fn apply_patch(kind: &str, ty: PatchType, current: &Value, p: &Value) -> Result<Value, ApiError> {
+    match ty {
+        PatchType::Json => patch::json_patch(current, p).map_err(patch_error),
+        PatchType::Merge => patch::json_merge_patch(current, p).map_err(patch_error),
+        PatchType::Strategic => patch::strategic_merge_patch(kind, current, p).map_err(patch_error),
+        PatchType::Apply => Err(ApiError::internal("apply patches go through server-side apply")),
+    }
+}
+
+fn apply_error(e: apply::ApplyError) -> ApiError {
+    match e {
+        apply::ApplyError::Conflicts(_) => ApiError::new(409, "Conflict", e.to_string()),
+        apply::ApplyError::Invalid(m) => ApiError::new(422, "Invalid", m),
+    }
+}
+
+pub async fn patch(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
+    let res = ctx.target.res;
+    let ty = patch_type(&body::media_type(ctx))?;
+    let validation = FieldValidation::from_query(&ctx.query)?;
+    let dry_run = ctx.query.dry_run()?;
+    if ty == PatchType::Apply {
+        return server_side_apply(ctx, raw, validation, dry_run).await;
+    }
+    let p = body::parse_json(raw)?;
+    match (ty, &p) {
+        (PatchType::Json, Value::Array(_)) => {}
+        (PatchType::Json, _) => return Err(ApiError::bad_request("a JSON patch must be a JSON array of operations")),
+        (_, Value::Object(_)) => {}
+        _ => return Err(ApiError::bad_request("a merge patch must be a JSON object")),
+    }
+    let user_rv = if ty == PatchType::Json { None } else { body::resource_version(&p)? };
+    let opts = WriteOpts { dry_run, validation, manager: Manager::Update(field_manager(ctx, false)?) };
+    let (code, w) = update_object(ctx, &opts, user_rv, |cur| apply_patch(res.kind, ty, cur, &p)).await?;
+    Ok(response::with_warnings(response::json_bytes(code, w.json), &w.warnings))
+}
+
+async fn server_side_apply(ctx: &Ctx, raw: &[u8], validation: FieldValidation, dry_run: bool) -> Result<Response, ApiError> {
+    let res = ctx.target.res;
+    let manager = field_manager(ctx, true)?;
+    let force = ctx.query.bool("force")?;
+    let mut applied = body::parse_yaml(raw)?;
+    if !applied.is_object() {
+        return Err(ApiError::bad_request("the applied configuration must be an object"));
+    }
+    body::check_kind(res, &mut applied)?;
+    body::check_namespace(ctx, &mut applied)?;
+    let name = ctx.name()?.to_string();
+    match meta_str(&applied, "name") {
+        None => set_meta(&mut applied, "name", json!(name)),
+        Some(n) if n != name => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )))
+        }
+        Some(_) => {}
+    }
+    let (applied, mut warnings) = normalize(res, applied, validation)?;
+    let av = res.api_version();
+    let now = util::now_rfc3339();
+    if ctx.state.store.get(&ctx.target.key(&name)).is_none() && ctx.target.subresource.is_none() {
+        let obj = apply::server_side_apply(res.kind, &av, None, &applied, &manager, force, &now).map_err(apply_error)?;
+        let opts = WriteOpts { dry_run, validation, manager: Manager::Applied };
+        match create_object(&ctx.state, res, obj, &opts).await {
+            Ok(w) => {
+                warnings.extend(w.warnings);
+                return Ok(response::with_warnings(response::json_bytes(201, w.json), &warnings));
+            }
+            // Lost a race with another creator: apply onto what they made.
+            Err(e) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    let opts = WriteOpts { dry_run, validation, manager: Manager::Applied };
+    let (code, w) = update_object(ctx, &opts, None, |cur| {
+        apply::server_side_apply(res.kind, &av, Some(cur), &applied, &manager, force, &util::now_rfc3339()).map_err(apply_error)
+    })
+    .await?;
+    warnings.extend(w.warnings);
+    Ok(response::with_warnings(response::json_bytes(code, w.json), &warnings))
+}

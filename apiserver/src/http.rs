@@ -1,0 +1,135 @@
+//! The top of request handling: public endpoints, authentication, then routing to discovery,
+//! OpenAPI or the resource handlers.
+
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::extract::{Request, State as AxState};
+use axum::http::{header, Method};
+use axum::response::Response;
+use serde_json::json;
+
+use api::ApiError;
+
+use crate::request::{self, Query, Route};
+use crate::state::State;
+use crate::{discovery, handlers, response};
+
+fn is_public(path: &str) -> bool {
+    matches!(path, "/livez" | "/readyz" | "/healthz" | "/version" | "/version/")
+        || path.starts_with("/livez/")
+        || path.starts_with("/readyz/")
+        || path.starts_with("/healthz/")
+}
+
+pub async fn handle(AxState(state): AxState<State>, req: Request) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let resp = dispatch(state, req).await;
+    tracing::debug!(%method, %path, code = resp.status().as_u16(), elapsed_us = started.elapsed().as_micros() as u64, "request");
+    resp
+}
+
+async fn dispatch(state: State, req: Request) -> Response {
+    let path = req.uri().path().to_string();
+    if is_public(&path) {
+        return public(&state, &path);
+    }
+    let authz = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    let Some(user) = state.auth.authenticate(authz) else {
+        return response::error(&ApiError::unauthorized());
+    };
+    if !state.ready.is_ready() {
+        return response::error(&ApiError::unavailable("the server is starting up"));
+    }
+    let query = Query::parse(req.uri().query());
+    if path == "/openapi/v3" || path == "/openapi/v3/" {
+        return response::json_bytes(200, state.openapi.root());
+    }
+    if let Some(gv) = path.strip_prefix("/openapi/v3/") {
+        return match state.openapi.group_version(gv) {
+            Some((body, hash)) => {
+                let mut resp = response::json_bytes(200, body);
+                if let Ok(v) = axum::http::HeaderValue::from_str(&format!("\"{hash}\"")) {
+                    resp.headers_mut().insert(header::ETAG, v);
+                }
+                resp
+            }
+            None => response::error(&ApiError::not_found_path(format!("no OpenAPI document for {gv:?}"))),
+        };
+    }
+    if !(path == "/api" || path == "/apis" || path.starts_with("/api/") || path.starts_with("/apis/")) {
+        return response::error(&ApiError::not_found_path("the server could not find the requested resource"));
+    }
+    let route = match request::route(&path) {
+        Ok(r) => r,
+        Err(e) => return response::error(&e),
+    };
+    match route {
+        Route::DiscoveryRoot { legacy_core } => {
+            if req.method() != Method::GET {
+                return response::error(&ApiError::method_not_allowed("discovery is read-only"));
+            }
+            let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            discovery::root(legacy_core, accept)
+        }
+        Route::GroupVersion { group, version } => discovery::group_version(&group, &version),
+        Route::Group { group } => discovery::group(&group),
+        Route::Resource(target) => handlers::resource(state, target, query, user, req).await,
+    }
+}
+
+fn public(state: &State, path: &str) -> Response {
+    match path {
+        "/version" | "/version/" => response::json(
+            200,
+            &json!({
+                "major": "1",
+                "minor": api::KUBE_MINOR,
+                "gitVersion": api::KUBE_GIT_VERSION,
+                "gitCommit": "0000000000000000000000000000000000000000",
+                "gitTreeState": "clean",
+                "buildDate": "2026-01-01T00:00:00Z",
+                "goVersion": "rust",
+                "compiler": "rustc",
+                "platform": format!("{}/{}", std::env::consts::OS, goarch()),
+            }),
+        ),
+        p if p.starts_with("/readyz") => {
+            if state.ready.is_ready() {
+                text(200, "ok")
+            } else {
+                text(500, "[-]skiff-ready failed: not ready yet\nreadyz check failed")
+            }
+        }
+        _ => text(200, "ok"),
+    }
+}
+
+fn goarch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
+    }
+}
+
+fn text(code: u16, body: &'static str) -> Response {
+    let mut r = response::bytes(code, "text/plain; charset=utf-8", body);
+    r.headers_mut().insert("x-content-type-options", axum::http::HeaderValue::from_static("nosniff"));
+    r
+}
+
+/// Reads a request body up to the API's size limit (3 MiB, as upstream): 413 past it.
+pub async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    const LIMIT: usize = 3 * 1024 * 1024;
+    match http_body_util::Limited::new(body, LIMIT).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+            Err(ApiError::too_large(format!("the request body exceeds the limit of {LIMIT} bytes")))
+        }
+        Err(e) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
+    }
+}

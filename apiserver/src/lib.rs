@@ -1,0 +1,113 @@
+//! The skiff API server: the Kubernetes REST API (1.33) over HTTPS, with watch, backed by an
+//! in-memory watch cache in front of a durable store.
+//!
+//! Entry point: [`run`]. Request handling starts in `server.rs` (TLS accept loop), goes through
+//! `http.rs` (authentication, routing) to the verb handlers in `handlers/`, which read the cache
+//! and write through the single commit path of `storage/`.
+
+pub mod admission;
+pub mod apply;
+mod auth;
+mod bootstrap;
+mod discovery;
+mod files;
+mod handlers;
+mod http;
+mod ipalloc;
+mod kubeconfig;
+pub mod openapi;
+pub mod patch;
+pub mod protobuf;
+mod request;
+mod response;
+mod server;
+mod state;
+pub mod storage;
+mod strategy;
+pub mod table;
+mod tls;
+mod util;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+pub use state::ReadySignal;
+
+/// Flags of the API server. `skiff server` flattens these; `--data-dir` is a global flag.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Opts {
+    /// Address to listen on.
+    #[arg(long, default_value = "0.0.0.0")]
+    pub bind_address: IpAddr,
+    /// HTTPS port of the API.
+    #[arg(long, default_value_t = 6443)]
+    pub port: u16,
+    /// Address other hosts use to reach this server (defaults to the bind address, or 127.0.0.1).
+    #[arg(long)]
+    pub advertise_address: Option<IpAddr>,
+    /// Range of Service cluster IPs.
+    #[arg(long, default_value = "10.96.0.0/12")]
+    pub service_cidr: ipnet::Ipv4Net,
+    /// Range of Service node ports.
+    #[arg(long, default_value = "30000-32767")]
+    pub service_node_port_range: String,
+    /// How long watch events stay available for watches that resume from a resourceVersion.
+    #[arg(long, default_value_t = 300)]
+    pub watch_history_seconds: u64,
+    /// Most events kept in the watch history, whatever their age.
+    #[arg(long, default_value_t = 50_000)]
+    pub watch_history_events: usize,
+    /// Watches without timeoutSeconds end after a random time in [N, 2N) seconds, as upstream.
+    #[arg(long, default_value_t = 1800)]
+    pub min_request_timeout: u64,
+    /// tolerationSeconds of the not-ready toleration added to every pod.
+    #[arg(long, default_value_t = 300)]
+    pub default_not_ready_toleration_seconds: i64,
+    /// tolerationSeconds of the unreachable toleration added to every pod.
+    #[arg(long, default_value_t = 300)]
+    pub default_unreachable_toleration_seconds: i64,
+}
+
+/// Everything the API server needs besides its own flags.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub data_dir: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Setup(String),
+    #[error("listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+    #[error(transparent)]
+    Storage(#[from] storage::StorageError),
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    File(#[from] files::FileError),
+}
+
+/// Runs the API server until `shutdown` is cancelled. `ready` fires once `/readyz` would answer 200.
+pub async fn run(opts: Opts, ctx: Context, ready: ReadySignal, shutdown: CancellationToken) -> Result<(), Error> {
+    let state = state::AppState::start(&opts, &ctx, ready).await?;
+    let trimmer = {
+        let store = state.store.clone();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = stop.cancelled() => break,
+                    _ = tick.tick() => store.trim_history(),
+                }
+            }
+        })
+    };
+    let result = server::serve(state, &opts, shutdown).await;
+    trimmer.abort();
+    result
+}

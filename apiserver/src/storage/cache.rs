@@ -1,0 +1,243 @@
+//! The in-memory watch cache: every current object, pre-serialized, plus a window of recent
+//! events for watches that resume from a resourceVersion.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::backend::{Backend, StorageError};
+use super::watch::{WatchError, Watcher};
+use super::writer::{self, Committed, WriteError, WriteRequest};
+
+/// One stored object as served: its key, the revision that last changed it and its JSON
+/// (which already carries `metadata.resourceVersion`).
+#[derive(Debug)]
+pub struct Obj {
+    pub key: String,
+    pub rev: u64,
+    pub json: Bytes,
+    /// `metadata.labels`, extracted once for label selectors.
+    pub labels: Option<Map<String, Value>>,
+}
+
+impl Obj {
+    pub fn new(key: String, rev: u64, json: Bytes, labels: Option<Map<String, Value>>) -> Self {
+        Obj { key, rev, json, labels }
+    }
+
+    /// Parses the stored JSON (it was written by us, so failure means corruption).
+    pub fn value(&self) -> Result<Value, StorageError> {
+        serde_json::from_slice(&self.json)
+            .map_err(|e| StorageError::Corrupt { key: self.key.clone(), reason: e.to_string() })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+impl EventType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::Added => "ADDED",
+            EventType::Modified => "MODIFIED",
+            EventType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One change. `obj` is the new state (for a delete: the last state, stamped with the
+/// revision of the delete); `prev` the state before, so a watcher can tell when an object
+/// starts or stops matching its selector.
+#[derive(Debug)]
+pub struct Event {
+    pub rev: u64,
+    pub kind: EventType,
+    pub obj: Arc<Obj>,
+    pub prev: Option<Arc<Obj>>,
+    pub at: Instant,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// How long events stay in the watch history.
+    pub history_window: Duration,
+    /// At most this many events are kept, whatever their age.
+    pub history_max_events: usize,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions { history_window: Duration::from_secs(300), history_max_events: 50_000 }
+    }
+}
+
+pub(super) struct State {
+    pub(super) objects: BTreeMap<String, Arc<Obj>>,
+    pub(super) revision: u64,
+    pub(super) history: VecDeque<Arc<Event>>,
+    /// Watches from a revision below this one have lost events: 410 Gone.
+    pub(super) compacted: u64,
+}
+
+impl State {
+    pub(super) fn trim(&mut self, opts: &StoreOptions, now: Instant) {
+        while let Some(front) = self.history.front() {
+            let too_old = now.saturating_duration_since(front.at) > opts.history_window;
+            if too_old || self.history.len() > opts.history_max_events {
+                self.compacted = front.rev;
+                self.history.pop_front();
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+pub(super) struct Shared {
+    pub(super) state: RwLock<State>,
+    pub(super) events: broadcast::Sender<Arc<Event>>,
+    pub(super) opts: StoreOptions,
+}
+
+/// The watch cache and the single commit path in front of a [`Backend`].
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+    writes: mpsc::Sender<(WriteRequest, oneshot::Sender<Result<Committed, WriteError>>)>,
+}
+
+const BROADCAST_CAPACITY: usize = 1 << 16;
+
+impl Store {
+    /// Loads every object from `backend` into memory and starts the writer thread.
+    pub fn open(backend: Box<dyn Backend>, opts: StoreOptions) -> Result<Store, StorageError> {
+        let (revision, items) = backend.load()?;
+        let mut objects = BTreeMap::new();
+        for (key, json) in items {
+            let value: Value = serde_json::from_slice(&json)
+                .map_err(|e| StorageError::Corrupt { key: key.clone(), reason: e.to_string() })?;
+            let rev = value
+                .pointer("/metadata/resourceVersion")
+                .and_then(Value::as_str)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(revision);
+            let labels = writer::labels_of(&value);
+            objects.insert(key.clone(), Arc::new(Obj::new(key, rev, json, labels)));
+        }
+        let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let shared = Arc::new(Shared {
+            state: RwLock::new(State { objects, revision, history: VecDeque::new(), compacted: revision }),
+            events,
+            opts,
+        });
+        let writes = writer::spawn(shared.clone(), backend)?;
+        Ok(Store { shared, writes })
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, State> {
+        // A poisoned lock means a writer panicked mid-apply; the state itself is still
+        // consistent (apply does not panic between its steps), so keep serving.
+        self.shared.state.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The revision of the last committed write.
+    pub fn revision(&self) -> u64 {
+        self.read().revision
+    }
+
+    pub fn get(&self, key: &str) -> Option<Arc<Obj>> {
+        self.read().objects.get(key).cloned()
+    }
+
+    /// Objects whose key starts with `prefix`, in key order, beginning after `after` (exclusive)
+    /// when given, at most `limit` of them for which `keep` holds. Returns the revision of the
+    /// snapshot and whether more matching objects follow.
+    pub fn list(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        keep: &dyn Fn(&Obj) -> bool,
+    ) -> (u64, Vec<Arc<Obj>>, Option<usize>) {
+        let state = self.read();
+        let start = match after {
+            Some(k) => Bound::Excluded(k.to_string()),
+            None => Bound::Included(prefix.to_string()),
+        };
+        let mut out = Vec::new();
+        let mut remaining: Option<usize> = None;
+        for (k, obj) in state.objects.range((start, Bound::Unbounded)) {
+            if !k.starts_with(prefix) {
+                break;
+            }
+            if !keep(obj) {
+                continue;
+            }
+            if out.len() < limit {
+                out.push(obj.clone());
+            } else {
+                *remaining.get_or_insert(0) += 1;
+            }
+        }
+        (state.revision, out, remaining)
+    }
+
+    /// A watcher of keys under `prefix` that sees every event after `from`.
+    pub fn watch_from(&self, prefix: &str, from: u64) -> Result<Watcher, WatchError> {
+        let mut state = self.shared.state.write().unwrap_or_else(|p| p.into_inner());
+        state.trim(&self.shared.opts, Instant::now());
+        if from < state.compacted {
+            return Err(WatchError::Gone { requested: from, oldest: state.compacted + 1 });
+        }
+        let backlog: VecDeque<Arc<Event>> = state
+            .history
+            .iter()
+            .filter(|e| e.rev > from && e.obj.key.starts_with(prefix))
+            .cloned()
+            .collect();
+        let rx = self.shared.events.subscribe();
+        Ok(Watcher::new(prefix.to_string(), backlog, rx, from.max(state.revision)))
+    }
+
+    /// The current objects under `prefix` and a watcher of everything after them, atomically.
+    pub fn list_and_watch(&self, prefix: &str) -> (u64, Vec<Arc<Obj>>, Watcher) {
+        let state = self.read();
+        let objs: Vec<Arc<Obj>> = state
+            .objects
+            .range(prefix.to_string()..)
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .map(|(_, o)| o.clone())
+            .collect();
+        let rx = self.shared.events.subscribe();
+        let rev = state.revision;
+        (rev, objs, Watcher::new(prefix.to_string(), VecDeque::new(), rx, rev))
+    }
+
+    /// Submits one write to the commit path and waits until it is durable.
+    pub async fn write(&self, req: WriteRequest) -> Result<Committed, WriteError> {
+        let (tx, rx) = oneshot::channel();
+        self.writes.send((req, tx)).await.map_err(|_| WriteError::Closed)?;
+        rx.await.map_err(|_| WriteError::Closed)?
+    }
+
+    /// Drops history older than the window even when no writes arrive.
+    pub fn trim_history(&self) {
+        let mut state = self.shared.state.write().unwrap_or_else(|p| p.into_inner());
+        state.trim(&self.shared.opts, Instant::now());
+    }
+
+    /// The number of objects and of history events held in memory.
+    pub fn sizes(&self) -> (usize, usize) {
+        let s = self.read();
+        (s.objects.len(), s.history.len())
+    }
+}

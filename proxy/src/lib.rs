@@ -1,0 +1,3 @@
+//! The Service proxy: programs Service virtual IPs in nftables.
+//!
+//! Not built yet: it arrives with the networking issue.

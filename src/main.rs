@@ -1,0 +1,131 @@
+//! `skiff`: the all-in-one binary. Clap dispatch only; every command is a library call.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tokio_util::sync::CancellationToken;
+
+#[derive(Debug, Parser)]
+#[command(name = "skiff", version, about = "A small, fast, Kubernetes-compatible container orchestrator")]
+struct Cli {
+    /// Where skiff keeps its state.
+    #[arg(long, global = true, default_value = "/var/lib/skiff")]
+    data_dir: PathBuf,
+    /// Kubeconfig of a component that connects to an existing server.
+    #[arg(long, global = true)]
+    kubeconfig: Option<PathBuf>,
+    /// Log verbosity: 0 info, 1 debug, 2+ trace (RUST_LOG overrides).
+    #[arg(short = 'v', long = "v", global = true, default_value_t = 0)]
+    verbosity: u8,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a control plane (API server; scheduler, controllers and a local node agent arrive in later versions).
+    Server(ServerArgs),
+    /// Join this machine to a cluster as a node (not available yet).
+    Agent,
+    /// The project's own CLI (not available yet; use the real kubectl with <data-dir>/kubeconfig.yaml).
+    Kubectl,
+}
+
+#[derive(Debug, clap::Args)]
+struct ServerArgs {
+    #[command(flatten)]
+    api: apiserver::Opts,
+    /// Do not run a node agent on this host.
+    #[arg(long)]
+    disable_agent: bool,
+    /// Components not to run: scheduler, controller-manager, proxy.
+    #[arg(long, value_delimiter = ',')]
+    disable: Vec<String>,
+    /// Name of this host's node.
+    #[arg(long)]
+    node_name: Option<String>,
+    /// IP of this host's node.
+    #[arg(long)]
+    node_ip: Option<std::net::IpAddr>,
+    /// Range of pod IPs, split into one podCIDR per node.
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: String,
+    /// External etcd endpoints for the HA store (not available yet: the embedded store is used).
+    #[arg(long)]
+    datastore_endpoint: Option<String>,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.verbosity);
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("skiff: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(verbosity: u8) {
+    let default = match verbosity {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    match cli.command {
+        Command::Server(args) => runtime.block_on(server(cli.data_dir, args)),
+        Command::Agent => anyhow::bail!("`skiff agent` is not available in this version"),
+        Command::Kubectl => {
+            anyhow::bail!("`skiff kubectl` is not available in this version; use kubectl --kubeconfig <data-dir>/kubeconfig.yaml")
+        }
+    }
+}
+
+async fn server(data_dir: PathBuf, args: ServerArgs) -> anyhow::Result<()> {
+    for d in &args.disable {
+        if !matches!(d.as_str(), "scheduler" | "controller-manager" | "proxy") {
+            anyhow::bail!("--disable {d:?}: want scheduler, controller-manager or proxy");
+        }
+    }
+    if args.datastore_endpoint.is_some() {
+        anyhow::bail!("--datastore-endpoint: the etcd backend is not available in this version");
+    }
+    if !args.disable_agent {
+        tracing::warn!("the node agent is not available in this version; running the control plane only");
+    }
+    let _ = (&args.node_name, &args.node_ip, &args.cluster_cidr);
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    let ready = apiserver::ReadySignal::default();
+    apiserver::run(args.api, apiserver::Context { data_dir }, ready, shutdown).await?;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

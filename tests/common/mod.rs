@@ -1,0 +1,762 @@
+//! Shared harness for the integration tests: a real `skiff server` process in a temp data dir
+//! on a free loopback port, an HTTPS client that trusts the cluster CA and carries the admin
+//! token from the generated kubeconfig, and a wrapper for the real `kubectl` on the PATH with a
+//! private HOME and discovery cache.
+//!
+//! Every server is killed (SIGKILL, by its own PID) when its `Server` value is dropped, also when
+//! the test panics; the tail of its log is printed in that case.
+
+#![allow(dead_code)]
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use serde_json::Value;
+use tempfile::TempDir;
+
+/// How long a server may take to become ready (first start generates a CA and opens the store).
+const READY_TIMEOUT: Duration = Duration::from_secs(90);
+/// How long one kubectl invocation may run before the harness kills it.
+const KUBECTL_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The `skiff` binary under test.
+pub fn skiff_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_skiff")
+}
+
+/// Repository root (the root package's manifest dir).
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file under `tests/fixtures/`.
+pub fn fixture(name: &str) -> PathBuf {
+    repo_root().join("tests").join("fixtures").join(name)
+}
+
+fn install_crypto_provider() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        // Another test in the same binary may have installed it already; that is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
+    l.local_addr().expect("local addr").port()
+}
+
+/// Credentials and endpoint read from `DIR/kubeconfig.yaml`.
+#[derive(Clone, Debug)]
+pub struct Creds {
+    pub server: String,
+    pub ca_pem: Vec<u8>,
+    pub token: String,
+}
+
+/// Parse a kubeconfig: the current context's cluster (server URL, embedded CA) and user (token).
+pub fn read_kubeconfig(path: &Path) -> Result<Creds, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
+    let v: Value = serde_saphyr::from_str(&text).map_err(|e| format!("parse {}: {e}", path.display()))?;
+    let current = v["current-context"].as_str().unwrap_or_default();
+    let pick = |list: &str, name: &str| -> Option<Value> {
+        let items = v[list].as_array()?;
+        items.iter().find(|i| name.is_empty() || i["name"].as_str() == Some(name)).or_else(|| items.first()).cloned()
+    };
+    let ctx = pick("contexts", current).ok_or("kubeconfig has no contexts")?;
+    let cluster_name = ctx["context"]["cluster"].as_str().unwrap_or_default();
+    let user_name = ctx["context"]["user"].as_str().unwrap_or_default();
+    let cluster = pick("clusters", cluster_name).ok_or("kubeconfig has no clusters")?;
+    let user = pick("users", user_name).ok_or("kubeconfig has no users")?;
+    let server = cluster["cluster"]["server"].as_str().ok_or("cluster.server missing")?.to_string();
+    let ca_b64 = cluster["cluster"]["certificate-authority-data"]
+        .as_str()
+        .ok_or("cluster.certificate-authority-data missing (the CA must be embedded)")?;
+    let ca_pem = base64::engine::general_purpose::STANDARD
+        .decode(ca_b64.trim())
+        .map_err(|e| format!("certificate-authority-data is not base64: {e}"))?;
+    let token = user["user"]["token"].as_str().ok_or("user.token missing")?.to_string();
+    Ok(Creds { server, ca_pem, token })
+}
+
+/// A running `skiff server --disable-agent` in its own temp dir.
+pub struct Server {
+    child: Option<Child>,
+    tmp: TempDir,
+    pub data_dir: PathBuf,
+    pub port: u16,
+    pub kubeconfig: PathBuf,
+    pub log: PathBuf,
+    extra_args: Vec<String>,
+    creds: Option<Creds>,
+}
+
+impl Server {
+    /// Start a server with default flags and wait until `/readyz` answers 200.
+    pub fn start() -> Server {
+        Server::start_with(&[])
+    }
+
+    /// Start a server with extra flags (e.g. `--watch-history-seconds 2`).
+    pub fn start_with(extra: &[&str]) -> Server {
+        install_crypto_provider();
+        let tmp = tempfile::Builder::new().prefix("skiff-test-").tempdir().expect("create temp dir");
+        let data_dir = tmp.path().join("data");
+        fs::create_dir_all(&data_dir).expect("create data dir");
+        let log = tmp.path().join("server.log");
+        let mut server = Server {
+            child: None,
+            kubeconfig: data_dir.join("kubeconfig.yaml"),
+            data_dir,
+            tmp,
+            port: 0,
+            log,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
+            creds: None,
+        };
+        // A port picked by `free_port` can be taken by a parallel test before the server binds
+        // it: retry with a new port when the process exits during startup.
+        let mut last_err = String::new();
+        for _ in 0..3 {
+            server.port = free_port();
+            match server.spawn_and_wait() {
+                Ok(()) => return server,
+                Err(e) => last_err = e,
+            }
+        }
+        panic!("skiff server did not become ready: {last_err}\n--- server log tail ---\n{}", server.log_tail(60));
+    }
+
+    /// Temp dir owned by this server (removed on drop); tests may put files here.
+    pub fn tmp(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    fn spawn_and_wait(&mut self) -> Result<(), String> {
+        let logf =
+            OpenOptions::new().create(true).append(true).open(&self.log).map_err(|e| format!("open log: {e}"))?;
+        let port = self.port.to_string();
+        let mut cmd = Command::new(skiff_bin());
+        cmd.arg("server")
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--bind-address", "127.0.0.1", "--port", &port, "--disable-agent"])
+            .args(&self.extra_args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(logf.try_clone().map_err(|e| e.to_string())?))
+            .stderr(Stdio::from(logf));
+        let child = cmd.spawn().map_err(|e| format!("spawn {}: {e}", skiff_bin()))?;
+        self.child = Some(child);
+        self.wait_ready()
+    }
+
+    fn wait_ready(&mut self) -> Result<(), String> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut last = String::from("kubeconfig not written yet");
+        while Instant::now() < deadline {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    return Err(format!("server exited during startup with {status}"));
+                }
+            }
+            if self.creds.is_none() && self.kubeconfig.exists() {
+                match read_kubeconfig(&self.kubeconfig) {
+                    Ok(c) => self.creds = Some(c),
+                    Err(e) => last = e,
+                }
+            }
+            if let Some(creds) = self.creds.clone() {
+                let expected = format!("https://127.0.0.1:{}", self.port);
+                if creds.server != expected {
+                    // Written by a previous start on another port, or wrong: re-read.
+                    last = format!("kubeconfig server is {}, expected {expected}", creds.server);
+                    self.creds = None;
+                } else {
+                    let api = Api::new(&creds, None, Duration::from_secs(2));
+                    match api.try_get("/readyz") {
+                        Ok(r) if r.status == 200 => return Ok(()),
+                        Ok(r) => last = format!("/readyz answered {}: {}", r.status, r.text()),
+                        Err(e) => last = format!("/readyz: {e}"),
+                    }
+                }
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        self.kill();
+        Err(format!("timed out after {READY_TIMEOUT:?}: {last}"))
+    }
+
+    /// The credentials from the kubeconfig (valid once started).
+    pub fn creds(&self) -> &Creds {
+        self.creds.as_ref().expect("server started")
+    }
+
+    /// `https://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("https://127.0.0.1:{}", self.port)
+    }
+
+    /// Admin client (bearer token from the kubeconfig).
+    pub fn api(&self) -> Api {
+        Api::new(self.creds(), Some(&self.creds().token), Duration::from_secs(30))
+    }
+
+    /// Client that sends no credential at all.
+    pub fn anonymous_api(&self) -> Api {
+        Api::new(self.creds(), None, Duration::from_secs(30))
+    }
+
+    /// Client with an arbitrary bearer token.
+    pub fn api_with_token(&self, token: &str) -> Api {
+        Api::new(self.creds(), Some(token), Duration::from_secs(30))
+    }
+
+    /// The real kubectl, pointed at this server, with a fresh HOME and cache dir.
+    pub fn kubectl(&self) -> Kubectl {
+        Kubectl::new(&self.kubeconfig, self.tmp.path())
+    }
+
+    /// PID of the running server process.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
+    /// `kill -9` the server (by PID) and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Start the server again on the same data dir and port; panics if it does not become ready.
+    pub fn restart(&mut self) {
+        self.kill();
+        let t0 = Instant::now();
+        let mut err = String::new();
+        // The old listener is gone with the process; binding can still race with TIME_WAIT on
+        // some kernels, so allow a few attempts on the same port.
+        for _ in 0..3 {
+            match self.spawn_and_wait() {
+                Ok(()) => return,
+                Err(e) => err = e,
+            }
+        }
+        panic!(
+            "server did not come back after restart ({:?}): {err}\n--- server log tail ---\n{}",
+            t0.elapsed(),
+            self.log_tail(80)
+        );
+    }
+
+    /// The last `n` lines of the server log.
+    pub fn log_tail(&self, n: usize) -> String {
+        tail_of_file(&self.log, n)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- skiff server log tail ({}) ---\n{}", self.log.display(), self.log_tail(60));
+        }
+    }
+}
+
+/// Last `n` lines of a file (reads at most the last 64 KiB).
+pub fn tail_of_file(path: &Path, n: usize) -> String {
+    let Ok(mut f) = File::open(path) else {
+        return format!("(no file {})", path.display());
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let start = len.saturating_sub(64 * 1024);
+    let _ = f.seek(SeekFrom::Start(start));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTTP client
+// ---------------------------------------------------------------------------------------------
+
+/// A response, fully read.
+#[derive(Debug, Clone)]
+pub struct Resp {
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+impl Resp {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+
+    /// The body as JSON; panics with the body when it is not JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("response ({}, Content-Type {:?}) is not JSON: {e}\n{}", self.status, self.content_type, self.text())
+        })
+    }
+
+    /// Assert the status code, printing the body otherwise.
+    #[track_caller]
+    pub fn expect(self, code: u16) -> Resp {
+        assert_eq!(self.status, code, "expected HTTP {code}, got {}: {}", self.status, self.text());
+        self
+    }
+
+    /// Assert an error response: the status code, and a `Status` body with the same code and
+    /// the given reason. Returns the Status.
+    #[track_caller]
+    pub fn expect_status(self, code: u16, reason: &str) -> Value {
+        let r = self.expect(code);
+        assert!(
+            r.content_type.starts_with("application/json"),
+            "a Status must be served as application/json, got {:?}: {}",
+            r.content_type,
+            r.text()
+        );
+        let s = r.json();
+        assert_eq!(s["kind"], "Status", "body is not a Status: {s}");
+        assert_eq!(s["apiVersion"], "v1", "Status apiVersion: {s}");
+        assert_eq!(s["status"], "Failure", "Status.status: {s}");
+        assert_eq!(s["code"], code, "Status.code: {s}");
+        assert_eq!(s["reason"], reason, "Status.reason: {s}");
+        assert!(s["message"].as_str().is_some_and(|m| !m.is_empty()), "Status without a message: {s}");
+        s
+    }
+}
+
+/// Blocking HTTPS client for one server.
+#[derive(Clone)]
+pub struct Api {
+    client: reqwest::blocking::Client,
+    base: String,
+    token: Option<String>,
+}
+
+impl Api {
+    pub fn new(creds: &Creds, token: Option<&str>, timeout: Duration) -> Api {
+        install_crypto_provider();
+        let ca = reqwest::Certificate::from_pem(&creds.ca_pem).expect("CA from kubeconfig is PEM");
+        let client = reqwest::blocking::Client::builder()
+            .use_rustls_tls()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(ca)
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .no_proxy()
+            .build()
+            .expect("build HTTPS client");
+        Api { client, base: creds.server.trim_end_matches('/').to_string(), token: token.map(str::to_string) }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// Build a request; `path` starts with `/`.
+    pub fn request(&self, method: &str, path: &str) -> reqwest::blocking::RequestBuilder {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("HTTP method");
+        let mut rb = self.client.request(method, format!("{}{}", self.base, path));
+        if let Some(t) = &self.token {
+            rb = rb.bearer_auth(t);
+        }
+        rb
+    }
+
+    /// Send and read the whole response, or the transport error.
+    pub fn try_send(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<Vec<u8>>,
+    ) -> Result<Resp, String> {
+        let mut rb = self.request(method, path);
+        if let Some(ct) = content_type {
+            rb = rb.header("Content-Type", ct);
+        }
+        if let Some(b) = body {
+            rb = rb.body(b);
+        }
+        let resp = rb.send().map_err(|e| format!("{method} {path}: {e:?}"))?;
+        let status = resp.status().as_u16();
+        let content_type =
+            resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let body = resp.bytes().map_err(|e| format!("{method} {path}: reading body: {e:?}"))?.to_vec();
+        Ok(Resp { status, content_type, body })
+    }
+
+    pub fn try_get(&self, path: &str) -> Result<Resp, String> {
+        self.try_send("GET", path, None, None)
+    }
+
+    /// Send; panics on a transport error.
+    #[track_caller]
+    pub fn send(&self, method: &str, path: &str, content_type: Option<&str>, body: Option<Vec<u8>>) -> Resp {
+        self.try_send(method, path, content_type, body).unwrap_or_else(|e| panic!("transport error: {e}"))
+    }
+
+    #[track_caller]
+    pub fn get(&self, path: &str) -> Resp {
+        self.send("GET", path, None, None)
+    }
+
+    /// GET that must answer 200; returns the JSON body.
+    #[track_caller]
+    pub fn get_json(&self, path: &str) -> Value {
+        self.get(path).expect(200).json()
+    }
+
+    #[track_caller]
+    pub fn post_json(&self, path: &str, body: &Value) -> Resp {
+        self.send("POST", path, Some("application/json"), Some(serde_json::to_vec(body).unwrap()))
+    }
+
+    #[track_caller]
+    pub fn put_json(&self, path: &str, body: &Value) -> Resp {
+        self.send("PUT", path, Some("application/json"), Some(serde_json::to_vec(body).unwrap()))
+    }
+
+    #[track_caller]
+    pub fn patch(&self, path: &str, content_type: &str, body: &Value) -> Resp {
+        self.send("PATCH", path, Some(content_type), Some(serde_json::to_vec(body).unwrap()))
+    }
+
+    #[track_caller]
+    pub fn delete(&self, path: &str) -> Resp {
+        self.send("DELETE", path, None, None)
+    }
+
+    /// POST that must answer 201; returns the created object.
+    #[track_caller]
+    pub fn create(&self, collection: &str, body: &Value) -> Value {
+        self.post_json(collection, body).expect(201).json()
+    }
+
+    /// Names and resourceVersions of a collection, for "nothing changed" checks.
+    #[track_caller]
+    pub fn snapshot(&self, collection: &str) -> Vec<(String, String)> {
+        let list = self.get_json(collection);
+        let mut out: Vec<(String, String)> = list["items"]
+            .as_array()
+            .unwrap_or_else(|| panic!("list without items: {list}"))
+            .iter()
+            .map(|i| {
+                (
+                    format!(
+                        "{}/{}",
+                        i["metadata"]["namespace"].as_str().unwrap_or_default(),
+                        i["metadata"]["name"].as_str().unwrap_or_default()
+                    ),
+                    i["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// kubectl
+// ---------------------------------------------------------------------------------------------
+
+/// Result of one kubectl run.
+#[derive(Debug)]
+pub struct KOut {
+    pub args: Vec<String>,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl KOut {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// The real `kubectl` from the PATH with its own kubeconfig, HOME and discovery cache.
+pub struct Kubectl {
+    kubeconfig: PathBuf,
+    home: PathBuf,
+    cache: PathBuf,
+    scratch: PathBuf,
+}
+
+impl Kubectl {
+    /// A fresh HOME and `--cache-dir` under `dir`.
+    pub fn new(kubeconfig: &Path, dir: &Path) -> Kubectl {
+        let base = tempfile::Builder::new().prefix("kubectl-").tempdir_in(dir).expect("kubectl temp dir").keep();
+        let home = base.join("home");
+        let cache = base.join("cache");
+        let scratch = base.join("out");
+        for d in [&home, &cache, &scratch] {
+            fs::create_dir_all(d).expect("create kubectl dirs");
+        }
+        Kubectl { kubeconfig: kubeconfig.to_path_buf(), home, cache, scratch }
+    }
+
+    /// A `Command` for kubectl with the isolation flags and environment set.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new("kubectl");
+        cmd.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args)
+            .env("HOME", &self.home)
+            .env_remove("KUBECONFIG")
+            .env_remove("HTTPS_PROXY")
+            .env_remove("https_proxy")
+            .env_remove("HTTP_PROXY")
+            .env_remove("http_proxy")
+            .env("NO_PROXY", "127.0.0.1")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Run kubectl to completion (killed after a timeout), capturing output.
+    pub fn run(&self, args: &[&str]) -> KOut {
+        self.run_with_stdin(args, None)
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> KOut {
+        let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+        let out_path = self.scratch.join(format!("{n}.out"));
+        let err_path = self.scratch.join(format!("{n}.err"));
+        let in_path = self.scratch.join(format!("{n}.in"));
+        let mut cmd = self.command(args);
+        cmd.stdout(File::create(&out_path).expect("stdout file")).stderr(File::create(&err_path).expect("stderr file"));
+        if let Some(input) = stdin {
+            fs::write(&in_path, input).expect("stdin file");
+            cmd.stdin(File::open(&in_path).expect("stdin file"));
+        }
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run kubectl (is it on the PATH?): {e}"));
+        let deadline = Instant::now() + KUBECTL_TIMEOUT;
+        let status = loop {
+            match child.try_wait().expect("wait for kubectl") {
+                Some(s) => break Some(s),
+                None if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    break None;
+                }
+                None => std::thread::sleep(Duration::from_millis(10)),
+            }
+        };
+        let stdout = fs::read_to_string(&out_path).unwrap_or_default();
+        let mut stderr = fs::read_to_string(&err_path).unwrap_or_default();
+        if status.is_none() {
+            stderr.push_str(&format!("\n(killed by the test harness after {KUBECTL_TIMEOUT:?})"));
+        }
+        let _ = fs::remove_file(&out_path);
+        let _ = fs::remove_file(&err_path);
+        let _ = fs::remove_file(&in_path);
+        KOut { args: args.iter().map(|s| s.to_string()).collect(), code: status.and_then(|s| s.code()), stdout, stderr }
+    }
+
+    /// Run and require exit code 0; returns stdout.
+    #[track_caller]
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.success(),
+            "kubectl {:?} failed ({:?})\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            out.args,
+            out.code,
+            out.stdout,
+            out.stderr
+        );
+        out.stdout
+    }
+
+    /// Run and require a non-zero exit; returns the output.
+    #[track_caller]
+    pub fn fails(&self, args: &[&str]) -> KOut {
+        let out = self.run(args);
+        assert!(
+            !out.success(),
+            "kubectl {:?} unexpectedly succeeded\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            out.args,
+            out.stdout,
+            out.stderr
+        );
+        out
+    }
+
+    /// Run with `-o json` appended and parse stdout.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut a = args.to_vec();
+        a.extend(["-o", "json"]);
+        let out = self.ok(&a);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("kubectl {a:?} printed invalid JSON: {e}\n{out}"))
+    }
+
+    /// Start a long-running kubectl (e.g. `get -w`) whose stdout lines arrive on a channel.
+    pub fn spawn_lines(&self, args: &[&str]) -> LineStream {
+        let err_path = self.scratch.join(format!(
+            "stream-{}.err",
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()
+        ));
+        let mut cmd = self.command(args);
+        cmd.stdout(Stdio::piped()).stderr(File::create(&err_path).expect("stderr file"));
+        let mut child = cmd.spawn().expect("spawn kubectl");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stdout).lines() {
+                match line {
+                    Ok(l) => {
+                        if tx.send(l).is_err() {
+                            break;
+                        }
+                    }
+                    Err(_) => break,
+                }
+            }
+        });
+        LineStream { child, rx, err_path, seen: Vec::new() }
+    }
+}
+
+/// A running kubectl whose stdout is read line by line. Killed (by PID) on drop.
+pub struct LineStream {
+    child: Child,
+    rx: std::sync::mpsc::Receiver<String>,
+    err_path: PathBuf,
+    /// Every line received so far.
+    pub seen: Vec<String>,
+}
+
+impl LineStream {
+    /// Wait for a line satisfying `pred`; panics with everything seen after `timeout`.
+    #[track_caller]
+    pub fn wait_for(&mut self, what: &str, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if pred(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    panic!(
+                        "kubectl stream: no line {what} within {timeout:?}\n--- lines seen ---\n{}\n--- stderr ---\n{}",
+                        self.seen.join("\n"),
+                        fs::read_to_string(&self.err_path).unwrap_or_default()
+                    );
+                }
+            }
+        }
+    }
+}
+
+impl Drop for LineStream {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// small helpers
+// ---------------------------------------------------------------------------------------------
+
+/// Poll `f` until it returns `Some`, or panic with `what` after `timeout`.
+#[track_caller]
+pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Decode a base64 field of a Secret's `data`.
+pub fn b64(s: &Value) -> String {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(s.as_str().unwrap_or_else(|| panic!("not a string: {s}")))
+        .unwrap_or_else(|e| panic!("not base64 ({e}): {s}"));
+    String::from_utf8(raw).expect("utf-8 secret value")
+}
+
+/// Split a table printed by kubectl into rows of whitespace-separated cells (header first).
+pub fn table_rows(out: &str) -> Vec<Vec<String>> {
+    out.lines().filter(|l| !l.trim().is_empty()).map(|l| l.split_whitespace().map(str::to_string).collect()).collect()
+}
+
+/// Find the row whose column `col` equals `value`.
+pub fn find_row<'a>(rows: &'a [Vec<String>], col: usize, value: &str) -> Option<&'a Vec<String>> {
+    rows.iter().find(|r| r.get(col).map(String::as_str) == Some(value))
+}
+
+/// A minimal valid Pod.
+pub fn pod(name: &str, labels: Value) -> Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {"containers": [{"name": "main", "image": "busybox:1.36", "command": ["sleep", "3600"]}]}
+    })
+}
+
+/// A ConfigMap.
+pub fn configmap(name: &str, labels: Value, data: Value) -> Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "labels": labels},
+        "data": data
+    })
+}
+
+/// A minimal valid Deployment.
+pub fn deployment(name: &str, replicas: i64) -> Value {
+    serde_json::json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": {"app": name}},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": name, "image": "busybox:1.36", "command": ["sleep", "3600"]}]}
+            }
+        }
+    })
+}
+
+/// A Namespace.
+pub fn namespace(name: &str) -> Value {
+    serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+}
