@@ -441,3 +441,190 @@ fn unknown_content_type_is_415() {
     api.get(&format!("{CMS}/ctype")).expect_status(404, "NotFound");
     snap.assert_unchanged(&api, "unsupported Content-Types");
 }
+
+#[test]
+fn wrong_field_types_are_400() {
+    let (_server, api, snap) = setup();
+    let mut base = deployment("typed", 1);
+    base["metadata"]["labels"] = lbl();
+    let cases: Vec<(&str, Value)> = vec![
+        ("replicas as a string", json!({"spec": {"replicas": "three"}})),
+        ("containers as a number", json!({"spec": {"template": {"spec": {"containers": 5}}}})),
+        ("metadata as a list", json!({"metadata": ["typed"]})),
+        ("labels as a string", json!({"metadata": {"labels": "fixture=bad"}})),
+    ];
+    for (what, overlay) in cases {
+        let mut d = base.clone();
+        merge(&mut d, &overlay);
+        let r = api.post_json(DEPLOYS, &d);
+        assert_eq!(r.status, 400, "{what}: {}", r.text());
+        r.expect_status(400, "BadRequest");
+    }
+    let cm = json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "typed", "labels": lbl()},
+        "data": {"k": 1}
+    });
+    api.post_json(CMS, &cm).expect_status(400, "BadRequest");
+    api.get(&format!("{DEPLOYS}/typed")).expect_status(404, "NotFound");
+    api.get(&format!("{CMS}/typed")).expect_status(404, "NotFound");
+    snap.assert_unchanged(&api, "bodies with wrong field types");
+}
+
+/// Recursive JSON merge (objects merge, everything else replaces).
+fn merge(into: &mut Value, overlay: &Value) {
+    match (into, overlay) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                merge(a.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (slot, v) => *slot = v.clone(),
+    }
+}
+
+#[test]
+fn unknown_fields_strict_is_400_default_warns_and_drops() {
+    let (_server, api, snap) = setup();
+    let mut d = deployment("unknown-field", 1);
+    d["metadata"]["labels"] = lbl();
+    d["spec"]["replica"] = json!(3);
+    d["spec"]["template"]["spec"]["containers"][0]["imagee"] = json!("typo");
+
+    // kubectl sends fieldValidation=Strict: unknown fields are an error.
+    let s = api.post_json(&format!("{DEPLOYS}?fieldValidation=Strict"), &d).expect_status(400, "BadRequest");
+    let msg = s["message"].as_str().unwrap_or_default();
+    assert!(msg.contains("unknown field \"spec.replica\""), "{s}");
+    assert!(msg.contains("spec.template.spec.containers[0].imagee"), "{s}");
+    snap.assert_unchanged(&api, "a Strict create with unknown fields");
+
+    // The default (Warn): created, the fields dropped, a Warning header per field.
+    let r = api.post_json(DEPLOYS, &d).expect(201);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("unknown field") && w.contains("spec.replica")),
+        "expected a Warning header naming spec.replica, got {:?}",
+        r.warnings
+    );
+    let stored = api.get_json(&format!("{DEPLOYS}/unknown-field"));
+    assert!(stored["spec"].get("replica").is_none(), "unknown field stored: {stored}");
+    assert!(stored["spec"]["template"]["spec"]["containers"][0].get("imagee").is_none(), "{stored}");
+    assert_eq!(stored["spec"]["replicas"], 1);
+
+    // Ignore: created, no warnings.
+    d["metadata"]["name"] = json!("unknown-field-2");
+    let r = api.post_json(&format!("{DEPLOYS}?fieldValidation=Ignore"), &d).expect(201);
+    assert!(r.warnings.is_empty(), "fieldValidation=Ignore must not warn: {:?}", r.warnings);
+}
+
+#[test]
+fn duplicate_fields_strict_is_400() {
+    let (_server, api, snap) = setup();
+    let dup = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"dup","labels":{"fixture":"bad"}},"data":{"k":"1"},"data":{"k":"2"}}"#;
+    let r = api.send("POST", &format!("{CMS}?fieldValidation=Strict"), Some("application/json"), Some(dup.to_vec()));
+    let s = r.expect_status(400, "BadRequest");
+    assert!(s["message"].as_str().unwrap_or_default().contains("duplicate field"), "{s}");
+    api.get(&format!("{CMS}/dup")).expect_status(404, "NotFound");
+    snap.assert_unchanged(&api, "a Strict create with duplicate fields");
+}
+
+#[test]
+fn random_bodies_never_crash_the_server() {
+    use rand::{Rng, SeedableRng};
+    let (mut server, api, _) = setup();
+    let seed: u64 = std::env::var("SKIFF_FUZZ_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64
+    });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+
+    let valid: Vec<Vec<u8>> = [pod("fz", lbl()), configmap("fz", lbl(), json!({"k": "v"})), deployment("fz", 2)]
+        .iter()
+        .map(|v| serde_json::to_vec(v).unwrap())
+        .collect();
+    let targets: &[(&str, String)] = &[
+        ("POST", PODS.to_string()),
+        ("POST", CMS.to_string()),
+        ("POST", SECRETS.to_string()),
+        ("POST", DEPLOYS.to_string()),
+        ("PUT", format!("{CMS}/victim")),
+        ("PATCH", format!("{CMS}/victim")),
+        ("PATCH", format!("{DEPLOYS}/victim")),
+        ("PATCH", format!("{DEPLOYS}/victim?fieldManager=fuzz")),
+    ];
+    let types = [
+        "application/json",
+        "application/yaml",
+        PB,
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+        "application/json-patch+json",
+        "application/apply-patch+yaml",
+    ];
+    // Hand-picked nasty inputs first, then random mutations.
+    let mut bodies: Vec<Vec<u8>> = vec![
+        "[".repeat(100_000).into_bytes(),
+        "{\"a\":".repeat(50_000).into_bytes(),
+        "- ".repeat(50_000).into_bytes(),
+        b"&a [*a]".to_vec(),
+        b"a: &a [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b]\nd: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c]\ne: [*d, *d, *d, *d, *d, *d, *d, *d, *d]\n".to_vec(),
+        b"k8s\x00".iter().chain([0x0au8, 0x80, 0x80, 0x80, 0x80, 0x10].iter()).copied().collect(),
+        b"\x00\x00\x00\x00".to_vec(),
+        b"null".to_vec(),
+        b"\"string\"".to_vec(),
+        br#"[{"op":"move","from":"/metadata","path":"/metadata/name"}]"#.to_vec(),
+        br#"[{"op":"copy","from":"/spec","path":"/spec/template/spec/x"}]"#.to_vec(),
+        br#"[{"op":"remove","path":"/metadata"}]"#.to_vec(),
+        br#"[{"op":"replace","path":"/metadata/name","value":"renamed"}]"#.to_vec(),
+        br#"{"metadata":{"$patch":"delete"}}"#.to_vec(),
+        br#"{"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"nope"}],"containers":[{"$patch":"delete","name":"x"}]}}}}"#.to_vec(),
+        br#"{"spec":{"template":{"spec":{"containers":[{"name":null}]}}}}"#.to_vec(),
+        br#"{"metadata":{"resourceVersion":"-1"}}"#.to_vec(),
+        br#"{"metadata":{"resourceVersion":"99999999999999999999999"}}"#.to_vec(),
+    ];
+    for _ in 0..150 {
+        let mut b = valid[rng.random_range(0..valid.len())].clone();
+        match rng.random_range(0..4) {
+            0 => {
+                for _ in 0..rng.random_range(1..8) {
+                    let i = rng.random_range(0..b.len());
+                    b[i] = rng.random();
+                }
+            }
+            1 => {
+                let n = rng.random_range(0..b.len());
+                b.truncate(n);
+            }
+            2 => {
+                let i = rng.random_range(0..b.len());
+                let junk: Vec<u8> = (0..rng.random_range(1..20)).map(|_| rng.random()).collect();
+                b.splice(i..i, junk);
+            }
+            _ => {
+                b = (0..rng.random_range(0..300)).map(|_| rng.random()).collect();
+            }
+        }
+        bodies.push(b);
+    }
+
+    let mut failures = Vec::new();
+    for (n, body) in bodies.into_iter().enumerate() {
+        let (method, path) = &targets[rng.random_range(0..targets.len())];
+        let ct = types[rng.random_range(0..types.len())];
+        match api.try_send(method, path, Some(ct), Some(body.clone())) {
+            Ok(r) if r.status < 500 => {}
+            Ok(r) => failures.push(format!(
+                "#{n} {method} {path} ({ct}) -> {}: {} | body prefix {:?}",
+                r.status,
+                r.text(),
+                String::from_utf8_lossy(&body[..body.len().min(80)])
+            )),
+            Err(e) => failures.push(format!("#{n} {method} {path} ({ct}) -> transport error {e}")),
+        }
+        if !server.is_running() {
+            failures.push(format!("the server died after request #{n} ({method} {path}, {ct})"));
+            break;
+        }
+    }
+    assert!(failures.is_empty(), "seed {seed} (SKIFF_FUZZ_SEED):\n{}", failures.join("\n"));
+    api.get("/readyz").expect(200);
+    api.get_json(&format!("{CMS}/victim"));
+}

@@ -78,6 +78,7 @@ fn delete_by_label_selector() {
     // A selector matching nothing deletes nothing.
     let out = kubectl.run(&["delete", "configmaps", "-l", "batch=none"]);
     assert!(out.success(), "{out:?}");
-    assert!(out.stdout.trim().is_empty() && out.stderr.contains("No resources found"), "{out:?}");
+    assert_eq!(format!("{}{}", out.stdout, out.stderr).trim(), "No resources found", "{out:?}");
+
     api.get("/api/v1/namespaces/default/configmaps/new-1").expect(200);
 }

@@ -90,6 +90,22 @@ fn get_wide_adds_priority_columns() {
     assert_eq!(web[6], "busybox:1.36", "IMAGES:\n{out}");
     assert_eq!(web[7], "app=web", "SELECTOR:\n{out}");
 
+    // Pods (no node agent runs, so they stay Pending).
+    server.api().create("/api/v1/namespaces/shop/pods", &common::pod("p1", json!({"app": "p"})));
+    let out = kubectl.ok(&["get", "pods", "-n", "shop", "-o", "wide"]);
+    let header = out.lines().next().unwrap_or_default();
+    let cols: Vec<&str> = header.split("  ").map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(
+        cols,
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE", "NOMINATED NODE", "READINESS GATES"],
+        "wide Pod header:\n{out}"
+    );
+    let rows = table_rows(&out);
+    let p1 = find_row(&rows, 0, "p1").unwrap_or_else(|| panic!("no row for p1:\n{out}"));
+    assert_eq!(p1[1], "0/1", "{out}");
+    assert_eq!(p1[2], "Pending", "{out}");
+    assert_eq!(p1[3], "0", "{out}");
+
     let out = kubectl.ok(&["get", "services", "-n", "shop", "-o", "wide"]);
     let rows = table_rows(&out);
     assert_eq!(
@@ -162,8 +178,19 @@ fn get_name_and_label_selectors() {
     assert_eq!(names("app=web,tier=front"), ["configmap/a"]);
     assert!(names("app=nothing").is_empty());
 
+    // Paging: limit=1 and following metadata.continue must still list everything.
+    let out = kubectl.ok(&["get", "configmaps", "-n", "shop", "-l", "app", "--chunk-size=1", "-o", "name"]);
+    assert_eq!(sorted_lines(&out), ["configmap/a", "configmap/b"], "--chunk-size=1");
+
     let out = kubectl.ok(&["get", "deployment", "-n", "shop", "-o", "name"]);
     assert_eq!(sorted_lines(&out), ["deployment.apps/web"]);
+    // The "all" category from discovery.
+    let out = kubectl.ok(&["get", "all", "-n", "shop", "-o", "name"]);
+    let all = sorted_lines(&out);
+    for want in ["deployment.apps/web", "service/web"] {
+        assert!(all.iter().any(|l| l == want), "get all lacks {want}: {all:?}");
+    }
+    assert!(!all.iter().any(|l| l.starts_with("configmap/")), "configmaps are not in 'all': {all:?}");
     // Short names come from discovery.
     let out = kubectl.ok(&["get", "deploy,svc,cm", "-n", "shop", "-l", "app=web", "-o", "name"]);
     assert_eq!(
@@ -231,6 +258,8 @@ fn get_watch_sees_later_changes() {
     api.create("/api/v1/namespaces/shop/configmaps", &configmap("unlabelled", json!({}), json!({})));
     api.create("/api/v1/namespaces/shop/configmaps", &configmap("marker", json!({"app": "m"}), json!({})));
     watch.wait_for("for marker", Duration::from_secs(30), |l| l.split_whitespace().next() == Some("marker"));
+    let headers = watch.seen.iter().filter(|l| l.split_whitespace().next() == Some("NAME")).count();
+    assert_eq!(headers, 1, "the header is printed once:\n{}", watch.seen.join("\n"));
     assert!(
         !watch.seen.iter().any(|l| l.starts_with("unlabelled")),
         "watch with -l app showed an unlabelled object:\n{}",

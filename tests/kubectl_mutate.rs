@@ -54,6 +54,13 @@ fn describe_deployment_and_configmap() {
     assert_eq!(lines.get(at + 1), Some(&"----"), "{out}");
     assert_eq!(lines.get(at + 2), Some(&"hello"), "{out}");
 
+    let api = server.api();
+    api.create("/api/v1/namespaces/shop/pods", &common::pod("p1", json!({"app": "p"})));
+    let out = kubectl.ok(&["describe", "pod", "p1", "-n", "shop"]);
+    assert_eq!(field(&out, "Name"), Some("p1"), "{out}");
+    assert_eq!(field(&out, "Status"), Some("Pending"), "{out}");
+    assert_eq!(field(&out, "Labels"), Some("app=p"), "{out}");
+
     // describe of a missing object fails with NotFound.
     let miss = kubectl.fails(&["describe", "configmap", "nope", "-n", "shop"]);
     assert!(miss.stderr.contains("not found"), "{}", miss.stderr);

@@ -37,7 +37,7 @@ pub struct ApiError {
     pub reason: &'static str,
     pub message: String,
     /// `details.name`, `details.group`, `details.kind` (the plural resource name, as upstream).
-    pub details: Option<Details>,
+    pub details: Option<Box<Details>>,
     pub causes: Vec<Cause>,
     /// Seconds to wait before retrying (429/503/500 with retry hints).
     pub retry_after: Option<u32>,
@@ -56,7 +56,7 @@ impl ApiError {
     }
 
     pub fn with_details(mut self, group: &str, kind: &str, name: &str) -> Self {
-        self.details = Some(Details { name: name.to_string(), group: group.to_string(), kind: kind.to_string() });
+        self.details = Some(Box::new(Details { name: name.to_string(), group: group.to_string(), kind: kind.to_string() }));
         self
     }
 

@@ -1,8 +1,6 @@
 //! Turns a request path and query into what it addresses: discovery, a resource collection, one
 //! object, or one of its subresources.
 
-use std::collections::HashMap;
-
 use api::resources::{self, ResourceInfo};
 use api::ApiError;
 
@@ -147,10 +145,6 @@ impl Query {
             }
         }
         Ok(!values.is_empty())
-    }
-
-    pub fn as_map(&self) -> HashMap<&str, &str> {
-        self.pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
     }
 }
 

@@ -18,11 +18,6 @@ pub fn now_plus_rfc3339(secs: i64) -> String {
     rfc3339(t)
 }
 
-/// MicroTime: RFC 3339 with microseconds.
-pub fn now_rfc3339_micro() -> String {
-    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-}
-
 /// The random suffix upstream appends to `generateName`: 5 characters from an alphabet
 /// without vowels or look-alikes.
 pub fn name_suffix() -> String {

@@ -230,6 +230,14 @@ impl Server {
         self.child.as_ref().map(|c| c.id())
     }
 
+    /// True while the server process has not exited.
+    pub fn is_running(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
     /// `kill -9` the server (by PID) and reap it.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
@@ -297,6 +305,8 @@ pub fn tail_of_file(path: &Path, n: usize) -> String {
 pub struct Resp {
     pub status: u16,
     pub content_type: String,
+    /// Every `Warning` response header.
+    pub warnings: Vec<String>,
     pub body: Vec<u8>,
 }
 
@@ -398,8 +408,14 @@ impl Api {
         let status = resp.status().as_u16();
         let content_type =
             resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        let warnings = resp
+            .headers()
+            .get_all("warning")
+            .iter()
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+            .collect();
         let body = resp.bytes().map_err(|e| format!("{method} {path}: reading body: {e:?}"))?.to_vec();
-        Ok(Resp { status, content_type, body })
+        Ok(Resp { status, content_type, warnings, body })
     }
 
     pub fn try_get(&self, path: &str) -> Result<Resp, String> {

@@ -2,6 +2,7 @@
 
 mod body;
 mod delete;
+mod duplicates;
 mod filter;
 mod read;
 mod service_alloc;
@@ -28,6 +29,8 @@ pub struct Ctx {
     pub state: State,
     pub target: Target,
     pub query: Query,
+    /// Who is asking; authorization (a later issue) reads it.
+    #[allow(dead_code)]
     pub user: UserInfo,
     pub headers: HeaderMap,
 }

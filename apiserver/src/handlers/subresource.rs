@@ -80,6 +80,7 @@ fn opts(ctx: &Ctx) -> Result<WriteOpts, ApiError> {
         dry_run: ctx.query.dry_run()?,
         validation: FieldValidation::Ignore,
         manager: Manager::Update(write::field_manager(ctx, false)?),
+        duplicates: Vec::new(),
     })
 }
 

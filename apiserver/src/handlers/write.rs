@@ -36,6 +36,8 @@ pub struct WriteOpts {
     pub dry_run: bool,
     pub validation: FieldValidation,
     pub manager: Manager,
+    /// Fields the JSON body named twice (reported like unknown fields).
+    pub duplicates: Vec<String>,
 }
 
 impl WriteOpts {
@@ -44,7 +46,15 @@ impl WriteOpts {
             dry_run: ctx.query.dry_run()?,
             validation: FieldValidation::from_query(&ctx.query)?,
             manager: Manager::Update(field_manager(ctx, false)?),
+            duplicates: Vec::new(),
         })
+    }
+
+    fn with_duplicates_of(mut self, media: &str, raw: &[u8]) -> Self {
+        if matches!(media, "" | "application/json") || media.ends_with("+json") {
+            self.duplicates = super::duplicates::duplicate_fields(raw);
+        }
+        self
     }
 }
 
@@ -76,11 +86,20 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// Prunes unknown fields through the typed decoder; 400 on type errors.
-fn normalize(res: &ResourceInfo, obj: Value, mode: FieldValidation) -> Result<(Value, Vec<String>), ApiError> {
+fn normalize(
+    res: &ResourceInfo,
+    obj: Value,
+    mode: FieldValidation,
+    duplicates: &[String],
+) -> Result<(Value, Vec<String>), ApiError> {
     let name = meta_str(&obj, "name").unwrap_or("").to_string();
     match admission::normalize(res.kind, obj) {
         Ok(n) => {
-            let unknown: Vec<String> = n.unknown_fields.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+            let unknown: Vec<String> = duplicates
+                .iter()
+                .map(|f| format!("duplicate field \"{f}\""))
+                .chain(n.unknown_fields.iter().map(|f| format!("unknown field \"{f}\"")))
+                .collect();
             if unknown.is_empty() || mode == FieldValidation::Ignore {
                 return Ok((n.object, Vec::new()));
             }
@@ -156,7 +175,7 @@ pub async fn create_object(state: &AppState, res: &'static ResourceInfo, obj: Va
             vec![api::Cause::required("metadata.name").with_message("name or generateName is required")],
         ));
     }
-    let (mut obj, warnings) = normalize(res, obj, opts.validation)?;
+    let (mut obj, warnings) = normalize(res, obj, opts.validation, &opts.duplicates)?;
     for attempt in 0..8 {
         let mut candidate = obj.clone();
         if let Some(prefix) = &generate {
@@ -210,16 +229,17 @@ pub async fn create_object(state: &AppState, res: &'static ResourceInfo, obj: Va
 /// Creates an object from inside the server (bootstrap): same checks, no HTTP.
 pub async fn internal_create(state: &AppState, res: &'static ResourceInfo, mut obj: Value) -> Result<(), ApiError> {
     body::check_kind(res, &mut obj)?;
-    let opts = WriteOpts { dry_run: false, validation: FieldValidation::Strict, manager: Manager::None };
+    let opts = WriteOpts { dry_run: false, validation: FieldValidation::Strict, manager: Manager::None, duplicates: Vec::new() };
     create_object(state, res, obj, &opts).await.map(|_| ())
 }
 
 pub async fn create(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
     let res = ctx.target.res;
-    let mut obj = body::decode_object(&body::media_type(ctx), raw)?;
+    let media = body::media_type(ctx);
+    let mut obj = body::decode_object(&media, raw)?;
     body::check_kind(res, &mut obj)?;
     body::check_namespace(ctx, &mut obj)?;
-    let opts = WriteOpts::from_ctx(ctx)?;
+    let opts = WriteOpts::from_ctx(ctx)?.with_duplicates_of(&media, raw);
     let w = create_object(&ctx.state, res, obj, &opts).await?;
     Ok(response::with_warnings(response::json_bytes(201, w.json), &w.warnings))
 }
@@ -266,7 +286,7 @@ pub async fn update_object(
             None => return Err(ApiError::bad_request("the result of the update is not a JSON object")),
         };
         body::check_kind(res, &mut candidate)?;
-        let (mut new, warnings) = normalize(res, candidate, opts.validation)?;
+        let (mut new, warnings) = normalize(res, candidate, opts.validation, &opts.duplicates)?;
         if meta_str(&new, "name") != Some(name.as_str()) {
             return Err(ApiError::bad_request(format!(
                 "the name of the object ({}) does not match the name on the URL ({name})",
@@ -353,11 +373,12 @@ pub async fn update_object(
 
 pub async fn update(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
     let res = ctx.target.res;
-    let mut obj = body::decode_object(&body::media_type(ctx), raw)?;
+    let media = body::media_type(ctx);
+    let mut obj = body::decode_object(&media, raw)?;
     body::check_kind(res, &mut obj)?;
     body::check_namespace(ctx, &mut obj)?;
     let user_rv = body::resource_version(&obj)?;
-    let opts = WriteOpts::from_ctx(ctx)?;
+    let opts = WriteOpts::from_ctx(ctx)?.with_duplicates_of(&media, raw);
     let (code, w) = update_object(ctx, &opts, user_rv, |_| Ok(obj.clone())).await?;
     Ok(response::with_warnings(response::json_bytes(code, w.json), &w.warnings))
 }
@@ -418,7 +439,12 @@ pub async fn patch(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
         _ => return Err(ApiError::bad_request("a merge patch must be a JSON object")),
     }
     let user_rv = if ty == PatchType::Json { None } else { body::resource_version(&p)? };
-    let opts = WriteOpts { dry_run, validation, manager: Manager::Update(field_manager(ctx, false)?) };
+    let opts = WriteOpts {
+        dry_run,
+        validation,
+        manager: Manager::Update(field_manager(ctx, false)?),
+        duplicates: super::duplicates::duplicate_fields(raw),
+    };
     let (code, w) = update_object(ctx, &opts, user_rv, |cur| apply_patch(res.kind, ty, cur, &p)).await?;
     Ok(response::with_warnings(response::json_bytes(code, w.json), &w.warnings))
 }
@@ -443,12 +469,12 @@ async fn server_side_apply(ctx: &Ctx, raw: &[u8], validation: FieldValidation, d
         }
         Some(_) => {}
     }
-    let (applied, mut warnings) = normalize(res, applied, validation)?;
+    let (applied, mut warnings) = normalize(res, applied, validation, &super::duplicates::duplicate_fields(raw))?;
     let av = res.api_version();
     let now = util::now_rfc3339();
     if ctx.state.store.get(&ctx.target.key(&name)).is_none() && ctx.target.subresource.is_none() {
         let obj = apply::server_side_apply(res.kind, &av, None, &applied, &manager, force, &now).map_err(apply_error)?;
-        let opts = WriteOpts { dry_run, validation, manager: Manager::Applied };
+        let opts = WriteOpts { dry_run, validation, manager: Manager::Applied, duplicates: Vec::new() };
         match create_object(&ctx.state, res, obj, &opts).await {
             Ok(w) => {
                 warnings.extend(w.warnings);
@@ -459,7 +485,7 @@ async fn server_side_apply(ctx: &Ctx, raw: &[u8], validation: FieldValidation, d
             Err(e) => return Err(e),
         }
     }
-    let opts = WriteOpts { dry_run, validation, manager: Manager::Applied };
+    let opts = WriteOpts { dry_run, validation, manager: Manager::Applied, duplicates: Vec::new() };
     let (code, w) = update_object(ctx, &opts, None, |cur| {
         apply::server_side_apply(res.kind, &av, Some(cur), &applied, &manager, force, &util::now_rfc3339()).map_err(apply_error)
     })
