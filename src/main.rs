@@ -76,7 +76,12 @@ fn init_tracing(verbosity: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -85,7 +90,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Server(args) => runtime.block_on(server(cli.data_dir, args)),
         Command::Agent => anyhow::bail!("`skiff agent` is not available in this version"),
         Command::Kubectl => {
-            anyhow::bail!("`skiff kubectl` is not available in this version; use kubectl --kubeconfig <data-dir>/kubeconfig.yaml")
+            anyhow::bail!(
+                "`skiff kubectl` is not available in this version; use kubectl --kubeconfig <data-dir>/kubeconfig.yaml"
+            )
         }
     }
 }

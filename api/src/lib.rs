@@ -8,6 +8,11 @@ pub mod resources;
 pub mod selector;
 pub mod status;
 
+#[cfg(feature = "client")]
+pub mod client;
+#[cfg(feature = "client")]
+pub mod events;
+
 pub use k8s_openapi;
 pub use resources::{ResourceInfo, Scope, RESOURCES};
 pub use status::{ApiError, Cause};

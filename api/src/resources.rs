@@ -33,16 +33,7 @@ pub struct ResourceInfo {
 }
 
 /// The verbs every served resource supports.
-pub const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
+pub const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
 
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
 
@@ -50,13 +41,8 @@ const fn status_sub(group: &'static str, version: &'static str, kind: &'static s
     SubresourceInfo { name: "status", group, version, kind, verbs: STATUS_VERBS }
 }
 
-const SCALE: SubresourceInfo = SubresourceInfo {
-    name: "scale",
-    group: "autoscaling",
-    version: "v1",
-    kind: "Scale",
-    verbs: STATUS_VERBS,
-};
+const SCALE: SubresourceInfo =
+    SubresourceInfo { name: "scale", group: "autoscaling", version: "v1", kind: "Scale", verbs: STATUS_VERBS };
 
 macro_rules! res {
     ($g:expr, $v:expr, $k:expr, $p:expr, $s:expr, $scope:ident, $short:expr, $cat:expr, $subs:expr) => {
@@ -76,40 +62,112 @@ macro_rules! res {
 
 /// Every resource skiff serves, core group first (kubectl resolves ambiguous names in this order).
 pub static RESOURCES: &[ResourceInfo] = &[
-    res!("", "v1", "Pod", "pods", "pod", Namespaced, &["po"], &["all"], &[
-        status_sub("", "v1", "Pod"),
-        SubresourceInfo { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] },
-        SubresourceInfo { name: "eviction", group: "policy", version: "v1", kind: "Eviction", verbs: &["create"] },
-        SubresourceInfo { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] },
-        SubresourceInfo { name: "exec", group: "", version: "v1", kind: "PodExecOptions", verbs: &["create", "get"] },
-        SubresourceInfo { name: "attach", group: "", version: "v1", kind: "PodAttachOptions", verbs: &["create", "get"] },
-    ]),
-    res!("", "v1", "Service", "services", "service", Namespaced, &["svc"], &["all"], &[status_sub("", "v1", "Service")]),
+    res!(
+        "",
+        "v1",
+        "Pod",
+        "pods",
+        "pod",
+        Namespaced,
+        &["po"],
+        &["all"],
+        &[
+            status_sub("", "v1", "Pod"),
+            SubresourceInfo { name: "binding", group: "", version: "v1", kind: "Binding", verbs: &["create"] },
+            SubresourceInfo { name: "eviction", group: "policy", version: "v1", kind: "Eviction", verbs: &["create"] },
+            SubresourceInfo { name: "log", group: "", version: "v1", kind: "Pod", verbs: &["get"] },
+            SubresourceInfo {
+                name: "exec",
+                group: "",
+                version: "v1",
+                kind: "PodExecOptions",
+                verbs: &["create", "get"]
+            },
+            SubresourceInfo {
+                name: "attach",
+                group: "",
+                version: "v1",
+                kind: "PodAttachOptions",
+                verbs: &["create", "get"]
+            },
+        ]
+    ),
+    res!(
+        "",
+        "v1",
+        "Service",
+        "services",
+        "service",
+        Namespaced,
+        &["svc"],
+        &["all"],
+        &[status_sub("", "v1", "Service")]
+    ),
     res!("", "v1", "Endpoints", "endpoints", "endpoints", Namespaced, &["ep"], &[], &[]),
     res!("", "v1", "Secret", "secrets", "secret", Namespaced, &[], &[], &[]),
     res!("", "v1", "ConfigMap", "configmaps", "configmap", Namespaced, &["cm"], &[], &[]),
-    res!("", "v1", "Namespace", "namespaces", "namespace", Cluster, &["ns"], &[], &[
-        status_sub("", "v1", "Namespace"),
-        SubresourceInfo { name: "finalize", group: "", version: "v1", kind: "Namespace", verbs: &["update"] },
-    ]),
+    res!(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        "namespace",
+        Cluster,
+        &["ns"],
+        &[],
+        &[
+            status_sub("", "v1", "Namespace"),
+            SubresourceInfo { name: "finalize", group: "", version: "v1", kind: "Namespace", verbs: &["update"] },
+        ]
+    ),
     res!("", "v1", "Node", "nodes", "node", Cluster, &["no"], &[], &[status_sub("", "v1", "Node")]),
     res!("", "v1", "Event", "events", "event", Namespaced, &["ev"], &[], &[]),
     res!("", "v1", "ServiceAccount", "serviceaccounts", "serviceaccount", Namespaced, &["sa"], &[], &[]),
-    res!("apps", "v1", "Deployment", "deployments", "deployment", Namespaced, &["deploy"], &["all"], &[
-        status_sub("apps", "v1", "Deployment"),
-        SCALE,
-    ]),
-    res!("apps", "v1", "ReplicaSet", "replicasets", "replicaset", Namespaced, &["rs"], &["all"], &[
-        status_sub("apps", "v1", "ReplicaSet"),
-        SCALE,
-    ]),
-    res!("apps", "v1", "DaemonSet", "daemonsets", "daemonset", Namespaced, &["ds"], &["all"], &[
-        status_sub("apps", "v1", "DaemonSet"),
-    ]),
+    res!(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        "deployment",
+        Namespaced,
+        &["deploy"],
+        &["all"],
+        &[status_sub("apps", "v1", "Deployment"), SCALE,]
+    ),
+    res!(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        "replicaset",
+        Namespaced,
+        &["rs"],
+        &["all"],
+        &[status_sub("apps", "v1", "ReplicaSet"), SCALE,]
+    ),
+    res!(
+        "apps",
+        "v1",
+        "DaemonSet",
+        "daemonsets",
+        "daemonset",
+        Namespaced,
+        &["ds"],
+        &["all"],
+        &[status_sub("apps", "v1", "DaemonSet"),]
+    ),
     res!("batch", "v1", "Job", "jobs", "job", Namespaced, &[], &["all"], &[status_sub("batch", "v1", "Job")]),
-    res!("batch", "v1", "CronJob", "cronjobs", "cronjob", Namespaced, &["cj"], &["all"], &[
-        status_sub("batch", "v1", "CronJob"),
-    ]),
+    res!(
+        "batch",
+        "v1",
+        "CronJob",
+        "cronjobs",
+        "cronjob",
+        Namespaced,
+        &["cj"],
+        &["all"],
+        &[status_sub("batch", "v1", "CronJob"),]
+    ),
     res!("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", "endpointslice", Namespaced, &[], &[], &[]),
     res!("coordination.k8s.io", "v1", "Lease", "leases", "lease", Namespaced, &[], &[], &[]),
 ];
@@ -162,17 +220,13 @@ impl ResourceInfo {
 
 /// Finds a resource by group, version and plural name (the URL form).
 pub fn by_plural(group: &str, version: &str, plural: &str) -> Option<&'static ResourceInfo> {
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.plural == plural)
+    RESOURCES.iter().find(|r| r.group == group && r.version == version && r.plural == plural)
 }
 
 /// Finds a resource by apiVersion (`v1`, `apps/v1`) and kind.
 pub fn by_kind(api_version: &str, kind: &str) -> Option<&'static ResourceInfo> {
     let (group, version) = split_api_version(api_version);
-    RESOURCES
-        .iter()
-        .find(|r| r.group == group && r.version == version && r.kind == kind)
+    RESOURCES.iter().find(|r| r.group == group && r.version == version && r.kind == kind)
 }
 
 /// Splits `apps/v1` into (`apps`, `v1`) and `v1` into (``, `v1`).

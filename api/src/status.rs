@@ -56,7 +56,8 @@ impl ApiError {
     }
 
     pub fn with_details(mut self, group: &str, kind: &str, name: &str) -> Self {
-        self.details = Some(Box::new(Details { name: name.to_string(), group: group.to_string(), kind: kind.to_string() }));
+        self.details =
+            Some(Box::new(Details { name: name.to_string(), group: group.to_string(), kind: kind.to_string() }));
         self
     }
 
@@ -205,7 +206,10 @@ mod tests {
             "apps",
             "Deployment",
             "web",
-            vec![Cause::required("spec.selector"), Cause::invalid("spec.replicas", "must be greater than or equal to 0")],
+            vec![
+                Cause::required("spec.selector"),
+                Cause::invalid("spec.replicas", "must be greater than or equal to 0"),
+            ],
         );
         assert_eq!(e.code, 422);
         let s = e.to_status();

@@ -15,7 +15,8 @@ use crate::Error;
 pub const NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
 
 pub async fn ensure(state: &AppState, kubernetes_ip: Ipv4Addr, advertise: IpAddr, port: u16) -> Result<(), Error> {
-    let ns_res = resources::by_kind("v1", "Namespace").ok_or_else(|| Error::Setup("namespaces not registered".into()))?;
+    let ns_res =
+        resources::by_kind("v1", "Namespace").ok_or_else(|| Error::Setup("namespaces not registered".into()))?;
     for ns in NAMESPACES {
         if state.store.get(&ns_res.key(None, ns)).is_some() {
             continue;
@@ -42,7 +43,8 @@ pub async fn ensure(state: &AppState, kubernetes_ip: Ipv4Addr, advertise: IpAddr
         });
         create(state, svc_res, obj).await?;
     }
-    let ep_res = resources::by_kind("v1", "Endpoints").ok_or_else(|| Error::Setup("endpoints not registered".into()))?;
+    let ep_res =
+        resources::by_kind("v1", "Endpoints").ok_or_else(|| Error::Setup("endpoints not registered".into()))?;
     // Endpoints may not point into the loopback range (upstream validation): a server that
     // advertises 127.0.0.1 has no address pods could use, so it publishes no endpoints.
     if !advertise.is_loopback() && state.store.get(&ep_res.key(Some("default"), "kubernetes")).is_none() {

@@ -32,11 +32,18 @@ impl Target {
 pub enum Route {
     Resource(Target),
     /// `/api`, `/apis`: aggregated or legacy discovery.
-    DiscoveryRoot { legacy_core: bool },
+    DiscoveryRoot {
+        legacy_core: bool,
+    },
     /// `/api/v1`, `/apis/apps/v1`.
-    GroupVersion { group: String, version: String },
+    GroupVersion {
+        group: String,
+        version: String,
+    },
     /// `/apis/apps`.
-    Group { group: String },
+    Group {
+        group: String,
+    },
 }
 
 /// Parses a path below `/api` or `/apis`. Errors are 404 Status errors.
@@ -67,7 +74,11 @@ pub fn route(path: &str) -> Result<Route, ApiError> {
     let (namespace, rest): (Option<String>, &[&str]) = match rest {
         // namespaces/{ns}/{resource}... but not the namespace object's own subresources
         ["namespaces", ns, tail @ ..]
-            if tail.first().and_then(|r| resources::by_plural(group, version, r)).map(|r| r.namespaced()).unwrap_or(false) =>
+            if tail
+                .first()
+                .and_then(|r| resources::by_plural(group, version, r))
+                .map(|r| r.namespaced())
+                .unwrap_or(false) =>
         {
             (Some(ns.to_string()), tail)
         }
@@ -126,13 +137,25 @@ impl Query {
 
     pub fn u64(&self, key: &str) -> Result<Option<u64>, ApiError> {
         self.get(key)
-            .map(|v| v.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid value {v:?} for query parameter {key:?}: must be a non-negative integer"))))
+            .map(|v| {
+                v.parse::<u64>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "invalid value {v:?} for query parameter {key:?}: must be a non-negative integer"
+                    ))
+                })
+            })
             .transpose()
     }
 
     pub fn i64(&self, key: &str) -> Result<Option<i64>, ApiError> {
         self.get(key)
-            .map(|v| v.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid value {v:?} for query parameter {key:?}: must be an integer"))))
+            .map(|v| {
+                v.parse::<i64>().map_err(|_| {
+                    ApiError::bad_request(format!(
+                        "invalid value {v:?} for query parameter {key:?}: must be an integer"
+                    ))
+                })
+            })
             .transpose()
     }
 
@@ -205,7 +228,14 @@ mod tests {
 
     #[test]
     fn unknown_paths_are_404() {
-        for p in ["/apis/apps/v2/deployments", "/api/v1/widgets", "/apis/nope/v1", "/api/v1/namespaces/a/pods/b/c/d", "/api/v1/pods/x", "/api/v1/namespaces/a/pods/b/bogus"] {
+        for p in [
+            "/apis/apps/v2/deployments",
+            "/api/v1/widgets",
+            "/apis/nope/v1",
+            "/api/v1/namespaces/a/pods/b/c/d",
+            "/api/v1/pods/x",
+            "/api/v1/namespaces/a/pods/b/bogus",
+        ] {
             match route(p) {
                 Err(e) => assert_eq!(e.code, 404, "{p}"),
                 Ok(r) => panic!("{p} routed to {r:?}"),

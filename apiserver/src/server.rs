@@ -17,8 +17,7 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn serve(state: State, opts: &Opts, shutdown: CancellationToken) -> Result<(), Error> {
     let addr = SocketAddr::new(opts.bind_address, opts.port);
-    let listener =
-        TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr: addr.to_string(), source })?;
+    let listener = TcpListener::bind(addr).await.map_err(|source| Error::Listen { addr: addr.to_string(), source })?;
     let acceptor = TlsAcceptor::from(state.tls.clone());
     let app = axum::Router::new().fallback(http::handle).with_state(state.clone());
     tracing::info!(%addr, "API server listening (HTTPS)");

@@ -68,10 +68,16 @@ impl AppState {
             ips.push(opts.bind_address);
         }
         ips.dedup();
-        let dns: Vec<String> = ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc", "kubernetes.default.svc.cluster.local"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let dns: Vec<String> = [
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
         let (cert, key) = ca.issue("kube-apiserver", &dns, &ips, false)?;
         files::write_atomic(&tls_dir.join("serving.crt"), cert.as_bytes(), 0o644)?;
         files::write_atomic(&tls_dir.join("serving.key"), key.as_bytes(), 0o600)?;

@@ -180,7 +180,8 @@ mod tests {
     #[test]
     fn update_bumps_generation_only_on_spec_change() {
         let Some(res) = api::resources::by_kind("apps/v1", "Deployment") else { panic!("deployments") };
-        let old = json!({"metadata":{"name":"d","uid":"u","generation":3},"spec":{"replicas":1},"status":{"replicas":1}});
+        let old =
+            json!({"metadata":{"name":"d","uid":"u","generation":3},"spec":{"replicas":1},"status":{"replicas":1}});
         let mut new = json!({"metadata":{"name":"d","labels":{"a":"b"}},"spec":{"replicas":1},"status":{"replicas":9}});
         prepare_for_update(res, &mut new, &old);
         assert_eq!(new["metadata"]["generation"], 3);

@@ -66,7 +66,13 @@ impl ClusterCa {
     }
 
     /// Issues a certificate signed by this CA; returns (cert PEM, key PEM).
-    pub fn issue(&self, common_name: &str, dns: &[String], ips: &[IpAddr], client: bool) -> Result<(String, String), TlsError> {
+    pub fn issue(
+        &self,
+        common_name: &str,
+        dns: &[String],
+        ips: &[IpAddr],
+        client: bool,
+    ) -> Result<(String, String), TlsError> {
         let mut params = CertificateParams::new(dns.to_vec())?;
         for ip in ips {
             params.subject_alt_names.push(SanType::IpAddress(*ip));

@@ -54,7 +54,7 @@ impl Config {
             quick: false,
             create_levels: vec![1, 16, 64],
             create_duration: Duration::from_secs(5),
-            create_max_per_level: 50_000,
+            create_max_per_level: 100_000,
             fill_concurrency: 64,
             list_pods: 10_000,
             list_runs: 7,
@@ -118,6 +118,7 @@ pub async fn run(cfg: &Config, server: &mut SkiffServer, report: &mut Report) ->
     let admin = Api::new(&creds, Some(REQUEST_TIMEOUT))?;
 
     report.section("server");
+    report.line(format!("load average at start (1/5/15 min): {}", loadavg()));
     tokio::time::sleep(Duration::from_secs(1)).await;
     report.line(format!("RSS idle right after start: {}", server.rss()?.describe()));
     report.line(format!("store file right after start: {}", FileSize::of(&server.store_path())?.describe()));
@@ -128,12 +129,32 @@ pub async fn run(cfg: &Config, server: &mut SkiffServer, report: &mut Report) ->
     server.check_alive()?;
     watch_phase(cfg, &creds, &admin, report).await.context("watch fan-out benchmark")?;
     server.check_alive()?;
-    churn_phase(cfg, &creds, &admin, server, report).await.context("churn benchmark")?;
-    server.check_alive()?;
+    report.line(format!("RSS after the phases above (all their objects stored): {}", server.rss()?.describe()));
+
+    // The churn runs on a fresh server, so the store file holds only the churned objects and
+    // their history, not the leftovers of the phases above.
+    progress("starting a fresh server for the churn phase");
+    let mut fresh = SkiffServer::start(&cfg.skiff).await.context("start a fresh server for the churn phase")?;
+    let fresh_creds = fresh.creds.clone();
+    let fresh_admin = Api::new(&fresh_creds, Some(REQUEST_TIMEOUT))?;
+    let churn = churn_phase(cfg, &fresh_creds, &fresh_admin, &mut fresh, report).await.context("churn benchmark");
+    if churn.is_err() {
+        eprintln!("-- churn server log tail:\n{}", fresh.log_tail(20));
+    }
+    let stopped = fresh.stop().context("stop the churn server")?;
+    report.line(format!("churn server stopped: {stopped}"));
+    churn?;
 
     report.section("end");
-    report.line(format!("RSS at the end: {}", server.rss()?.describe()));
+    report.line(format!("load average at the end (1/5/15 min): {}", loadavg()));
     Ok(())
+}
+
+/// `/proc/loadavg`'s first three fields: other work on the machine skews every figure.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|e| format!("unknown ({e})"))
 }
 
 async fn ensure_namespace(api: &Api, ns: &str) -> Result<()> {
@@ -606,7 +627,7 @@ async fn churn_phase(
     report: &mut Report,
 ) -> Result<()> {
     report.section(&format!(
-        "store growth: {} merge-PATCH updates to {} ConfigMaps ({} clients)",
+        "store growth on a fresh server: {} merge-PATCH updates to {} ConfigMaps ({} clients)",
         cfg.churn_updates, cfg.churn_objects, cfg.churn_concurrency
     ));
     let ns = "bench-churn";
@@ -631,7 +652,12 @@ async fn churn_phase(
         bail!("only {} of {} churn configmaps were created", res.ok, cfg.churn_objects);
     }
     let store = server.store_path();
-    report.line(format!("store file before updates (all objects so far stored): {}", FileSize::of(&store)?.describe()));
+    report.line(format!(
+        "before updates ({} ConfigMaps stored): store {}; RSS {}",
+        res.ok,
+        FileSize::of(&store)?.describe(),
+        server.rss()?.describe()
+    ));
 
     let per_sample = cfg.churn_updates / cfg.churn_samples.max(1);
     let n_objects = cfg.churn_objects;

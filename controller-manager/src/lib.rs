@@ -1,3 +1,56 @@
-//! The controller-manager: one module per controller, all on one shared watch cache.
+//! The controller-manager: one module per controller, all on one shared watch cache per process
+//! (`runtime::Informers`). Controllers are level-triggered and idempotent: each reconcile reads
+//! the object and the caches, derives what should exist, and writes the difference through the API.
 //!
-//! Not built yet: it arrives with the control-loops issue.
+//! Each controller module exports `controller(&mut Informers, Arc<Context>) -> BoxFuture<()>`:
+//! it registers the shared watches it needs and returns its run loop (kube-runtime's
+//! `Controller`, which supplies the work queue). [`run`] starts the watches and the loops.
+
+mod context;
+pub mod runtime;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+pub use context::{parse_duration, Context, Opts};
+use runtime::Informers;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Client(#[from] api::client::ClientError),
+}
+
+type Starter = fn(&mut Informers, Arc<Context>) -> BoxFuture<'static, ()>;
+
+/// Every controller by name (the names of `--controllers`).
+fn controllers() -> Vec<(&'static str, Starter)> {
+    vec![]
+}
+
+/// Runs the enabled controllers against the API server at `kubeconfig` until `shutdown`.
+pub async fn run(opts: Opts, kubeconfig: &Path, shutdown: CancellationToken) -> Result<(), Error> {
+    let client = api::client::from_kubeconfig(kubeconfig).await?;
+    run_with_client(opts, client, shutdown).await;
+    Ok(())
+}
+
+pub async fn run_with_client(opts: Opts, client: kube::Client, shutdown: CancellationToken) {
+    let ctx = Arc::new(Context { client: client.clone(), opts });
+    let mut informers = Informers::new();
+    let mut loops = Vec::new();
+    for (name, start) in controllers() {
+        if ctx.opts.enabled(name) {
+            tracing::info!(controller = name, "starting controller");
+            loops.push(start(&mut informers, ctx.clone()));
+        }
+    }
+    informers.start(&client, &shutdown);
+    tokio::select! {
+        _ = futures::future::join_all(loops) => {}
+        _ = shutdown.cancelled() => {}
+    }
+}

@@ -776,3 +776,223 @@ pub fn deployment(name: &str, replicas: i64) -> Value {
 pub fn namespace(name: &str) -> Value {
     serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
 }
+
+// ---------------------------------------------------------------------------------------------
+// graceful stop, watch streams, object helpers (added for the API-semantics tests)
+// ---------------------------------------------------------------------------------------------
+
+impl Server {
+    /// Send SIGTERM to the server (by its PID) and wait up to `timeout` for it to exit; returns
+    /// the exit status. Panics if it does not exit in time (it is then killed on drop). The cached
+    /// credentials are forgotten, so a following `restart()` re-reads the kubeconfig the new
+    /// process writes.
+    #[track_caller]
+    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
+        let pid = self.pid().expect("server is running");
+        let st = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("run kill -TERM");
+        assert!(st.success(), "kill -TERM {pid} failed: {st}");
+        let deadline = Instant::now() + timeout;
+        loop {
+            let child = self.child.as_mut().expect("child");
+            if let Some(status) = child.try_wait().expect("wait for server") {
+                self.child = None;
+                self.creds = None;
+                return status;
+            }
+            if Instant::now() > deadline {
+                panic!(
+                    "server (pid {pid}) did not exit within {timeout:?} after SIGTERM\n--- log tail ---\n{}",
+                    self.log_tail(40)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// One message from a watch stream.
+#[derive(Debug)]
+enum WatchMsg {
+    Line(String),
+    End(Option<String>),
+}
+
+/// A watch stream read on a background thread: events (the parsed JSON lines) arrive with the
+/// time they were received; the end of the stream is observed too.
+pub struct Watch {
+    pub path: String,
+    pub status: u16,
+    pub started: Instant,
+    rx: std::sync::mpsc::Receiver<(WatchMsg, Instant)>,
+    /// Every event received so far.
+    pub events: Vec<Value>,
+    /// When the server ended the stream (None while open); the error if it ended with one.
+    pub ended: Option<(Instant, Option<String>)>,
+}
+
+impl Api {
+    /// Open a watch (`path` must contain `watch=true` or be a `watch` URL). The request may stay
+    /// open up to `max` before the client gives up. Panics on a transport error or a non-200.
+    #[track_caller]
+    pub fn watch(&self, path: &str, max: Duration) -> Watch {
+        let started = Instant::now();
+        let resp = self
+            .request("GET", path)
+            .timeout(max)
+            .send()
+            .unwrap_or_else(|e| panic!("watch {path}: transport error: {e:?}"));
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let body = resp.text().unwrap_or_default();
+            panic!("watch {path}: expected 200, got {status}: {body}");
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::BufRead;
+            let mut reader = std::io::BufReader::new(resp);
+            loop {
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) => {
+                        let _ = tx.send((WatchMsg::End(None), Instant::now()));
+                        break;
+                    }
+                    Ok(_) => {
+                        if line.trim().is_empty() {
+                            continue;
+                        }
+                        if tx.send((WatchMsg::Line(line), Instant::now())).is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send((WatchMsg::End(Some(e.to_string())), Instant::now()));
+                        break;
+                    }
+                }
+            }
+        });
+        Watch { path: path.to_string(), status, started, rx, events: Vec::new(), ended: None }
+    }
+}
+
+impl Watch {
+    fn take(&mut self, msg: WatchMsg, at: Instant) -> Option<Value> {
+        match msg {
+            WatchMsg::Line(l) => {
+                let v: Value = serde_json::from_str(&l)
+                    .unwrap_or_else(|e| panic!("watch {}: event is not JSON ({e}): {l}", self.path));
+                self.events.push(v.clone());
+                Some(v)
+            }
+            WatchMsg::End(err) => {
+                self.ended = Some((at, err));
+                None
+            }
+        }
+    }
+
+    /// The next event, or None when the stream ended or nothing came within `timeout`.
+    pub fn next_event(&mut self, timeout: Duration) -> Option<Value> {
+        if self.ended.is_some() {
+            return None;
+        }
+        match self.rx.recv_timeout(timeout) {
+            Ok((msg, at)) => self.take(msg, at),
+            Err(_) => None,
+        }
+    }
+
+    /// Wait for an event satisfying `pred` (events before it are kept in `events`).
+    #[track_caller]
+    pub fn wait_for(&mut self, what: &str, timeout: Duration, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.next_event(left) {
+                Some(e) if pred(&e) => return e,
+                Some(_) => {}
+                None => panic!(
+                    "watch {}: no event {what} within {timeout:?} (ended: {:?})\n--- events ---\n{}",
+                    self.path,
+                    self.ended.as_ref().map(|(t, e)| (t.duration_since(self.started), e.clone())),
+                    summarize_events(&self.events)
+                ),
+            }
+        }
+    }
+
+    /// Read until the server ends the stream; panics if it is still open after `timeout`.
+    /// Returns how long after the request the stream ended.
+    #[track_caller]
+    pub fn wait_end(&mut self, timeout: Duration) -> Duration {
+        let deadline = Instant::now() + timeout;
+        while self.ended.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                panic!(
+                    "watch {}: still open {:?} after it started\n--- events ---\n{}",
+                    self.path,
+                    self.started.elapsed(),
+                    summarize_events(&self.events)
+                );
+            }
+            if let Ok((msg, at)) = self.rx.recv_timeout(left) {
+                self.take(msg, at);
+            }
+        }
+        self.ended.as_ref().unwrap().0.duration_since(self.started)
+    }
+
+    /// Read every event arriving within `window` (the stream may stay open).
+    pub fn drain_for(&mut self, window: Duration) {
+        let deadline = Instant::now() + window;
+        while self.ended.is_none() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            if let Ok((msg, at)) = self.rx.recv_timeout(left) {
+                self.take(msg, at);
+            }
+        }
+    }
+}
+
+/// `TYPE ns/name rv` per event, for failure messages.
+pub fn summarize_events(events: &[Value]) -> String {
+    events
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {}/{} rv={} {}",
+                e["type"].as_str().unwrap_or("?"),
+                e["object"]["metadata"]["namespace"].as_str().unwrap_or(""),
+                e["object"]["metadata"]["name"].as_str().unwrap_or(""),
+                e["object"]["metadata"]["resourceVersion"].as_str().unwrap_or(""),
+                if e["type"] == "ERROR" { e["object"].to_string() } else { String::new() }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// `metadata.resourceVersion` of an object (or list) as a number; panics when it is not a
+/// numeric string.
+#[track_caller]
+pub fn rv_of(obj: &Value) -> u64 {
+    let rv = obj["metadata"]["resourceVersion"].as_str().unwrap_or_else(|| panic!("no resourceVersion: {obj}"));
+    rv.parse().unwrap_or_else(|_| panic!("resourceVersion {rv:?} is not a decimal integer"))
+}
+
+/// A Service with one TCP port (ClusterIP unless `extra_spec` says otherwise); `extra_spec` is
+/// merged into `spec`.
+pub fn service(name: &str, extra_spec: Value) -> Value {
+    let mut spec = serde_json::json!({"selector": {"app": name}, "ports": [{"name": "http", "port": 80}]});
+    if let (Some(s), Some(extra)) = (spec.as_object_mut(), extra_spec.as_object()) {
+        for (k, v) in extra {
+            s.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec})
+}

@@ -19,8 +19,9 @@ pub fn decode_object(media: &str, body: &[u8]) -> Result<Value, ApiError> {
     let value = match media {
         "" | "application/json" | "*/*" => parse_json(body)?,
         "application/yaml" | "application/x-yaml" | "text/yaml" => parse_yaml(body)?,
-        "application/vnd.kubernetes.protobuf" => crate::protobuf::decode(body)
-            .map_err(|e| ApiError::bad_request(format!("the body of the request could not be decoded as protobuf: {e}")))?,
+        "application/vnd.kubernetes.protobuf" => crate::protobuf::decode(body).map_err(|e| {
+            ApiError::bad_request(format!("the body of the request could not be decoded as protobuf: {e}"))
+        })?,
         other => return Err(ApiError::unsupported_media_type(other)),
     };
     if !value.is_object() {
@@ -46,13 +47,15 @@ pub fn parse_yaml(body: &[u8]) -> Result<Value, ApiError> {
     if text.trim().is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
-    serde_saphyr::from_str::<Value>(text).map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
+    serde_saphyr::from_str::<Value>(text)
+        .map_err(|e| ApiError::bad_request(format!("error converting YAML to JSON: {e}")))
 }
 
 /// Checks (and where absent, fills in) apiVersion and kind against the resource of the path.
 pub fn check_kind(res: &ResourceInfo, obj: &mut Value) -> Result<(), ApiError> {
     let want_av = res.api_version();
-    let o = obj.as_object_mut().ok_or_else(|| ApiError::bad_request("the body of the request must be a JSON object"))?;
+    let o =
+        obj.as_object_mut().ok_or_else(|| ApiError::bad_request("the body of the request must be a JSON object"))?;
     match o.get("apiVersion") {
         None | Some(Value::Null) => {
             o.insert("apiVersion".into(), Value::String(want_av.clone()));
@@ -133,7 +136,9 @@ pub fn resource_version(obj: &Value) -> Result<Option<u64>, ApiError> {
     match meta_str(obj, "resourceVersion") {
         None => Ok(None),
         Some(rv) => rv.parse::<u64>().map(Some).map_err(|_| {
-            ApiError::bad_request(format!("metadata.resourceVersion: Invalid value: {rv:?}: must be a resourceVersion returned by this server"))
+            ApiError::bad_request(format!(
+                "metadata.resourceVersion: Invalid value: {rv:?}: must be a resourceVersion returned by this server"
+            ))
         }),
     }
 }

@@ -43,23 +43,45 @@ pub(super) fn parse_options(ctx: &Ctx, raw: &[u8]) -> Result<DeleteOptions, ApiE
         Some(Value::Null) | None => ctx.query.i64("gracePeriodSeconds")?,
         Some(v) => Some(v.as_i64().ok_or_else(|| ApiError::bad_request("gracePeriodSeconds must be an integer"))?),
     };
-    let policy = body.get("propagationPolicy").and_then(Value::as_str).map(str::to_string).or_else(|| ctx.query.get("propagationPolicy").map(str::to_string));
+    let policy = body
+        .get("propagationPolicy")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| ctx.query.get("propagationPolicy").map(str::to_string));
     let orphan_dependents = match body.get("orphanDependents").and_then(Value::as_bool) {
         Some(b) => Some(b),
         None => ctx.query.get("orphanDependents").map(|_| ctx.query.bool("orphanDependents")).transpose()?,
     };
     if policy.is_some() && orphan_dependents.is_some() {
-        return Err(ApiError::invalid("", "DeleteOptions", "", vec![api::Cause::invalid("propagationPolicy", "orphanDependents and deletionPropagation cannot be both set")]));
+        return Err(ApiError::invalid(
+            "",
+            "DeleteOptions",
+            "",
+            vec![api::Cause::invalid(
+                "propagationPolicy",
+                "orphanDependents and deletionPropagation cannot be both set",
+            )],
+        ));
     }
-    let propagation = match policy.as_deref() {
-        None => orphan_dependents.map(|o| if o { Propagation::Orphan } else { Propagation::Background }),
-        Some("Orphan") => Some(Propagation::Orphan),
-        Some("Background") => Some(Propagation::Background),
-        Some("Foreground") => Some(Propagation::Foreground),
-        Some(other) => {
-            return Err(ApiError::invalid("", "DeleteOptions", "", vec![api::Cause::new("FieldValueNotSupported", "propagationPolicy", format!("Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""))]))
-        }
-    };
+    let propagation =
+        match policy.as_deref() {
+            None => orphan_dependents.map(|o| if o { Propagation::Orphan } else { Propagation::Background }),
+            Some("Orphan") => Some(Propagation::Orphan),
+            Some("Background") => Some(Propagation::Background),
+            Some("Foreground") => Some(Propagation::Foreground),
+            Some(other) => return Err(ApiError::invalid(
+                "",
+                "DeleteOptions",
+                "",
+                vec![api::Cause::new(
+                    "FieldValueNotSupported",
+                    "propagationPolicy",
+                    format!(
+                        "Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
+                    ),
+                )],
+            )),
+        };
     let mut dry_run = ctx.query.dry_run()?;
     if let Some(d) = body.get("dryRun").and_then(Value::as_array) {
         for v in d {
@@ -129,9 +151,8 @@ fn pod_grace(obj: &Value, requested: Option<i64>) -> i64 {
     if !bound || phase == "Succeeded" || phase == "Failed" {
         return 0;
     }
-    let g = requested
-        .or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64))
-        .unwrap_or(30);
+    let g =
+        requested.or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64)).unwrap_or(30);
     g.max(0)
 }
 
@@ -160,7 +181,12 @@ pub(super) async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> R
         if let Some(uid) = &opts.uid {
             let have = meta_str(&old, "uid").unwrap_or("");
             if have != uid {
-                return Err(ApiError::conflict_message(res.group, res.plural, name, format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {have}")));
+                return Err(ApiError::conflict_message(
+                    res.group,
+                    res.plural,
+                    name,
+                    format!("Precondition failed: UID in precondition: {uid}, UID in object meta: {have}"),
+                ));
             }
         }
         if let Some(rv) = &opts.resource_version {
@@ -195,7 +221,16 @@ pub(super) async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> R
                 let body = serde_json::to_vec(&new).map_err(|e| ApiError::internal(e.to_string()))?;
                 return Ok(response::json_bytes(200, body));
             }
-            match ctx.state.store.write(WriteRequest { key: key.clone(), op: WriteOp::Put(new), precondition: Precondition::Revision(cur.rev) }).await {
+            match ctx
+                .state
+                .store
+                .write(WriteRequest {
+                    key: key.clone(),
+                    op: WriteOp::Put(new),
+                    precondition: Precondition::Revision(cur.rev),
+                })
+                .await
+            {
                 Ok(c) => {
                     let code = if propagation == Propagation::Foreground { 202 } else { 200 };
                     return Ok(response::json_bytes(code, c.obj.json.clone()));
@@ -208,7 +243,16 @@ pub(super) async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> R
         if opts.dry_run {
             return Ok(gone_response(res, name, cur.json.clone(), &old));
         }
-        match ctx.state.store.write(WriteRequest { key: key.clone(), op: WriteOp::Delete, precondition: Precondition::Revision(cur.rev) }).await {
+        match ctx
+            .state
+            .store
+            .write(WriteRequest {
+                key: key.clone(),
+                op: WriteOp::Delete,
+                precondition: Precondition::Revision(cur.rev),
+            })
+            .await
+        {
             Ok(c) => {
                 if res.kind == "Service" {
                     super::service_alloc::release_all(&mut ctx.state.alloc(), &old);
@@ -237,7 +281,10 @@ pub async fn delete_collection(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiErr
             Err(e) => return Err(e),
         }
     }
-    Ok(response::json(200, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"group": res.group, "kind": res.plural}})))
+    Ok(response::json(
+        200,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": {"group": res.group, "kind": res.plural}}),
+    ))
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ impl Filter {
     pub fn from_ctx(ctx: &Ctx) -> Result<Filter, ApiError> {
         let kind = ctx.target.res.kind;
         let labels = match ctx.query.get("labelSelector") {
-            Some(s) => LabelSelector::parse(s).map_err(|e| ApiError::bad_request(format!("unable to parse labelSelector {s:?}: {e}")))?,
+            Some(s) => LabelSelector::parse(s)
+                .map_err(|e| ApiError::bad_request(format!("unable to parse labelSelector {s:?}: {e}")))?,
             None => LabelSelector::everything(),
         };
         let mut raw_fields = ctx.query.get("fieldSelector").unwrap_or("").to_string();

@@ -17,11 +17,8 @@ use crate::response;
 pub fn get(ctx: &Ctx) -> Result<Response, ApiError> {
     let name = ctx.name()?;
     let res = ctx.target.res;
-    let obj = ctx
-        .state
-        .store
-        .get(&ctx.target.key(name))
-        .ok_or_else(|| ApiError::not_found(res.group, res.plural, name))?;
+    let obj =
+        ctx.state.store.get(&ctx.target.key(name)).ok_or_else(|| ApiError::not_found(res.group, res.plural, name))?;
     if wants_table(ctx) {
         let v = obj.value().map_err(|e| ApiError::internal(e.to_string()))?;
         let row = table_output::row(res.kind, &v, include(ctx), SystemTime::now());

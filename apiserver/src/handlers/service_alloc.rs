@@ -51,7 +51,13 @@ impl ServiceAlloc {
         }
     }
 
-    fn cluster_ip(&mut self, a: &mut Allocators, svc: &mut Value, old: Option<&Value>, name: &str) -> Result<(), ApiError> {
+    fn cluster_ip(
+        &mut self,
+        a: &mut Allocators,
+        svc: &mut Value,
+        old: Option<&Value>,
+        name: &str,
+    ) -> Result<(), ApiError> {
         let is_external_name = svc.pointer("/spec/type").and_then(Value::as_str) == Some("ExternalName");
         let requested = svc.pointer("/spec/clusterIP").and_then(Value::as_str).unwrap_or("").to_string();
         let old_ip = old.and_then(|o| o.pointer("/spec/clusterIP")).and_then(Value::as_str).unwrap_or("").to_string();
@@ -75,7 +81,15 @@ impl ServiceAlloc {
             a.allocate_ip().map_err(|e| invalid(name, "spec.clusterIPs", e))?
         } else {
             let ip: Ipv4Addr = requested.parse().map_err(|_| {
-                ApiError::invalid("", "Service", name, vec![Cause::invalid("spec.clusterIPs", format!("{requested:?}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))])
+                ApiError::invalid(
+                    "",
+                    "Service",
+                    name,
+                    vec![Cause::invalid(
+                        "spec.clusterIPs",
+                        format!("{requested:?}: must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"),
+                    )],
+                )
             })?;
             a.reserve_ip(ip).map_err(|e| invalid(name, "spec.clusterIPs", e))?;
             ip
@@ -89,7 +103,13 @@ impl ServiceAlloc {
         Ok(())
     }
 
-    fn node_ports(&mut self, a: &mut Allocators, svc: &mut Value, old: Option<&Value>, name: &str) -> Result<(), ApiError> {
+    fn node_ports(
+        &mut self,
+        a: &mut Allocators,
+        svc: &mut Value,
+        old: Option<&Value>,
+        name: &str,
+    ) -> Result<(), ApiError> {
         let old_ports: Vec<(i64, String, u16)> = old
             .and_then(|o| o.pointer("/spec/ports"))
             .and_then(Value::as_array)
@@ -123,7 +143,12 @@ impl ServiceAlloc {
                     (None, Some(prev)) => prev,
                     (Some(r), _) => {
                         let r = u16::try_from(r).map_err(|_| {
-                            ApiError::invalid("", "Service", name, vec![Cause::invalid(&field, "must be between 1 and 65535, inclusive")])
+                            ApiError::invalid(
+                                "",
+                                "Service",
+                                name,
+                                vec![Cause::invalid(&field, "must be between 1 and 65535, inclusive")],
+                            )
                         })?;
                         a.reserve_port(r).map_err(|e| invalid(name, &field, e))?;
                         self.taken_ports.push(r);

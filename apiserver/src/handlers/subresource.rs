@@ -52,7 +52,8 @@ fn scale_response(code: u16, stored: &[u8]) -> Result<Response, ApiError> {
 pub fn get_scale(ctx: &Ctx) -> Result<Response, ApiError> {
     let res = ctx.target.res;
     let name = ctx.name()?;
-    let obj = ctx.state.store.get(&ctx.target.key(name)).ok_or_else(|| ApiError::not_found(res.group, res.plural, name))?;
+    let obj =
+        ctx.state.store.get(&ctx.target.key(name)).ok_or_else(|| ApiError::not_found(res.group, res.plural, name))?;
     scale_response(200, &obj.json)
 }
 
@@ -64,7 +65,10 @@ fn replicas_of(scale: &Value, name: &str) -> Result<i64, ApiError> {
             "autoscaling",
             "Scale",
             name,
-            vec![api::Cause::invalid("spec.replicas", format!("Invalid value: {r}: must be greater than or equal to 0"))],
+            vec![api::Cause::invalid(
+                "spec.replicas",
+                format!("Invalid value: {r}: must be greater than or equal to 0"),
+            )],
         )),
     }
 }
@@ -114,12 +118,16 @@ pub async fn patch_scale(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
 pub async fn bind(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
     let name = ctx.name()?.to_string();
     let binding = body::decode_object(&body::media_type(ctx), raw)?;
-    let node = binding.pointer("/target/name").and_then(Value::as_str).filter(|s| !s.is_empty()).ok_or_else(|| {
-        ApiError::invalid("", "Binding", &name, vec![api::Cause::required("target.name")])
-    })?;
+    let node = binding
+        .pointer("/target/name")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| ApiError::invalid("", "Binding", &name, vec![api::Cause::required("target.name")]))?;
     if let Some(bn) = meta_str(&binding, "name") {
         if bn != name {
-            return Err(ApiError::bad_request(format!("the name of the binding ({bn}) does not match the pod ({name})")));
+            return Err(ApiError::bad_request(format!(
+                "the name of the binding ({bn}) does not match the pod ({name})"
+            )));
         }
     }
     let key = ctx.target.key(&name);
@@ -142,14 +150,26 @@ pub async fn bind(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
         if ctx.query.dry_run()? {
             break;
         }
-        match ctx.state.store.write(WriteRequest { key: key.clone(), op: WriteOp::Put(pod), precondition: Precondition::Revision(cur.rev) }).await {
+        match ctx
+            .state
+            .store
+            .write(WriteRequest {
+                key: key.clone(),
+                op: WriteOp::Put(pod),
+                precondition: Precondition::Revision(cur.rev),
+            })
+            .await
+        {
             Ok(_) => break,
             Err(WriteError::Conflict) => continue,
             Err(WriteError::NotFound) => return Err(ApiError::not_found("", "pods", &name)),
             Err(e) => return Err(internal(e)),
         }
     }
-    Ok(crate::response::json(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
+    Ok(crate::response::json(
+        201,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
 }
 
 fn set_condition(pod: &mut Value, ty: &str, status: &str) {
@@ -175,7 +195,10 @@ pub async fn evict(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
     let options = eviction.get("deleteOptions").map(|o| o.to_string()).unwrap_or_default();
     let opts = super::delete::parse_options(ctx, options.as_bytes())?;
     super::delete::delete_one(ctx, &name, &opts).await?;
-    Ok(crate::response::json(201, &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201})))
+    Ok(crate::response::json(
+        201,
+        &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
+    ))
 }
 
 /// Logs, exec and attach are served by the pod's kubelet, reached through the API server.

@@ -101,7 +101,9 @@ pub async fn watch(ctx: &Ctx) -> Result<Response, ApiError> {
     let from = match ctx.query.get("resourceVersion") {
         None | Some("0") => None,
         Some(rv) => Some(rv.parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("resourceVersion: Invalid value: {rv:?}: must be a resourceVersion returned by this server"))
+            ApiError::bad_request(format!(
+                "resourceVersion: Invalid value: {rv:?}: must be a resourceVersion returned by this server"
+            ))
         })?),
     };
     let mut enc = Encoder {

@@ -63,7 +63,9 @@ pub fn field_manager(ctx: &Ctx, required: bool) -> Result<String, ApiError> {
     let m = match ctx.query.get("fieldManager") {
         Some(m) => m.to_string(),
         None if required => {
-            return Err(ApiError::bad_request("PATCH, application/apply-patch+yaml requires a non-empty fieldManager query parameter"))
+            return Err(ApiError::bad_request(
+                "PATCH, application/apply-patch+yaml requires a non-empty fieldManager query parameter",
+            ))
         }
         None => ctx
             .header("user-agent")
@@ -164,9 +166,15 @@ fn dry_json(v: &Value) -> Result<bytes::Bytes, ApiError> {
 }
 
 /// Creates an object (namespace and kind already checked against the path).
-pub async fn create_object(state: &AppState, res: &'static ResourceInfo, obj: Value, opts: &WriteOpts) -> Result<Written, ApiError> {
+pub async fn create_object(
+    state: &AppState,
+    res: &'static ResourceInfo,
+    obj: Value,
+    opts: &WriteOpts,
+) -> Result<Written, ApiError> {
     with_namespace_check(state, res, &obj)?;
-    let generate = meta_str(&obj, "name").is_none().then(|| meta_str(&obj, "generateName").map(str::to_string)).flatten();
+    let generate =
+        meta_str(&obj, "name").is_none().then(|| meta_str(&obj, "generateName").map(str::to_string)).flatten();
     if meta_str(&obj, "name").is_none() && generate.is_none() {
         return Err(ApiError::invalid(
             res.group,
@@ -229,7 +237,12 @@ pub async fn create_object(state: &AppState, res: &'static ResourceInfo, obj: Va
 /// Creates an object from inside the server (bootstrap): same checks, no HTTP.
 pub async fn internal_create(state: &AppState, res: &'static ResourceInfo, mut obj: Value) -> Result<(), ApiError> {
     body::check_kind(res, &mut obj)?;
-    let opts = WriteOpts { dry_run: false, validation: FieldValidation::Strict, manager: Manager::None, duplicates: Vec::new() };
+    let opts = WriteOpts {
+        dry_run: false,
+        validation: FieldValidation::Strict,
+        manager: Manager::None,
+        duplicates: Vec::new(),
+    };
     create_object(state, res, obj, &opts).await.map(|_| ())
 }
 
@@ -273,7 +286,8 @@ pub async fn update_object(
     let key = ctx.target.key(&name);
     let part = part(ctx);
     for _ in 0..RETRIES {
-        let cur: Arc<Obj> = ctx.state.store.get(&key).ok_or_else(|| ApiError::not_found(res.group, res.plural, &name))?;
+        let cur: Arc<Obj> =
+            ctx.state.store.get(&key).ok_or_else(|| ApiError::not_found(res.group, res.plural, &name))?;
         if let Some(rv) = user_rv {
             if rv != cur.rev {
                 return Err(ApiError::conflict(res.group, res.plural, &name));
@@ -340,7 +354,12 @@ pub async fn update_object(
             return Ok((200, Written { json: dry_json(&new)?, warnings }));
         }
         let op = if finished { WriteOp::Delete } else { WriteOp::Put(new) };
-        match ctx.state.store.write(WriteRequest { key: key.clone(), op, precondition: Precondition::Revision(cur.rev) }).await {
+        match ctx
+            .state
+            .store
+            .write(WriteRequest { key: key.clone(), op, precondition: Precondition::Revision(cur.rev) })
+            .await
+        {
             Ok(c) => {
                 if let Some(a) = &alloc {
                     a.commit(&mut ctx.state.alloc());
@@ -449,7 +468,12 @@ pub async fn patch(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
     Ok(response::with_warnings(response::json_bytes(code, w.json), &w.warnings))
 }
 
-async fn server_side_apply(ctx: &Ctx, raw: &[u8], validation: FieldValidation, dry_run: bool) -> Result<Response, ApiError> {
+async fn server_side_apply(
+    ctx: &Ctx,
+    raw: &[u8],
+    validation: FieldValidation,
+    dry_run: bool,
+) -> Result<Response, ApiError> {
     let res = ctx.target.res;
     let manager = field_manager(ctx, true)?;
     let force = ctx.query.bool("force")?;
@@ -473,7 +497,8 @@ async fn server_side_apply(ctx: &Ctx, raw: &[u8], validation: FieldValidation, d
     let av = res.api_version();
     let now = util::now_rfc3339();
     if ctx.state.store.get(&ctx.target.key(&name)).is_none() && ctx.target.subresource.is_none() {
-        let obj = apply::server_side_apply(res.kind, &av, None, &applied, &manager, force, &now).map_err(apply_error)?;
+        let obj =
+            apply::server_side_apply(res.kind, &av, None, &applied, &manager, force, &now).map_err(apply_error)?;
         let opts = WriteOpts { dry_run, validation, manager: Manager::Applied, duplicates: Vec::new() };
         match create_object(&ctx.state, res, obj, &opts).await {
             Ok(w) => {
@@ -487,7 +512,8 @@ async fn server_side_apply(ctx: &Ctx, raw: &[u8], validation: FieldValidation, d
     }
     let opts = WriteOpts { dry_run, validation, manager: Manager::Applied, duplicates: Vec::new() };
     let (code, w) = update_object(ctx, &opts, None, |cur| {
-        apply::server_side_apply(res.kind, &av, Some(cur), &applied, &manager, force, &util::now_rfc3339()).map_err(apply_error)
+        apply::server_side_apply(res.kind, &av, Some(cur), &applied, &manager, force, &util::now_rfc3339())
+            .map_err(apply_error)
     })
     .await?;
     warnings.extend(w.warnings);

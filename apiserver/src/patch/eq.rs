@@ -14,13 +14,9 @@ pub(crate) fn json_eq(a: &Value, b: &Value) -> bool {
                 x == y
             }
         }
-        (Value::Array(x), Value::Array(y)) => {
-            x.len() == y.len() && x.iter().zip(y).all(|(l, r)| json_eq(l, r))
-        }
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(l, r)| json_eq(l, r)),
         (Value::Object(x), Value::Object(y)) => {
-            x.len() == y.len()
-                && x.iter()
-                    .all(|(k, l)| y.get(k).is_some_and(|r| json_eq(l, r)))
+            x.len() == y.len() && x.iter().all(|(k, l)| y.get(k).is_some_and(|r| json_eq(l, r)))
         }
         _ => a == b,
     }
@@ -40,10 +36,7 @@ mod tests {
 
     #[test]
     fn containers_compare_deeply_and_objects_ignore_key_order() {
-        assert!(json_eq(
-            &json!({"a": [1, {"b": 2.0}], "c": null}),
-            &json!({"c": null, "a": [1.0, {"b": 2}]})
-        ));
+        assert!(json_eq(&json!({"a": [1, {"b": 2.0}], "c": null}), &json!({"c": null, "a": [1.0, {"b": 2}]})));
         assert!(!json_eq(&json!({"a": 1}), &json!({"a": 1, "b": 2})));
         assert!(!json_eq(&json!([1, 2]), &json!([2, 1])));
     }

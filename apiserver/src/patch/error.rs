@@ -6,11 +6,7 @@
 pub enum PatchError {
     /// The object or the patch has the wrong JSON type at its root.
     #[error("{what} must be a JSON {expected}, not {found}")]
-    WrongRootType {
-        what: &'static str,
-        expected: &'static str,
-        found: &'static str,
-    },
+    WrongRootType { what: &'static str, expected: &'static str, found: &'static str },
 
     /// A `$`-key of a strategic merge patch that is not one of the known directives.
     #[error(
@@ -21,19 +17,11 @@ pub enum PatchError {
 
     /// A known directive used with a wrong value or in a wrong place.
     #[error("invalid {directive} at {path}: {reason}")]
-    BadDirective {
-        path: String,
-        directive: String,
-        reason: String,
-    },
+    BadDirective { path: String, directive: String, reason: String },
 
     /// An item of a list merged by key lacks the key.
     #[error("list {path} is merged by key {key:?}, but this item has no {key:?}: {item}")]
-    MissingMergeKey {
-        path: String,
-        key: &'static str,
-        item: String,
-    },
+    MissingMergeKey { path: String, key: &'static str, item: String },
 
     /// A value in a strategic merge patch whose type cannot be merged where it stands.
     #[error("invalid value at {path}: {reason}")]
@@ -41,19 +29,11 @@ pub enum PatchError {
 
     /// A malformed or inapplicable RFC 6902 operation (operations are numbered from 0).
     #[error("JSON patch operation {index} ({op}): {reason}")]
-    JsonPatchOp {
-        index: usize,
-        op: String,
-        reason: String,
-    },
+    JsonPatchOp { index: usize, op: String, reason: String },
 
     /// An RFC 6902 `test` operation whose value differs from the document's.
     #[error("JSON patch operation {index} (test) failed: the value at {path:?} is not {expected}")]
-    TestFailed {
-        index: usize,
-        path: String,
-        expected: String,
-    },
+    TestFailed { index: usize, path: String, expected: String },
 
     /// The patch nests deeper than the server accepts.
     #[error("the patch nests deeper than {0} levels")]

@@ -34,29 +34,22 @@ struct Op<'a> {
 
 impl Op<'_> {
     fn err(&self, reason: impl Into<String>) -> PatchError {
-        PatchError::JsonPatchOp {
-            index: self.index,
-            op: self.name.to_string(),
-            reason: reason.into(),
-        }
+        PatchError::JsonPatchOp { index: self.index, op: self.name.to_string(), reason: reason.into() }
     }
 
     /// The pointer in member `member` (`path` or `from`), parsed.
     fn pointer(&self, member: &str) -> Result<Vec<String>, PatchError> {
         match self.fields.get(member) {
             Some(Value::String(p)) => parse_pointer(p).map_err(|reason| self.err(reason)),
-            Some(other) => Err(self.err(format!(
-                "\"{member}\" must be a string (a JSON pointer), not {}",
-                type_name(other)
-            ))),
+            Some(other) => {
+                Err(self.err(format!("\"{member}\" must be a string (a JSON pointer), not {}", type_name(other))))
+            }
             None => Err(self.err(format!("missing \"{member}\""))),
         }
     }
 
     fn value(&self) -> Result<&Value, PatchError> {
-        self.fields
-            .get("value")
-            .ok_or_else(|| self.err("missing \"value\""))
+        self.fields.get("value").ok_or_else(|| self.err("missing \"value\""))
     }
 
     fn path_text(&self) -> String {
@@ -85,11 +78,7 @@ fn apply_op(doc: &mut Value, index: usize, op: &Value) -> Result<(), PatchError>
             })
         }
     };
-    let op = Op {
-        index,
-        name,
-        fields,
-    };
+    let op = Op { index, name, fields };
     match name {
         "add" => {
             let path = op.pointer("path")?;
@@ -132,16 +121,10 @@ fn apply_op(doc: &mut Value, index: usize, op: &Value) -> Result<(), PatchError>
             if json_eq(actual, expected) {
                 Ok(())
             } else {
-                Err(PatchError::TestFailed {
-                    index,
-                    path: op.path_text(),
-                    expected: snippet(expected),
-                })
+                Err(PatchError::TestFailed { index, path: op.path_text(), expected: snippet(expected) })
             }
         }
-        other => Err(op.err(format!(
-            "unknown operation {other:?}; expected add, remove, replace, move, copy or test"
-        ))),
+        other => Err(op.err(format!("unknown operation {other:?}; expected add, remove, replace, move, copy or test"))),
     }
 }
 
@@ -151,9 +134,7 @@ fn parse_pointer(pointer: &str) -> Result<Vec<String>, String> {
         return Ok(Vec::new());
     }
     let Some(rest) = pointer.strip_prefix('/') else {
-        return Err(format!(
-            "JSON pointer {pointer:?} must be empty or start with \"/\""
-        ));
+        return Err(format!("JSON pointer {pointer:?} must be empty or start with \"/\""));
     };
     rest.split('/')
         .map(|token| {
@@ -167,11 +148,7 @@ fn parse_pointer(pointer: &str) -> Result<Vec<String>, String> {
                 match chars.next() {
                     Some('0') => out.push('~'),
                     Some('1') => out.push('/'),
-                    _ => {
-                        return Err(format!(
-                            "JSON pointer {pointer:?} has \"~\" not followed by 0 or 1"
-                        ))
-                    }
+                    _ => return Err(format!("JSON pointer {pointer:?} has \"~\" not followed by 0 or 1")),
                 }
             }
             Ok(out)
@@ -189,22 +166,15 @@ fn array_index(token: &str, len: usize, allow_end: bool) -> Result<usize, String
             Err("\"-\" (past the end of the array) names no existing item".into())
         };
     }
-    let digits_ok = !token.is_empty()
-        && token.bytes().all(|b| b.is_ascii_digit())
-        && (token == "0" || !token.starts_with('0'));
+    let digits_ok =
+        !token.is_empty() && token.bytes().all(|b| b.is_ascii_digit()) && (token == "0" || !token.starts_with('0'));
     let index = match token.parse::<usize>() {
         Ok(i) if digits_ok => i,
         _ => return Err(format!("{token:?} is not an array index")),
     };
-    let max = if allow_end {
-        len
-    } else {
-        len.saturating_sub(1)
-    };
+    let max = if allow_end { len } else { len.saturating_sub(1) };
     if index > max || (!allow_end && len == 0) {
-        return Err(format!(
-            "index {index} is out of bounds (the array has {len} items)"
-        ));
+        return Err(format!("index {index} is out of bounds (the array has {len} items)"));
     }
     Ok(index)
 }
@@ -214,22 +184,15 @@ fn get_mut<'a>(doc: &'a mut Value, path: &[String]) -> Result<&'a mut Value, Str
     let mut cur = doc;
     for (depth, token) in path.iter().enumerate() {
         cur = match cur {
-            Value::Object(map) => map
-                .get_mut(token)
-                .ok_or_else(|| format!("no such key {token:?} at {}", show(path, depth)))?,
+            Value::Object(map) => {
+                map.get_mut(token).ok_or_else(|| format!("no such key {token:?} at {}", show(path, depth)))?
+            }
             Value::Array(items) => {
-                let i = array_index(token, items.len(), false)
-                    .map_err(|e| format!("at {}: {e}", show(path, depth)))?;
-                items
-                    .get_mut(i)
-                    .ok_or_else(|| format!("no item {i} at {}", show(path, depth)))?
+                let i = array_index(token, items.len(), false).map_err(|e| format!("at {}: {e}", show(path, depth)))?;
+                items.get_mut(i).ok_or_else(|| format!("no item {i} at {}", show(path, depth)))?
             }
             other => {
-                return Err(format!(
-                    "{} is {}, which has no member {token:?}",
-                    show(path, depth),
-                    type_name(other)
-                ))
+                return Err(format!("{} is {}, which has no member {token:?}", show(path, depth), type_name(other)))
             }
         };
     }
@@ -249,16 +212,11 @@ fn add(doc: &mut Value, path: &[String], value: Value) -> Result<(), String> {
             Ok(())
         }
         Value::Array(items) => {
-            let i = array_index(last, items.len(), true)
-                .map_err(|e| format!("at {}: {e}", show(path, depth)))?;
+            let i = array_index(last, items.len(), true).map_err(|e| format!("at {}: {e}", show(path, depth)))?;
             items.insert(i, value);
             Ok(())
         }
-        other => Err(format!(
-            "{} is {}, which cannot hold {last:?}",
-            show(path, depth),
-            type_name(other)
-        )),
+        other => Err(format!("{} is {}, which cannot hold {last:?}", show(path, depth), type_name(other))),
     }
 }
 
@@ -269,33 +227,25 @@ fn remove(doc: &mut Value, path: &[String]) -> Result<Value, String> {
     };
     let depth = parent_path.len();
     match get_mut(doc, parent_path)? {
-        Value::Object(map) => map
-            .shift_remove(last)
-            .ok_or_else(|| format!("no such key {last:?} at {}", show(path, depth))),
+        Value::Object(map) => {
+            map.shift_remove(last).ok_or_else(|| format!("no such key {last:?} at {}", show(path, depth)))
+        }
         Value::Array(items) => {
-            let i = array_index(last, items.len(), false)
-                .map_err(|e| format!("at {}: {e}", show(path, depth)))?;
+            let i = array_index(last, items.len(), false).map_err(|e| format!("at {}: {e}", show(path, depth)))?;
             if i < items.len() {
                 Ok(items.remove(i))
             } else {
                 Err(format!("no item {i} at {}", show(path, depth)))
             }
         }
-        other => Err(format!(
-            "{} is {}, which has no member {last:?}",
-            show(path, depth),
-            type_name(other)
-        )),
+        other => Err(format!("{} is {}, which has no member {last:?}", show(path, depth), type_name(other))),
     }
 }
 
 /// The pointer to the first `depth` tokens of `path`, escaped again, for messages.
 fn show(path: &[String], depth: usize) -> String {
-    let shown: String = path
-        .iter()
-        .take(depth)
-        .map(|t| format!("/{}", t.replace('~', "~0").replace('/', "~1")))
-        .collect();
+    let shown: String =
+        path.iter().take(depth).map(|t| format!("/{}", t.replace('~', "~0").replace('/', "~1"))).collect();
     if shown.is_empty() {
         "the document root".into()
     } else {
@@ -322,11 +272,7 @@ mod tests {
                 json!([{"op": "add", "path": "/foo/1", "value": "qux"}]),
                 json!({"foo": ["bar", "qux", "baz"]}),
             ),
-            (
-                json!({"baz": "qux", "foo": "bar"}),
-                json!([{"op": "remove", "path": "/baz"}]),
-                json!({"foo": "bar"}),
-            ),
+            (json!({"baz": "qux", "foo": "bar"}), json!([{"op": "remove", "path": "/baz"}]), json!({"foo": "bar"})),
             (
                 json!({"foo": ["bar", "qux", "baz"]}),
                 json!([{"op": "remove", "path": "/foo/1"}]),
@@ -384,36 +330,12 @@ mod tests {
                 json!([{"op": "replace", "path": "/a~1b", "value": 3}, {"op": "remove", "path": "/m~0n"}]),
                 json!({"a/b": 3}),
             ),
-            (
-                json!({"foo": 1}),
-                json!([{"op": "copy", "from": "/foo", "path": "/bar"}]),
-                json!({"foo": 1, "bar": 1}),
-            ),
-            (
-                json!({"foo": 1}),
-                json!([{"op": "replace", "path": "", "value": [1]}]),
-                json!([1]),
-            ),
-            (
-                json!({"foo": 1}),
-                json!([{"op": "add", "path": "", "value": {"x": 2}}]),
-                json!({"x": 2}),
-            ),
-            (
-                json!({"a": [1]}),
-                json!([{"op": "add", "path": "/a/1", "value": 2}]),
-                json!({"a": [1, 2]}),
-            ),
-            (
-                json!({"a": 1}),
-                json!([{"op": "move", "from": "/a", "path": "/a"}]),
-                json!({"a": 1}),
-            ),
-            (
-                json!({"n": 1.0}),
-                json!([{"op": "test", "path": "/n", "value": 1}]),
-                json!({"n": 1.0}),
-            ),
+            (json!({"foo": 1}), json!([{"op": "copy", "from": "/foo", "path": "/bar"}]), json!({"foo": 1, "bar": 1})),
+            (json!({"foo": 1}), json!([{"op": "replace", "path": "", "value": [1]}]), json!([1])),
+            (json!({"foo": 1}), json!([{"op": "add", "path": "", "value": {"x": 2}}]), json!({"x": 2})),
+            (json!({"a": [1]}), json!([{"op": "add", "path": "/a/1", "value": 2}]), json!({"a": [1, 2]})),
+            (json!({"a": 1}), json!([{"op": "move", "from": "/a", "path": "/a"}]), json!({"a": 1})),
+            (json!({"n": 1.0}), json!([{"op": "test", "path": "/n", "value": 1}]), json!({"n": 1.0})),
             (json!({"a": 1}), json!([]), json!({"a": 1})),
             // What the Python client sends for a list body.
             (
@@ -438,115 +360,31 @@ mod tests {
     fn failing_patches() {
         let cases = [
             // A.9: a failing test.
-            (
-                json!({"baz": "qux"}),
-                json!([{"op": "test", "path": "/baz", "value": "bar"}]),
-                "failed",
-            ),
+            (json!({"baz": "qux"}), json!([{"op": "test", "path": "/baz", "value": "bar"}]), "failed"),
             // A.12: adding to a nonexistent target.
-            (
-                json!({"foo": "bar"}),
-                json!([{"op": "add", "path": "/baz/bat", "value": "qux"}]),
-                "no such key \"baz\"",
-            ),
+            (json!({"foo": "bar"}), json!([{"op": "add", "path": "/baz/bat", "value": "qux"}]), "no such key \"baz\""),
             // A.14-ish: escapes are applied before lookup, so "~01" is "~1", not "/".
-            (
-                json!({"/": 9, "~1": 10}),
-                json!([{"op": "test", "path": "/~01", "value": "10"}]),
-                "failed",
-            ),
-            (
-                json!({"foo": "bar"}),
-                json!([{"op": "remove", "path": "/nope"}]),
-                "no such key",
-            ),
-            (
-                json!({"foo": "bar"}),
-                json!([{"op": "replace", "path": "/nope", "value": 1}]),
-                "no such key",
-            ),
-            (
-                json!({"a": [1, 2]}),
-                json!([{"op": "add", "path": "/a/5", "value": 3}]),
-                "out of bounds",
-            ),
-            (
-                json!({"a": [1, 2]}),
-                json!([{"op": "add", "path": "/a/01", "value": 3}]),
-                "not an array index",
-            ),
-            (
-                json!({"a": [1, 2]}),
-                json!([{"op": "remove", "path": "/a/-"}]),
-                "\"-\"",
-            ),
-            (
-                json!({"a": [1, 2]}),
-                json!([{"op": "remove", "path": "/a/2"}]),
-                "out of bounds",
-            ),
-            (
-                json!({"a": [1, 2]}),
-                json!([{"op": "replace", "path": "/a/x", "value": 0}]),
-                "not an array index",
-            ),
-            (
-                json!({"a": []}),
-                json!([{"op": "remove", "path": "/a/0"}]),
-                "out of bounds",
-            ),
-            (
-                json!({"a": 1}),
-                json!([{"op": "add", "path": "a", "value": 1}]),
-                "must be empty or start with",
-            ),
-            (
-                json!({"a": 1}),
-                json!([{"op": "add", "path": "/a~2", "value": 1}]),
-                "not followed by 0 or 1",
-            ),
-            (
-                json!({"a": 1}),
-                json!([{"op": "add", "path": "/a/b", "value": 1}]),
-                "cannot hold",
-            ),
-            (
-                json!({"a": 1}),
-                json!([{"op": "add", "path": "/b"}]),
-                "missing \"value\"",
-            ),
-            (
-                json!({"a": 1}),
-                json!([{"op": "move", "path": "/b"}]),
-                "missing \"from\"",
-            ),
-            (
-                json!({"a": {"b": 1}}),
-                json!([{"op": "move", "from": "/a", "path": "/a/b/c"}]),
-                "own children",
-            ),
-            (
-                json!({"a": 1}),
-                json!([{"op": "frobnicate", "path": "/a"}]),
-                "unknown operation",
-            ),
+            (json!({"/": 9, "~1": 10}), json!([{"op": "test", "path": "/~01", "value": "10"}]), "failed"),
+            (json!({"foo": "bar"}), json!([{"op": "remove", "path": "/nope"}]), "no such key"),
+            (json!({"foo": "bar"}), json!([{"op": "replace", "path": "/nope", "value": 1}]), "no such key"),
+            (json!({"a": [1, 2]}), json!([{"op": "add", "path": "/a/5", "value": 3}]), "out of bounds"),
+            (json!({"a": [1, 2]}), json!([{"op": "add", "path": "/a/01", "value": 3}]), "not an array index"),
+            (json!({"a": [1, 2]}), json!([{"op": "remove", "path": "/a/-"}]), "\"-\""),
+            (json!({"a": [1, 2]}), json!([{"op": "remove", "path": "/a/2"}]), "out of bounds"),
+            (json!({"a": [1, 2]}), json!([{"op": "replace", "path": "/a/x", "value": 0}]), "not an array index"),
+            (json!({"a": []}), json!([{"op": "remove", "path": "/a/0"}]), "out of bounds"),
+            (json!({"a": 1}), json!([{"op": "add", "path": "a", "value": 1}]), "must be empty or start with"),
+            (json!({"a": 1}), json!([{"op": "add", "path": "/a~2", "value": 1}]), "not followed by 0 or 1"),
+            (json!({"a": 1}), json!([{"op": "add", "path": "/a/b", "value": 1}]), "cannot hold"),
+            (json!({"a": 1}), json!([{"op": "add", "path": "/b"}]), "missing \"value\""),
+            (json!({"a": 1}), json!([{"op": "move", "path": "/b"}]), "missing \"from\""),
+            (json!({"a": {"b": 1}}), json!([{"op": "move", "from": "/a", "path": "/a/b/c"}]), "own children"),
+            (json!({"a": 1}), json!([{"op": "frobnicate", "path": "/a"}]), "unknown operation"),
             (json!({"a": 1}), json!([{"path": "/a"}]), "missing \"op\""),
-            (
-                json!({"a": 1}),
-                json!([{"op": "remove", "path": 7}]),
-                "must be a string",
-            ),
-            (
-                json!({"a": 1}),
-                json!([{"op": "remove", "path": ""}]),
-                "whole document",
-            ),
+            (json!({"a": 1}), json!([{"op": "remove", "path": 7}]), "must be a string"),
+            (json!({"a": 1}), json!([{"op": "remove", "path": ""}]), "whole document"),
             (json!({"a": 1}), json!(["remove"]), "must be an object"),
-            (
-                json!({"a": 1}),
-                json!({"op": "remove", "path": "/a"}),
-                "array of operations",
-            ),
+            (json!({"a": 1}), json!({"op": "remove", "path": "/a"}), "array of operations"),
         ];
         for (original, ops, want) in cases {
             match json_patch(&original, &ops) {

@@ -39,10 +39,9 @@ impl Merger<'_> {
             ListType::Set | ListType::Atomic => None,
         };
         let server_keys: Vec<Value> = match (&current, order) {
-            (Some(items), Some(_)) => items
-                .iter()
-                .map(|i| key_of(i, merge_key).cloned().unwrap_or(Value::Null))
-                .collect(),
+            (Some(items), Some(_)) => {
+                items.iter().map(|i| key_of(i, merge_key).cloned().unwrap_or(Value::Null)).collect()
+            }
             _ => Vec::new(),
         };
         let mut merged = match (current, patch) {
@@ -51,17 +50,14 @@ impl Merger<'_> {
                 match list_type {
                     ListType::Atomic => self.replace_atomic(patch, depth)?,
                     ListType::Set => self.merge_set(current, patch)?,
-                    ListType::Map(_) => {
-                        self.merge_keyed(current, patch, merge_key.unwrap_or("name"), depth)?
-                    }
+                    ListType::Map(_) => self.merge_keyed(current, patch, merge_key.unwrap_or("name"), depth)?,
                 }
             }
             (Some(current), None) => current,
             (None, None) => return Ok(None),
         };
         if let Some(order) = order {
-            merged =
-                self.set_element_order(merged, list_type, merge_key, order, patch, &server_keys)?;
+            merged = self.set_element_order(merged, list_type, merge_key, order, patch, &server_keys)?;
         }
         if let Some(delete) = delete {
             merged = self.delete_from_primitive_list(merged, list_type, delete)?;
@@ -95,11 +91,7 @@ impl Merger<'_> {
     }
 
     /// A list of scalars merged as a set.
-    fn merge_set(
-        &mut self,
-        current: Vec<Value>,
-        patch: &[Value],
-    ) -> Result<Vec<Value>, PatchError> {
+    fn merge_set(&mut self, current: Vec<Value>, patch: &[Value]) -> Result<Vec<Value>, PatchError> {
         let mut replace = false;
         let mut added: Vec<Value> = Vec::with_capacity(patch.len());
         for item in patch {
@@ -158,40 +150,30 @@ impl Merger<'_> {
             };
             match o.get(PATCH) {
                 None => items.push((o, self.merge_key_of(o, key)?)),
-                Some(Value::String(d)) if d == "merge" => {
-                    items.push((o, self.merge_key_of(o, key)?))
-                }
+                Some(Value::String(d)) if d == "merge" => items.push((o, self.merge_key_of(o, key)?)),
                 Some(Value::String(d)) if d == "replace" => replace = true,
                 Some(Value::String(d)) if d == "delete" => {
                     let k = self.merge_key_of(o, key)?;
                     current.retain(|c| !key_of(c, Some(key)).is_some_and(|ck| json_eq(ck, k)));
                 }
                 Some(other) => {
-                    return Err(self.bad_directive(
-                        PATCH,
-                        format!("{other} is not \"replace\", \"delete\" or \"merge\""),
-                    ))
+                    return Err(
+                        self.bad_directive(PATCH, format!("{other} is not \"replace\", \"delete\" or \"merge\""))
+                    )
                 }
             }
         }
         if replace {
             let mut out = Vec::with_capacity(items.len());
             for (o, _) in items {
-                out.push(Value::Object(
-                    self.merge_map(Map::new(), o, depth + 1)?
-                        .unwrap_or_default(),
-                ));
+                out.push(Value::Object(self.merge_map(Map::new(), o, depth + 1)?.unwrap_or_default()));
             }
             return Ok(out);
         }
-        let server_order: Vec<Value> = current
-            .iter()
-            .map(|c| key_of(c, Some(key)).cloned().unwrap_or(Value::Null))
-            .collect();
+        let server_order: Vec<Value> =
+            current.iter().map(|c| key_of(c, Some(key)).cloned().unwrap_or(Value::Null)).collect();
         for (o, k) in &items {
-            let found = current
-                .iter_mut()
-                .find(|c| key_of(c, Some(key)).is_some_and(|ck| json_eq(ck, k)));
+            let found = current.iter_mut().find(|c| key_of(c, Some(key)).is_some_and(|ck| json_eq(ck, k)));
             match found {
                 Some(slot) => {
                     let base = match std::mem::take(slot) {
@@ -200,34 +182,20 @@ impl Merger<'_> {
                     };
                     *slot = Value::Object(self.merge_map(base, o, depth + 1)?.unwrap_or_default());
                 }
-                None => current.push(Value::Object(
-                    self.merge_map(Map::new(), o, depth + 1)?
-                        .unwrap_or_default(),
-                )),
+                None => current.push(Value::Object(self.merge_map(Map::new(), o, depth + 1)?.unwrap_or_default())),
             }
         }
         let patch_order: Vec<Value> = items.iter().map(|(_, k)| (*k).clone()).collect();
-        Ok(normalize_order(
-            current,
-            Some(key),
-            &patch_order,
-            &server_order,
-        ))
+        Ok(normalize_order(current, Some(key), &patch_order, &server_order))
     }
 
     /// The merge-key value of a patch item, which must be there.
-    fn merge_key_of<'v>(
-        &self,
-        item: &'v Map<String, Value>,
-        key: &'static str,
-    ) -> Result<&'v Value, PatchError> {
+    fn merge_key_of<'v>(&self, item: &'v Map<String, Value>, key: &'static str) -> Result<&'v Value, PatchError> {
         match item.get(key) {
             Some(v) if !v.is_null() => Ok(v),
-            _ => Err(PatchError::MissingMergeKey {
-                path: self.here(),
-                key,
-                item: snippet(&Value::Object(item.clone())),
-            }),
+            _ => {
+                Err(PatchError::MissingMergeKey { path: self.here(), key, item: snippet(&Value::Object(item.clone())) })
+            }
         }
     }
 
@@ -241,15 +209,9 @@ impl Merger<'_> {
         patch: Option<&[Value]>,
         server_keys: &[Value],
     ) -> Result<Vec<Value>, PatchError> {
-        let directive = format!(
-            "$setElementOrder/{}",
-            self.path.last().map(String::as_str).unwrap_or("")
-        );
+        let directive = format!("$setElementOrder/{}", self.path.last().map(String::as_str).unwrap_or(""));
         let Value::Array(order) = order else {
-            return Err(self.bad_directive(
-                &directive,
-                format!("must be a list, not {}", type_name(order)),
-            ));
+            return Err(self.bad_directive(&directive, format!("must be a list, not {}", type_name(order))));
         };
         if list_type == ListType::Atomic {
             // The patch list already is the whole list, in its order.
@@ -258,16 +220,11 @@ impl Merger<'_> {
         let mut order_keys = Vec::with_capacity(order.len());
         for item in order {
             match (merge_key, item) {
-                (Some(key), Value::Object(o)) => {
-                    order_keys.push(self.merge_key_of(o, key)?.clone())
-                }
+                (Some(key), Value::Object(o)) => order_keys.push(self.merge_key_of(o, key)?.clone()),
                 (Some(key), other) => {
                     return Err(self.bad_directive(
                         &directive,
-                        format!(
-                            "its items must be objects holding {key:?}, not {}",
-                            snippet(other)
-                        ),
+                        format!("its items must be objects holding {key:?}, not {}", snippet(other)),
                     ))
                 }
                 (None, scalar) => order_keys.push(scalar.clone()),
@@ -308,10 +265,7 @@ impl Merger<'_> {
         list_type: ListType,
         delete: &Value,
     ) -> Result<Vec<Value>, PatchError> {
-        let directive = format!(
-            "$deleteFromPrimitiveList/{}",
-            self.path.last().map(String::as_str).unwrap_or("")
-        );
+        let directive = format!("$deleteFromPrimitiveList/{}", self.path.last().map(String::as_str).unwrap_or(""));
         if let ListType::Map(keys) = list_type {
             return Err(self.bad_directive(
                 &directive,
@@ -322,15 +276,9 @@ impl Merger<'_> {
             ));
         }
         let Value::Array(delete) = delete else {
-            return Err(self.bad_directive(
-                &directive,
-                format!("must be a list, not {}", type_name(delete)),
-            ));
+            return Err(self.bad_directive(&directive, format!("must be a list, not {}", type_name(delete))));
         };
-        Ok(merged
-            .into_iter()
-            .filter(|v| !delete.iter().any(|d| json_eq(d, v)))
-            .collect())
+        Ok(merged.into_iter().filter(|v| !delete.iter().any(|d| json_eq(d, v))).collect())
     }
 }
 
@@ -361,12 +309,7 @@ fn position(keys: &[Value], key: &Value) -> Option<usize> {
 /// Upstream's `normalizeElementOrder`: the items named in `wanted` (by key), sorted by their
 /// place there, interleaved with the other items (kept in their order) so that one of those
 /// goes before a named item only when `server` (the original list's keys) had it first.
-fn normalize_order(
-    items: Vec<Value>,
-    merge_key: Option<&str>,
-    wanted: &[Value],
-    server: &[Value],
-) -> Vec<Value> {
+fn normalize_order(items: Vec<Value>, merge_key: Option<&str>, wanted: &[Value], server: &[Value]) -> Vec<Value> {
     let mut named: Vec<(usize, Value)> = Vec::new();
     let mut others: Vec<Value> = Vec::new();
     for item in items {
@@ -424,12 +367,12 @@ mod tests {
 
     #[test]
     fn what_kubectl_apply_sends() {
-        let nginx = json!({"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80, "protocol": "TCP"}]});
+        let nginx =
+            json!({"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80, "protocol": "TCP"}]});
         let mut second = deployment(
             json!([{"name": "nginx", "image": "nginx:1.28", "ports": [{"containerPort": 80, "protocol": "TCP"}]}]),
         );
-        second["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] =
-            json!("{\"new\":1}\n");
+        second["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] = json!("{\"new\":1}\n");
         second["spec"]["replicas"] = json!(3);
         let with_443 = deployment(
             json!([{"name": "nginx", "image": "nginx:1.27", "ports": [{"containerPort": 80, "protocol": "TCP"}, {"containerPort": 443}]}]),
@@ -463,9 +406,7 @@ mod tests {
                     json!([{"name": "a", "image": "a", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}], "args": ["x"]}]),
                 ),
                 json!({"spec":{"template":{"spec":{"$setElementOrder/containers":[{"name":"a"}],"containers":[{"$setElementOrder/env":[{"name":"A"}],"args":null,"env":[{"$patch":"delete","name":"B"}],"name":"a"}]}}}}),
-                deployment(
-                    json!([{"name": "a", "image": "a", "env": [{"name": "A", "value": "1"}]}]),
-                ),
+                deployment(json!([{"name": "a", "image": "a", "env": [{"name": "A", "value": "1"}]}])),
             ),
             (
                 "apply switching a volume's source with $retainKeys",
@@ -495,9 +436,13 @@ mod tests {
             (
                 "merge by name keeps the item's other fields",
                 "Pod",
-                containers(json!([{"name": "a", "image": "x", "ports": [{"containerPort": 80}]}, {"name": "b", "image": "y"}])),
+                containers(
+                    json!([{"name": "a", "image": "x", "ports": [{"containerPort": 80}]}, {"name": "b", "image": "y"}]),
+                ),
                 json!({"spec": {"containers": [{"name": "a", "image": "z"}]}}),
-                containers(json!([{"name": "a", "image": "z", "ports": [{"containerPort": 80}]}, {"name": "b", "image": "y"}])),
+                containers(
+                    json!([{"name": "a", "image": "z", "ports": [{"containerPort": 80}]}, {"name": "b", "image": "y"}]),
+                ),
             ),
             (
                 "without $setElementOrder a new item goes before the unmatched ones (upstream)",
@@ -518,21 +463,27 @@ mod tests {
                 "Pod",
                 containers(json!([{"name": "1"}, {"name": "2", "image": "b"}, {"name": "3"}])),
                 json!({"spec": {"containers": [{"name": "3", "image": "c"}, {"name": "1", "image": "a"}, {"name": "2", "tty": true}]}}),
-                containers(json!([{"name": "3", "image": "c"}, {"name": "1", "image": "a"}, {"name": "2", "image": "b", "tty": true}])),
+                containers(
+                    json!([{"name": "3", "image": "c"}, {"name": "1", "image": "a"}, {"name": "2", "image": "b", "tty": true}]),
+                ),
             ),
             (
                 "unmatched items keep their place before later patch items (upstream case)",
                 "Pod",
                 containers(json!([{"name": "1"}, {"name": "2", "image": "b"}, {"name": "3"}])),
                 json!({"spec": {"containers": [{"name": "3", "image": "c"}, {"name": "1", "image": "a"}]}}),
-                containers(json!([{"name": "2", "image": "b"}, {"name": "3", "image": "c"}, {"name": "1", "image": "a"}])),
+                containers(
+                    json!([{"name": "2", "image": "b"}, {"name": "3", "image": "c"}, {"name": "1", "image": "a"}]),
+                ),
             ),
             (
                 "$setElementOrder places new and kept items (upstream case)",
                 "Pod",
                 containers(json!([{"name": "1"}, {"name": "2", "image": "2"}])),
                 json!({"spec": {"$setElementOrder/containers": [{"name": "4"}, {"name": "1"}, {"name": "2"}, {"name": "3"}], "containers": [{"name": "4", "image": "4"}, {"name": "3", "image": "3"}]}}),
-                containers(json!([{"name": "4", "image": "4"}, {"name": "1"}, {"name": "2", "image": "2"}, {"name": "3", "image": "3"}])),
+                containers(
+                    json!([{"name": "4", "image": "4"}, {"name": "1"}, {"name": "2", "image": "2"}, {"name": "3", "image": "3"}]),
+                ),
             ),
             (
                 "$setElementOrder naming an absent item (upstream case)",
@@ -558,7 +509,9 @@ mod tests {
             (
                 "$patch: delete removes every item with the key (upstream case)",
                 "Pod",
-                containers(json!([{"name": "1"}, {"name": "1"}, {"name": "2", "image": "a"}, {"name": "3"}, {"name": "3"}])),
+                containers(
+                    json!([{"name": "1"}, {"name": "1"}, {"name": "2", "image": "a"}, {"name": "3"}, {"name": "3"}]),
+                ),
                 json!({"spec": {"containers": [{"name": "1", "$patch": "delete"}, {"name": "3", "$patch": "delete"}]}}),
                 containers(json!([{"name": "2", "image": "a"}])),
             ),
@@ -593,16 +546,24 @@ mod tests {
             (
                 "container ports merge by containerPort, numbers by value",
                 "Pod",
-                containers(json!([{"name": "a", "ports": [{"containerPort": 80, "name": "http"}, {"containerPort": 81}]}])),
+                containers(
+                    json!([{"name": "a", "ports": [{"containerPort": 80, "name": "http"}, {"containerPort": 81}]}]),
+                ),
                 json!({"spec": {"containers": [{"name": "a", "ports": [{"containerPort": 80.0, "hostPort": 8080}]}]}}),
-                containers(json!([{"name": "a", "ports": [{"containerPort": 80.0, "name": "http", "hostPort": 8080}, {"containerPort": 81}]}])),
+                containers(
+                    json!([{"name": "a", "ports": [{"containerPort": 80.0, "name": "http", "hostPort": 8080}, {"containerPort": 81}]}]),
+                ),
             ),
             (
                 "env merges by name, volumeMounts by mountPath",
                 "Pod",
-                containers(json!([{"name": "a", "env": [{"name": "A", "value": "1"}], "volumeMounts": [{"mountPath": "/d", "name": "v"}]}])),
+                containers(
+                    json!([{"name": "a", "env": [{"name": "A", "value": "1"}], "volumeMounts": [{"mountPath": "/d", "name": "v"}]}]),
+                ),
                 json!({"spec": {"containers": [{"name": "a", "env": [{"name": "A", "value": "2"}], "volumeMounts": [{"mountPath": "/d", "readOnly": true}]}]}}),
-                containers(json!([{"name": "a", "env": [{"name": "A", "value": "2"}], "volumeMounts": [{"mountPath": "/d", "name": "v", "readOnly": true}]}])),
+                containers(
+                    json!([{"name": "a", "env": [{"name": "A", "value": "2"}], "volumeMounts": [{"mountPath": "/d", "name": "v", "readOnly": true}]}]),
+                ),
             ),
             (
                 "service ports merge by port",

@@ -63,8 +63,13 @@ fn in_container(kind: &str, parents: &[&str]) -> bool {
 
 fn pod_spec_list(field: &str) -> ListType {
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "imagePullSecrets"
-        | "schedulingGates" | "resourceClaims" => NAME,
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "imagePullSecrets"
+        | "schedulingGates"
+        | "resourceClaims" => NAME,
         "hostAliases" => ListType::Map(&["ip"]),
         "topologySpreadConstraints" => ListType::Map(&["topologyKey", "whenUnsatisfiable"]),
         _ => ListType::Atomic,

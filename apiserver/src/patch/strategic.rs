@@ -29,11 +29,7 @@ const DELETE_FROM: &str = "$deleteFromPrimitiveList/";
 /// Applies the strategic merge patch `patch` to `original`, an object of `kind` (`"Pod"`,
 /// `"Deployment"`, ...). Both must be JSON objects. Lists of a kind or path the merge-key
 /// table does not know are replaced whole, as upstream does for lists without a patch strategy.
-pub fn strategic_merge_patch(
-    kind: &str,
-    original: &Value,
-    patch: &Value,
-) -> Result<Value, PatchError> {
+pub fn strategic_merge_patch(kind: &str, original: &Value, patch: &Value) -> Result<Value, PatchError> {
     let Value::Object(original) = original else {
         return Err(PatchError::WrongRootType {
             what: "the object being patched",
@@ -48,10 +44,7 @@ pub fn strategic_merge_patch(
             found: type_name(patch),
         });
     };
-    let mut merger = Merger {
-        kind,
-        path: Vec::new(),
-    };
+    let mut merger = Merger { kind, path: Vec::new() };
     let merged = merger.merge_map(original.clone(), patch, 0)?;
     Ok(Value::Object(merged.unwrap_or_default()))
 }
@@ -94,11 +87,7 @@ impl Merger<'_> {
     }
 
     pub(super) fn bad_directive(&self, directive: &str, reason: impl Into<String>) -> PatchError {
-        PatchError::BadDirective {
-            path: self.here(),
-            directive: directive.into(),
-            reason: reason.into(),
-        }
+        PatchError::BadDirective { path: self.here(), directive: directive.into(), reason: reason.into() }
     }
 
     /// Merges the patch map `patch` into `original`. `None` means the patch deleted the map
@@ -114,17 +103,12 @@ impl Merger<'_> {
         }
         match patch.get(PATCH) {
             None => self.merge_fields(original, patch, depth).map(Some),
-            Some(Value::String(d)) if d == "merge" => {
-                self.merge_fields(original, patch, depth).map(Some)
-            }
-            Some(Value::String(d)) if d == "replace" => {
-                self.merge_fields(Map::new(), patch, depth).map(Some)
-            }
+            Some(Value::String(d)) if d == "merge" => self.merge_fields(original, patch, depth).map(Some),
+            Some(Value::String(d)) if d == "replace" => self.merge_fields(Map::new(), patch, depth).map(Some),
             Some(Value::String(d)) if d == "delete" => Ok(None),
-            Some(other) => Err(self.bad_directive(
-                PATCH,
-                format!("{other} is not \"replace\", \"delete\" or \"merge\""),
-            )),
+            Some(other) => {
+                Err(self.bad_directive(PATCH, format!("{other} is not \"replace\", \"delete\" or \"merge\"")))
+            }
         }
     }
 
@@ -149,10 +133,7 @@ impl Merger<'_> {
             } else if let Some(f) = key.strip_prefix(DELETE_FROM) {
                 (f, Role::Delete)
             } else if key.starts_with('$') {
-                return Err(PatchError::UnknownDirective {
-                    path: self.here(),
-                    key: key.clone(),
-                });
+                return Err(PatchError::UnknownDirective { path: self.here(), key: key.clone() });
             } else {
                 (key.as_str(), Role::Value)
             };
@@ -197,28 +178,24 @@ impl Merger<'_> {
         retain: &Value,
     ) -> Result<(), PatchError> {
         let Value::Array(list) = retain else {
-            return Err(self.bad_directive(
-                RETAIN_KEYS,
-                format!("must be a list of field names, not {}", type_name(retain)),
-            ));
+            return Err(
+                self.bad_directive(RETAIN_KEYS, format!("must be a list of field names, not {}", type_name(retain)))
+            );
         };
         let mut keep: Vec<&str> = Vec::with_capacity(list.len());
         for k in list {
             match k {
                 Value::String(s) => keep.push(s),
                 other => {
-                    return Err(
-                        self.bad_directive(RETAIN_KEYS, format!("{other} is not a field name"))
-                    );
+                    return Err(self.bad_directive(RETAIN_KEYS, format!("{other} is not a field name")));
                 }
             }
         }
         for (k, v) in patch {
             if !v.is_null() && !k.starts_with('$') && !keep.contains(&k.as_str()) {
-                return Err(self.bad_directive(
-                    RETAIN_KEYS,
-                    format!("the patch sets {k:?}, which the list does not retain"),
-                ));
+                return Err(
+                    self.bad_directive(RETAIN_KEYS, format!("the patch sets {k:?}, which the list does not retain"))
+                );
             }
         }
         original.retain(|k, _| keep.contains(&k.as_str()));
@@ -261,10 +238,7 @@ impl Merger<'_> {
             Some(other) => {
                 return Err(PatchError::BadValue {
                     path: self.here(),
-                    reason: format!(
-                        "the patch gives list directives for this field, but it is {}",
-                        type_name(&other)
-                    ),
+                    reason: format!("the patch gives list directives for this field, but it is {}", type_name(&other)),
                 })
             }
         };
@@ -287,15 +261,11 @@ impl Merger<'_> {
                 let merged = self.merge_map(o, p, depth + 1)?;
                 Ok(Some(Value::Object(merged.unwrap_or_default())))
             }
-            (_, Value::Object(p)) => {
-                Ok(self.merge_map(Map::new(), p, depth + 1)?.map(Value::Object))
+            (_, Value::Object(p)) => Ok(self.merge_map(Map::new(), p, depth + 1)?.map(Value::Object)),
+            (Some(Value::Array(o)), Value::Array(p)) => {
+                Ok(self.merge_list(Some(o), Some(p), None, None, depth)?.map(Value::Array))
             }
-            (Some(Value::Array(o)), Value::Array(p)) => Ok(self
-                .merge_list(Some(o), Some(p), None, None, depth)?
-                .map(Value::Array)),
-            (_, Value::Array(p)) => Ok(self
-                .merge_list(None, Some(p), None, None, depth)?
-                .map(Value::Array)),
+            (_, Value::Array(p)) => Ok(self.merge_list(None, Some(p), None, None, depth)?.map(Value::Array)),
             (_, scalar) => Ok(Some(scalar.clone())),
         }
     }
@@ -313,15 +283,8 @@ pub(super) mod tests {
                 Ok(got) => {
                     assert_eq!(&got, expected, "case {name:?}");
                     // Objects compare regardless of key order; the text does not.
-                    assert_eq!(
-                        got.to_string(),
-                        expected.to_string(),
-                        "case {name:?} (key order)"
-                    );
-                    assert!(
-                        !has_directive(&got),
-                        "case {name:?} stored a directive: {got}"
-                    );
+                    assert_eq!(got.to_string(), expected.to_string(), "case {name:?} (key order)");
+                    assert!(!has_directive(&got), "case {name:?} stored a directive: {got}");
                 }
                 Err(e) => panic!("case {name:?} failed: {e}"),
             }
@@ -330,9 +293,7 @@ pub(super) mod tests {
 
     fn has_directive(v: &Value) -> bool {
         match v {
-            Value::Object(m) => m
-                .iter()
-                .any(|(k, v)| k.starts_with('$') || has_directive(v)),
+            Value::Object(m) => m.iter().any(|(k, v)| k.starts_with('$') || has_directive(v)),
             Value::Array(items) => items.iter().any(has_directive),
             _ => false,
         }
@@ -343,10 +304,7 @@ pub(super) mod tests {
         for (name, kind, original, patch, want) in cases {
             match strategic_merge_patch(kind, original, patch) {
                 Ok(got) => panic!("case {name:?} succeeded with {got}"),
-                Err(e) => assert!(
-                    e.to_string().contains(want),
-                    "case {name:?}: {e:?} lacks {want:?}"
-                ),
+                Err(e) => assert!(e.to_string().contains(want), "case {name:?}: {e:?} lacks {want:?}"),
             }
         }
     }
@@ -354,34 +312,10 @@ pub(super) mod tests {
     #[test]
     fn maps_and_directives_on_maps() {
         check(&[
-            (
-                "add a field",
-                "Pod",
-                json!({"name": 1}),
-                json!({"value": 1}),
-                json!({"name": 1, "value": 1}),
-            ),
-            (
-                "empty patch",
-                "Pod",
-                json!({"name": 1}),
-                json!({}),
-                json!({"name": 1}),
-            ),
-            (
-                "null deletes",
-                "Pod",
-                json!({"name": 1, "value": 1}),
-                json!({"name": null}),
-                json!({"value": 1}),
-            ),
-            (
-                "null of an absent key is dropped",
-                "Pod",
-                json!({"a": 1}),
-                json!({"b": null}),
-                json!({"a": 1}),
-            ),
+            ("add a field", "Pod", json!({"name": 1}), json!({"value": 1}), json!({"name": 1, "value": 1})),
+            ("empty patch", "Pod", json!({"name": 1}), json!({}), json!({"name": 1})),
+            ("null deletes", "Pod", json!({"name": 1, "value": 1}), json!({"name": null}), json!({"value": 1})),
+            ("null of an absent key is dropped", "Pod", json!({"a": 1}), json!({"b": null}), json!({"a": 1})),
             (
                 "nested maps merge and nulls delete inside them",
                 "ConfigMap",
@@ -396,20 +330,8 @@ pub(super) mod tests {
                 json!({"metadata": {"labels": {"a": null, "b": "1"}}}),
                 json!({"metadata": {"labels": {"b": "1"}}}),
             ),
-            (
-                "a scalar replaces a map",
-                "Pod",
-                json!({"a": {"b": 1}}),
-                json!({"a": 2}),
-                json!({"a": 2}),
-            ),
-            (
-                "a map replaces a scalar",
-                "Pod",
-                json!({"a": 2}),
-                json!({"a": {"b": 1}}),
-                json!({"a": {"b": 1}}),
-            ),
+            ("a scalar replaces a map", "Pod", json!({"a": {"b": 1}}), json!({"a": 2}), json!({"a": 2})),
+            ("a map replaces a scalar", "Pod", json!({"a": 2}), json!({"a": {"b": 1}}), json!({"a": {"b": 1}})),
             (
                 "$patch: replace on a nested map",
                 "Pod",
@@ -493,13 +415,7 @@ pub(super) mod tests {
                 json!({"m": {"$patch": "frob"}}),
                 "is not \"replace\", \"delete\" or \"merge\"",
             ),
-            (
-                "non-string $patch",
-                "Pod",
-                json!({}),
-                json!({"$patch": 1}),
-                "invalid $patch at the object root",
-            ),
+            ("non-string $patch", "Pod", json!({}), json!({"$patch": 1}), "invalid $patch at the object root"),
             (
                 "unknown directive",
                 "Pod",
@@ -514,13 +430,7 @@ pub(super) mod tests {
                 json!({"m": {"$retainKeys": "a"}}),
                 "must be a list of field names",
             ),
-            (
-                "$retainKeys non-string",
-                "Pod",
-                json!({}),
-                json!({"m": {"$retainKeys": [1]}}),
-                "is not a field name",
-            ),
+            ("$retainKeys non-string", "Pod", json!({}), json!({"m": {"$retainKeys": [1]}}), "is not a field name"),
             (
                 "patch outside $retainKeys",
                 "Pod",
@@ -528,27 +438,9 @@ pub(super) mod tests {
                 json!({"m": {"$retainKeys": ["a"], "b": 1}}),
                 "which the list does not retain",
             ),
-            (
-                "empty directive field",
-                "Pod",
-                json!({}),
-                json!({"$setElementOrder/": []}),
-                "names no list field",
-            ),
-            (
-                "patch not an object",
-                "Pod",
-                json!({}),
-                json!([1]),
-                "a strategic merge patch must be a JSON object",
-            ),
-            (
-                "original not an object",
-                "Pod",
-                json!(1),
-                json!({}),
-                "the object being patched must be a JSON object",
-            ),
+            ("empty directive field", "Pod", json!({}), json!({"$setElementOrder/": []}), "names no list field"),
+            ("patch not an object", "Pod", json!({}), json!([1]), "a strategic merge patch must be a JSON object"),
+            ("original not an object", "Pod", json!(1), json!({}), "the object being patched must be a JSON object"),
             (
                 "list directives for a non-list",
                 "Pod",
@@ -572,9 +464,6 @@ pub(super) mod tests {
         for _ in 0..(MAX_DEPTH + 5) {
             patch = json!({ "a": patch });
         }
-        assert!(matches!(
-            strategic_merge_patch("Pod", &json!({}), &patch),
-            Err(PatchError::TooDeep(_))
-        ));
+        assert!(matches!(strategic_merge_patch("Pod", &json!({}), &patch), Err(PatchError::TooDeep(_))));
     }
 }

@@ -198,12 +198,8 @@ impl Store {
         if from < state.compacted {
             return Err(WatchError::Gone { requested: from, oldest: state.compacted + 1 });
         }
-        let backlog: VecDeque<Arc<Event>> = state
-            .history
-            .iter()
-            .filter(|e| e.rev > from && e.obj.key.starts_with(prefix))
-            .cloned()
-            .collect();
+        let backlog: VecDeque<Arc<Event>> =
+            state.history.iter().filter(|e| e.rev > from && e.obj.key.starts_with(prefix)).cloned().collect();
         let rx = self.shared.events.subscribe();
         Ok(Watcher::new(prefix.to_string(), backlog, rx, from.max(state.revision)))
     }

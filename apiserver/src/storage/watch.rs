@@ -28,7 +28,12 @@ pub struct Watcher {
 }
 
 impl Watcher {
-    pub(super) fn new(prefix: String, backlog: VecDeque<Arc<Event>>, rx: broadcast::Receiver<Arc<Event>>, start: u64) -> Self {
+    pub(super) fn new(
+        prefix: String,
+        backlog: VecDeque<Arc<Event>>,
+        rx: broadcast::Receiver<Arc<Event>>,
+        start: u64,
+    ) -> Self {
         let delivered = backlog.back().map(|e| e.rev).unwrap_or(start).max(start);
         Watcher { prefix, backlog, rx, delivered }
     }

@@ -173,8 +173,7 @@ fn commit_batch(shared: &Shared, backend: &dyn Backend, batch: &mut Vec<(WriteRe
             } else {
                 state.objects.insert(c.obj.key.clone(), c.obj.clone());
             }
-            let event =
-                Arc::new(Event { rev: c.rev, kind: p.kind, obj: c.obj.clone(), prev: c.prev.clone(), at: now });
+            let event = Arc::new(Event { rev: c.rev, kind: p.kind, obj: c.obj.clone(), prev: c.prev.clone(), at: now });
             state.history.push_back(event.clone());
             // No receivers is fine: nobody is watching.
             let _ = shared.events.send(event);
@@ -188,7 +187,11 @@ fn commit_batch(shared: &Shared, backend: &dyn Backend, batch: &mut Vec<(WriteRe
 }
 
 /// Builds the stored object and backend write for one request at revision `rev`.
-fn prepare(req: &WriteRequest, current: Option<Arc<Obj>>, rev: u64) -> Result<(Arc<Obj>, BackendWrite, EventType), WriteError> {
+fn prepare(
+    req: &WriteRequest,
+    current: Option<Arc<Obj>>,
+    rev: u64,
+) -> Result<(Arc<Obj>, BackendWrite, EventType), WriteError> {
     match &req.op {
         WriteOp::Put(value) => {
             let value = stamp(value.clone(), rev)?;
