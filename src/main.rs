@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run a control plane (API server; scheduler, controllers and a local node agent arrive in later versions).
-    Server(ServerArgs),
+    Server(Box<ServerArgs>),
     /// Join this machine to a cluster as a node (not available yet).
     Agent,
     /// The project's own CLI (not available yet; use the real kubectl with <data-dir>/kubeconfig.yaml).
@@ -87,7 +87,7 @@ fn init_tracing(verbosity: u8) {
 fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
-        Command::Server(args) => runtime.block_on(server(cli.data_dir, args)),
+        Command::Server(args) => runtime.block_on(server(cli.data_dir, *args)),
         Command::Agent => anyhow::bail!("`skiff agent` is not available in this version"),
         Command::Kubectl => {
             anyhow::bail!(

@@ -73,7 +73,9 @@ impl Recorder {
             let patch = serde_json::json!({"count": count, "lastTimestamp": time});
             match api.patch(&event_name, &PatchParams::default(), &Patch::Merge(&patch)).await {
                 Ok(_) => return,
-                Err(e) => tracing::debug!(error = %e, event = %event_name, "event series update failed; recording anew"),
+                Err(e) => {
+                    tracing::debug!(error = %e, event = %event_name, "event series update failed; recording anew")
+                }
             }
         }
         let event_name = format!("{name}.{:x}{:04x}", now.as_nanosecond(), rand::random::<u16>());

@@ -547,9 +547,8 @@ async fn watch_phase(cfg: &Config, creds: &Creds, admin: &Api, report: &mut Repo
     }
     let ok_writes = starts.iter().filter(|s| s.is_some()).count();
     // Watchers stop themselves once they saw every write; wait for that, bounded.
-    let watching = connected.min(warm_seen.max(connected));
     let complete = wait_until(Duration::from_secs(30), || {
-        ok_writes < cfg.watch_writes || shared.done.load(Ordering::SeqCst) >= watching
+        ok_writes < cfg.watch_writes || shared.done.load(Ordering::SeqCst) >= connected
     })
     .await;
     if ok_writes < cfg.watch_writes {
@@ -662,6 +661,7 @@ async fn churn_phase(
     let per_sample = cfg.churn_updates / cfg.churn_samples.max(1);
     let n_objects = cfg.churn_objects;
     let mut done = 0usize;
+    let mut applied = 0usize;
     for s in 0..cfg.churn_samples.max(1) {
         let total = if s + 1 == cfg.churn_samples { cfg.churn_updates - done } else { per_sample };
         progress(format!("updates {}..{}", done, done + total));
@@ -675,17 +675,21 @@ async fn churn_phase(
             })
             .await?;
         done += total;
+        applied += res.ok;
         server.check_alive()?;
         let size = FileSize::of(&store)?;
         report.line(format!(
             "after {:>6} updates: store {}; {:.0} updates/s in this interval (latency {}); RSS {}",
-            done,
+            applied,
             size.describe(),
             rate(res.ok, res.elapsed),
             describe(summarize(res.latencies)),
             server.rss()?.describe()
         ));
         report_errors(report, &format!("updates up to {done}"), &res.errors);
+        if res.ok + (res.errors.total() as usize) < total {
+            report.line(format!("  !! only {} of {total} updates were sent before the time bound", res.ok));
+        }
     }
     // Does the file shrink or settle once the churn stops?
     tokio::time::sleep(Duration::from_secs(if cfg.quick { 2 } else { 10 })).await;

@@ -63,13 +63,13 @@ pub(super) fn parse_options(ctx: &Ctx, raw: &[u8]) -> Result<DeleteOptions, ApiE
             )],
         ));
     }
-    let propagation =
-        match policy.as_deref() {
-            None => orphan_dependents.map(|o| if o { Propagation::Orphan } else { Propagation::Background }),
-            Some("Orphan") => Some(Propagation::Orphan),
-            Some("Background") => Some(Propagation::Background),
-            Some("Foreground") => Some(Propagation::Foreground),
-            Some(other) => return Err(ApiError::invalid(
+    let propagation = match policy.as_deref() {
+        None => orphan_dependents.map(|o| if o { Propagation::Orphan } else { Propagation::Background }),
+        Some("Orphan") => Some(Propagation::Orphan),
+        Some("Background") => Some(Propagation::Background),
+        Some("Foreground") => Some(Propagation::Foreground),
+        Some(other) => {
+            return Err(ApiError::invalid(
                 "",
                 "DeleteOptions",
                 "",
@@ -80,8 +80,9 @@ pub(super) fn parse_options(ctx: &Ctx, raw: &[u8]) -> Result<DeleteOptions, ApiE
                         "Unsupported value: {other:?}: supported values: \"Foreground\", \"Background\", \"Orphan\""
                     ),
                 )],
-            )),
-        };
+            ))
+        }
+    };
     let mut dry_run = ctx.query.dry_run()?;
     if let Some(d) = body.get("dryRun").and_then(Value::as_array) {
         for v in d {

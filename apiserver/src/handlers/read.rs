@@ -31,6 +31,8 @@ pub fn get(ctx: &Ctx) -> Result<Response, ApiError> {
 /// The position a `continue` token resumes from.
 struct Continue {
     start_after: String,
+    /// The revision of the first page: every page is read from that snapshot.
+    rev: u64,
 }
 
 fn decode_continue(token: &str, prefix: &str) -> Result<Continue, ApiError> {
@@ -41,7 +43,8 @@ fn decode_continue(token: &str, prefix: &str) -> Result<Continue, ApiError> {
     if !start.starts_with(prefix) {
         return Err(bad());
     }
-    Ok(Continue { start_after: start.to_string() })
+    let rev = v.get("rv").and_then(Value::as_u64).ok_or_else(bad)?;
+    Ok(Continue { start_after: start.to_string(), rev })
 }
 
 fn encode_continue(rev: u64, last_key: &str) -> String {
@@ -59,8 +62,18 @@ pub fn list(ctx: &Ctx) -> Result<Response, ApiError> {
     };
     let cont = ctx.query.get("continue").map(|t| decode_continue(t, &prefix)).transpose()?;
     let keep = |o: &crate::storage::Obj| filter.matches(o);
-    let (rev, objs, remaining) =
-        ctx.state.store.list(&prefix, cont.as_ref().map(|c| c.start_after.as_str()), limit, &keep);
+    let (rev, objs, remaining) = match &cont {
+        None => ctx.state.store.list(&prefix, None, limit, &keep),
+        Some(c) => {
+            let (objs, remaining) =
+                ctx.state.store.list_at(&prefix, Some(&c.start_after), limit, &keep, c.rev).map_err(|_| {
+                    ApiError::gone(
+                        "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+                    )
+                })?;
+            (c.rev, objs, remaining)
+        }
+    };
     let mut meta = json!({"resourceVersion": rev.to_string()});
     if let (Some(n), Some(last)) = (remaining, objs.last()) {
         meta["continue"] = json!(encode_continue(rev, &last.key));

@@ -18,12 +18,16 @@ pub struct ServiceAlloc {
     freed_ports: Vec<u16>,
 }
 
-fn invalid(name: &str, field: &str, e: AllocError) -> ApiError {
-    let reason = match e {
-        AllocError::IpInUse | AllocError::PortInUse => "FieldValueDuplicate",
-        _ => "FieldValueInvalid",
-    };
-    ApiError::invalid("", "Service", name, vec![Cause::new(reason, field, e.to_string())])
+/// A 422 for `field`, worded as upstream: `Invalid value: <value>: <what went wrong>`.
+fn invalid(name: &str, field: &str, value: &str, message: String) -> ApiError {
+    ApiError::invalid("", "Service", name, vec![Cause::invalid(field, format!("Invalid value: {value}: {message}"))])
+}
+
+fn ip_error(name: &str, ip: Option<Ipv4Addr>, e: AllocError) -> ApiError {
+    match ip {
+        Some(ip) => invalid(name, "spec.clusterIPs", &format!("[]string{{\"{ip}\"}}"), format!("failed to allocate IP {ip}: {e}")),
+        None => invalid(name, "spec.clusterIPs", "[]string(nil)", e.to_string()),
+    }
 }
 
 fn wants_node_ports(svc: &Value) -> bool {
@@ -78,7 +82,7 @@ impl ServiceAlloc {
             return Ok(());
         }
         let ip = if requested.is_empty() {
-            a.allocate_ip().map_err(|e| invalid(name, "spec.clusterIPs", e))?
+            a.allocate_ip().map_err(|e| ip_error(name, None, e))?
         } else {
             let ip: Ipv4Addr = requested.parse().map_err(|_| {
                 ApiError::invalid(
@@ -91,7 +95,7 @@ impl ServiceAlloc {
                     )],
                 )
             })?;
-            a.reserve_ip(ip).map_err(|e| invalid(name, "spec.clusterIPs", e))?;
+            a.reserve_ip(ip).map_err(|e| ip_error(name, Some(ip), e))?;
             ip
         };
         self.taken_ips.push(ip.to_string());
@@ -150,12 +154,12 @@ impl ServiceAlloc {
                                 vec![Cause::invalid(&field, "must be between 1 and 65535, inclusive")],
                             )
                         })?;
-                        a.reserve_port(r).map_err(|e| invalid(name, &field, e))?;
+                        a.reserve_port(r).map_err(|e| invalid(name, &field, &r.to_string(), e.to_string()))?;
                         self.taken_ports.push(r);
                         r
                     }
                     (None, None) => {
-                        let n = a.allocate_port().map_err(|e| invalid(name, &field, e))?;
+                        let n = a.allocate_port().map_err(|e| invalid(name, &field, "0", e.to_string()))?;
                         self.taken_ports.push(n);
                         n
                     }

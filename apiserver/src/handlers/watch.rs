@@ -85,6 +85,15 @@ fn visible(filter: &Filter, e: &Event) -> Option<EventType> {
     }
 }
 
+/// When the next bookmark is due: every minute, and 2 s before the watch ends, so a client
+/// resuming after the timeout has a recent resourceVersion (upstream's cacheWatcher does the same).
+fn next_bookmark_time(now: tokio::time::Instant, end: tokio::time::Instant) -> Option<tokio::time::Instant> {
+    let heartbeat = now + BOOKMARK_EVERY;
+    let pre_timeout = end.checked_sub(Duration::from_secs(2)).unwrap_or(end);
+    let at = heartbeat.min(pre_timeout);
+    (at > now).then_some(at)
+}
+
 pub async fn watch(ctx: &Ctx) -> Result<Response, ApiError> {
     let res = ctx.target.res;
     let filter = Filter::from_ctx(ctx)?;
@@ -138,21 +147,28 @@ pub async fn watch(ctx: &Ctx) -> Result<Response, ApiError> {
                 }
             }
         }
-        let deadline = tokio::time::sleep(timeout);
+        let end = tokio::time::Instant::now() + timeout;
+        let deadline = tokio::time::sleep_until(end);
         tokio::pin!(deadline);
-        let mut tick = tokio::time::interval(BOOKMARK_EVERY);
-        tick.tick().await;
+        let mut next_bookmark = next_bookmark_time(tokio::time::Instant::now(), end);
         loop {
+            let bookmark_due = async {
+                match next_bookmark {
+                    Some(at) if bookmarks => tokio::time::sleep_until(at).await,
+                    _ => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 _ = &mut deadline => break,
                 _ = tx.closed() => break,
-                _ = tick.tick(), if bookmarks => {
+                _ = bookmark_due => {
                     let rev = store.revision();
                     if watcher.is_caught_up() {
                         if let Some(b) = enc.bookmark(rev) {
                             if tx.send(b).await.is_err() { break; }
                         }
                     }
+                    next_bookmark = next_bookmark_time(tokio::time::Instant::now(), end);
                 }
                 next = watcher.next() => match next {
                     Ok(e) => {

@@ -191,6 +191,65 @@ impl Store {
         (state.revision, out, remaining)
     }
 
+    /// Like [`Store::list`], but as the objects were at revision `at` (a continued LIST reads the
+    /// snapshot its first page came from): later changes are undone from the event history.
+    /// Fails when the history no longer reaches back to `at`.
+    pub fn list_at(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+        limit: usize,
+        keep: &dyn Fn(&Obj) -> bool,
+        at: u64,
+    ) -> Result<(Vec<Arc<Obj>>, Option<usize>), WatchError> {
+        let state = self.read();
+        if at >= state.revision {
+            drop(state);
+            let (_, objs, remaining) = self.list(prefix, after, limit, keep);
+            return Ok((objs, remaining));
+        }
+        if at < state.compacted {
+            return Err(WatchError::Gone { requested: at, oldest: state.compacted + 1 });
+        }
+        let in_range = |k: &str| k.starts_with(prefix) && after.map(|a| k > a).unwrap_or(true);
+        // Undo, newest first, every change after `at` to a key in range.
+        let mut overlay: BTreeMap<String, Option<Arc<Obj>>> = BTreeMap::new();
+        for e in state.history.iter().rev().take_while(|e| e.rev > at) {
+            if in_range(&e.obj.key) {
+                overlay.insert(e.obj.key.clone(), e.prev.clone());
+            }
+        }
+        let start = match after {
+            Some(k) => Bound::Excluded(k.to_string()),
+            None => Bound::Included(prefix.to_string()),
+        };
+        let mut merged: BTreeMap<&str, &Arc<Obj>> = state
+            .objects
+            .range((start, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(k, _)| !overlay.contains_key(k.as_str()))
+            .map(|(k, o)| (k.as_str(), o))
+            .collect();
+        for (k, v) in &overlay {
+            if let Some(o) = v {
+                merged.insert(k.as_str(), o);
+            }
+        }
+        let mut out = Vec::new();
+        let mut remaining: Option<usize> = None;
+        for obj in merged.values() {
+            if !keep(obj) {
+                continue;
+            }
+            if out.len() < limit {
+                out.push((*obj).clone());
+            } else {
+                *remaining.get_or_insert(0) += 1;
+            }
+        }
+        Ok((out, remaining))
+    }
+
     /// A watcher of keys under `prefix` that sees every event after `from`.
     pub fn watch_from(&self, prefix: &str, from: u64) -> Result<Watcher, WatchError> {
         let mut state = self.shared.state.write().unwrap_or_else(|p| p.into_inner());

@@ -9,16 +9,26 @@ use anyhow::{bail, Context as _, Result};
 use bench::api::{self, Config, Report};
 use bench::server::SkiffServer;
 
-const USAGE: &str = "usage: api_bench [--skiff PATH (default target/release/skiff)] [--quick]";
+const USAGE: &str =
+    "usage: api_bench [--skiff PATH (default target/release/skiff)] [--quick] [--churn-updates N (sampled in 4 steps)]";
 
 fn parse_args() -> Result<Config> {
     let mut skiff = PathBuf::from("target/release/skiff");
     let mut quick = false;
+    let mut churn_updates: Option<usize> = None;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--skiff" => skiff = PathBuf::from(args.next().context("--skiff needs a path")?),
             "--quick" => quick = true,
+            "--churn-updates" => {
+                let n = args.next().context("--churn-updates needs a count")?;
+                let n: usize = n.parse().with_context(|| format!("--churn-updates {n:?} is not a count"))?;
+                if n == 0 || n > 10_000_000 {
+                    bail!("--churn-updates must be between 1 and 10000000");
+                }
+                churn_updates = Some(n);
+            }
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -26,7 +36,11 @@ fn parse_args() -> Result<Config> {
             other => bail!("unknown argument {other:?}\n{USAGE}"),
         }
     }
-    Ok(if quick { Config::quick(skiff) } else { Config::full(skiff) })
+    let mut cfg = if quick { Config::quick(skiff) } else { Config::full(skiff) };
+    if let Some(n) = churn_updates {
+        cfg.churn_updates = n;
+    }
+    Ok(cfg)
 }
 
 #[tokio::main]
