@@ -48,12 +48,18 @@ struct ServerArgs {
     /// IP of this host's node.
     #[arg(long)]
     node_ip: Option<std::net::IpAddr>,
-    /// Range of pod IPs, split into one podCIDR per node.
-    #[arg(long, default_value = "10.244.0.0/16")]
-    cluster_cidr: String,
+    #[command(flatten)]
+    controllers: controller_manager::Opts,
     /// External etcd endpoints for the HA store (not available yet: the embedded store is used).
     #[arg(long)]
     datastore_endpoint: Option<String>,
+}
+
+impl Cli {
+    #[cfg(test)]
+    fn try_parse_from_args(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(args)
+    }
 }
 
 fn main() -> ExitCode {
@@ -109,7 +115,7 @@ async fn server(data_dir: PathBuf, args: ServerArgs) -> anyhow::Result<()> {
     if !args.disable_agent {
         tracing::warn!("the node agent is not available in this version; running the control plane only");
     }
-    let _ = (&args.node_name, &args.node_ip, &args.cluster_cidr);
+    let _ = (&args.node_name, &args.node_ip);
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -118,8 +124,28 @@ async fn server(data_dir: PathBuf, args: ServerArgs) -> anyhow::Result<()> {
         stop.cancel();
     });
     let ready = apiserver::ReadySignal::default();
-    apiserver::run(args.api, apiserver::Context { data_dir }, ready, shutdown).await?;
-    Ok(())
+    let kubeconfig = data_dir.join("kubeconfig.yaml");
+    let mut api_server =
+        tokio::spawn(apiserver::run(args.api, apiserver::Context { data_dir }, ready.clone(), shutdown.clone()));
+    tokio::select! {
+        _ = ready.wait() => {}
+        r = &mut api_server => return flatten(r),
+    }
+    // The other components talk to the API like any client, with the admin credential.
+    let mut components = tokio::task::JoinSet::new();
+    let enabled = |name: &str| !args.disable.iter().any(|d| d == name);
+    if enabled("controller-manager") {
+        let client = api::client::from_kubeconfig(&kubeconfig).await?;
+        components.spawn(controller_manager::run_with_client(args.controllers, client, shutdown.clone()));
+    }
+    let result = api_server.await;
+    shutdown.cancel();
+    components.shutdown().await;
+    flatten(result)
+}
+
+fn flatten(r: Result<Result<(), apiserver::Error>, tokio::task::JoinError>) -> anyhow::Result<()> {
+    Ok(r??)
 }
 
 async fn wait_for_signal() {
@@ -134,5 +160,25 @@ async fn wait_for_signal() {
         Err(_) => {
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Flattened component flags must not collide (clap checks names, ids and groups).
+    #[test]
+    fn command_line_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn server_flags_parse() {
+        let cli = super::Cli::try_parse_from_args(&[
+            "skiff", "server", "--data-dir", "/tmp/x", "--port", "7443", "--disable-agent",
+            "--disable", "scheduler", "--node-monitor-grace-period", "4s", "--cluster-cidr", "10.1.0.0/16",
+        ]);
+        assert!(cli.is_ok(), "{cli:?}");
     }
 }

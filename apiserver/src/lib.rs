@@ -38,6 +38,7 @@ pub use state::ReadySignal;
 
 /// Flags of the API server. `skiff server` flattens these; `--data-dir` is a global flag.
 #[derive(Debug, Clone, clap::Args)]
+#[group(id = "apiserver")]
 pub struct Opts {
     /// Address to listen on.
     #[arg(long, default_value = "0.0.0.0")]

@@ -43,6 +43,7 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 
 /// Flags of the controller-manager. `skiff server` flattens these.
 #[derive(Debug, Clone, clap::Args)]
+#[group(id = "controller-manager")]
 pub struct Opts {
     /// Range of pod IPs; node IPAM gives each node a podCIDR from it.
     #[arg(long, default_value = "10.244.0.0/16")]
