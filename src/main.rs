@@ -26,10 +26,16 @@ struct Cli {
 enum Command {
     /// Run a control plane (API server; scheduler, controllers and a local node agent arrive in later versions).
     Server(Box<ServerArgs>),
-    /// Join this machine to a cluster as a node (not available yet).
-    Agent,
+    /// Join this machine to a cluster as a node (`--runtime fake --count N`: N hollow nodes).
+    Agent(Box<AgentArgs>),
     /// The project's own CLI (not available yet; use the real kubectl with <data-dir>/kubeconfig.yaml).
     Kubectl,
+}
+
+#[derive(Debug, clap::Args)]
+struct AgentArgs {
+    #[command(flatten)]
+    kubelet: kubelet::Opts,
 }
 
 #[derive(Debug, clap::Args)]
@@ -94,7 +100,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Server(args) => runtime.block_on(server(cli.data_dir, *args)),
-        Command::Agent => anyhow::bail!("`skiff agent` is not available in this version"),
+        Command::Agent(args) => runtime.block_on(agent(cli.data_dir, cli.kubeconfig, *args)),
         Command::Kubectl => {
             anyhow::bail!(
                 "`skiff kubectl` is not available in this version; use kubectl --kubeconfig <data-dir>/kubeconfig.yaml"
@@ -146,6 +152,21 @@ async fn server(data_dir: PathBuf, args: ServerArgs) -> anyhow::Result<()> {
 
 fn flatten(r: Result<Result<(), apiserver::Error>, tokio::task::JoinError>) -> anyhow::Result<()> {
     Ok(r??)
+}
+
+async fn agent(data_dir: PathBuf, kubeconfig: Option<PathBuf>, args: AgentArgs) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let kubeconfig = kubeconfig
+        .context("`skiff agent` needs --kubeconfig (the --server/--token-file join flow is not available yet)")?;
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutting down");
+        stop.cancel();
+    });
+    kubelet::run(args.kubelet, &kubeconfig, &data_dir, shutdown).await?;
+    Ok(())
 }
 
 async fn wait_for_signal() {

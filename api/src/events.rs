@@ -31,13 +31,15 @@ impl EventType {
 }
 
 type SeriesKey = (String, String, String, EventType, String, String);
+/// Event name, count so far, last seen.
+type Series = HashMap<SeriesKey, (String, i32, Instant)>;
 
 /// Writes Events for one component (`deployment-controller`, `default-scheduler`, ...).
 #[derive(Clone)]
 pub struct Recorder {
     client: Client,
     component: String,
-    series: Arc<Mutex<HashMap<SeriesKey, (String, i32, Instant)>>>,
+    series: Arc<Mutex<Series>>,
 }
 
 impl Recorder {

@@ -66,7 +66,7 @@ impl Opts {
     /// Whether the controller called `name` should run.
     pub fn enabled(&self, name: &str) -> bool {
         let off = format!("-{name}");
-        if self.controllers.iter().any(|c| *c == off) {
+        if self.controllers.contains(&off) {
             return false;
         }
         self.controllers.iter().any(|c| c == "*" || c == name)

@@ -7,6 +7,9 @@
 //! `Controller`, which supplies the work queue). [`run`] starts the watches and the loops.
 
 mod context;
+pub mod garbage_collector;
+pub mod node_ipam;
+pub mod node_lifecycle;
 pub mod runtime;
 
 use std::path::Path;
@@ -28,7 +31,11 @@ type Starter = fn(&mut Informers, Arc<Context>) -> BoxFuture<'static, ()>;
 
 /// Every controller by name (the names of `--controllers`).
 fn controllers() -> Vec<(&'static str, Starter)> {
-    vec![]
+    vec![
+        ("garbagecollector", garbage_collector::controller as Starter),
+        ("nodelifecycle", node_lifecycle::controller),
+        ("nodeipam", node_ipam::controller),
+    ]
 }
 
 /// Runs the enabled controllers against the API server at `kubeconfig` until `shutdown`.

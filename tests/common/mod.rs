@@ -514,6 +514,8 @@ pub struct Kubectl {
     home: PathBuf,
     cache: PathBuf,
     scratch: PathBuf,
+    /// Run inside this network namespace (a lab host), not the machine's own.
+    netns: Option<String>,
 }
 
 impl Kubectl {
@@ -526,12 +528,26 @@ impl Kubectl {
         for d in [&home, &cache, &scratch] {
             fs::create_dir_all(d).expect("create kubectl dirs");
         }
-        Kubectl { kubeconfig: kubeconfig.to_path_buf(), home, cache, scratch }
+        Kubectl { kubeconfig: kubeconfig.to_path_buf(), home, cache, scratch, netns: None }
+    }
+
+    /// Like [`Kubectl::new`], but every run happens inside network namespace `netns`.
+    pub fn new_in_netns(kubeconfig: &Path, dir: &Path, netns: &str) -> Kubectl {
+        let mut k = Kubectl::new(kubeconfig, dir);
+        k.netns = Some(netns.to_string());
+        k
     }
 
     /// A `Command` for kubectl with the isolation flags and environment set.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new("kubectl");
+        let mut cmd = match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns, "kubectl"]);
+                c
+            }
+            None => Command::new("kubectl"),
+        };
         cmd.arg("--kubeconfig")
             .arg(&self.kubeconfig)
             .arg("--cache-dir")
@@ -688,6 +704,17 @@ impl LineStream {
                 }
             }
         }
+    }
+}
+
+impl LineStream {
+    /// Everything received (before and during the call) until no line arrives for `quiet`,
+    /// joined with newlines.
+    pub fn drain(&mut self, quiet: Duration) -> String {
+        while let Ok(line) = self.rx.recv_timeout(quiet) {
+            self.seen.push(line);
+        }
+        self.seen.join("\n")
     }
 }
 
@@ -996,3 +1023,5 @@ pub fn service(name: &str, extra_spec: Value) -> Value {
     }
     serde_json::json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": spec})
 }
+
+pub mod lab;

@@ -1,0 +1,46 @@
+//! The kubelet's errors.
+
+use crate::runtime::RuntimeError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("--runtime {0}: not available yet in this version (use --runtime fake for hollow nodes)")]
+    RuntimeUnavailable(String),
+    #[error("--{flag}: {message}")]
+    InvalidFlag { flag: &'static str, message: String },
+    #[error(transparent)]
+    Client(#[from] api::client::ClientError),
+    #[error("{action} {object}: {source}")]
+    Api {
+        action: &'static str,
+        object: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("runtime: {0}")]
+    Runtime(#[from] RuntimeError),
+    #[error("pod IP: {0}")]
+    PodIp(#[from] crate::pods::ip_pool::PoolError),
+}
+
+impl Error {
+    pub(crate) fn api(action: &'static str, object: impl Into<String>, source: kube::Error) -> Self {
+        Error::Api { action, object: object.into(), source }
+    }
+
+    /// The HTTP status code of a failed API call, if that is what this is.
+    pub fn api_code(&self) -> Option<u16> {
+        match self {
+            Error::Api { source: kube::Error::Api(s), .. } => Some(s.code),
+            _ => None,
+        }
+    }
+}
+
+/// The HTTP status code of a kube error, if the server answered.
+pub(crate) fn code(e: &kube::Error) -> Option<u16> {
+    match e {
+        kube::Error::Api(s) => Some(s.code),
+        _ => None,
+    }
+}

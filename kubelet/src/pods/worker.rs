@@ -1,0 +1,479 @@
+//! One pod's worker: brings the runtime in line with the pod (sandbox, images, init containers
+//! in order, app containers, restartPolicy), writes the status that results, and on deletion
+//! stops everything and removes the pod from the API (the kubelet's final delete).
+//!
+//! Level-triggered: every pass re-reads the runtime and recomputes; it runs again when the pod
+//! changes, a container event arrives, the podCIDR shows up, or a backoff expires.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodStatus};
+use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
+use kube::Api;
+use tokio::sync::{watch, Notify};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use super::restart::{self, Next};
+use super::status::{self, ContainerView, Observed};
+use super::NodeCtx;
+use crate::error::{code, Error};
+use crate::runtime::{
+    self as rt, ContainerConfig, ContainerFilter, PodNetwork, PodSandboxConfig, SandboxMetadata, LABEL_CONTAINER_NAME,
+    LABEL_CONTAINER_TYPE, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, LABEL_RESTART_POLICY,
+};
+
+/// How the manager talks to a worker.
+pub(super) struct Handle {
+    pub pod: watch::Sender<Arc<Pod>>,
+    pub wake: Arc<Notify>,
+    /// Cancelled when the pod left the API: the worker tears down and ends.
+    pub gone: CancellationToken,
+}
+
+pub(super) fn spawn(ctx: Arc<NodeCtx>, pod: Arc<Pod>, shutdown: CancellationToken) -> Handle {
+    let (tx, rx) = watch::channel(pod.clone());
+    let wake = Arc::new(Notify::new());
+    let gone = CancellationToken::new();
+    let key = format!(
+        "{}/{}",
+        pod.metadata.namespace.as_deref().unwrap_or_default(),
+        pod.metadata.name.as_deref().unwrap_or_default()
+    );
+    let span = tracing::info_span!("pod", object.ref = %key);
+    let worker = Worker {
+        ctx,
+        uid: pod.metadata.uid.clone().unwrap_or_default(),
+        namespace: pod.metadata.namespace.clone().unwrap_or_default(),
+        name: pod.metadata.name.clone().unwrap_or_default(),
+        sandbox: None,
+        ip: None,
+        owns_ip: false,
+        pulled: HashSet::new(),
+        last_written: pod.status.clone(),
+        written_rv: None,
+        final_status: None,
+        deleted: false,
+        failures: 0,
+    };
+    tokio::spawn(worker.run(rx, wake.clone(), gone.clone(), shutdown).instrument(span));
+    Handle { pod: tx, wake, gone }
+}
+
+struct Sandbox {
+    id: String,
+    config: PodSandboxConfig,
+}
+
+struct Worker {
+    ctx: Arc<NodeCtx>,
+    uid: String,
+    namespace: String,
+    name: String,
+    sandbox: Option<Sandbox>,
+    ip: Option<IpAddr>,
+    /// Whether `ip` came from the node's pool (not a hostNetwork pod).
+    owns_ip: bool,
+    pulled: HashSet<String>,
+    last_written: Option<PodStatus>,
+    /// resourceVersion of the pod after our last status write.
+    written_rv: Option<String>,
+    /// The terminal status, once the pod finished (written until it sticks).
+    final_status: Option<PodStatus>,
+    /// The final DELETE went through.
+    deleted: bool,
+    failures: u32,
+}
+
+fn view<'a>(
+    c: &'a Container,
+    instances: &'a Instances,
+    backoffs: &HashMap<String, String>,
+    init_pending: bool,
+) -> ContainerView<'a> {
+    let v = instances.get(&c.name);
+    ContainerView {
+        name: &c.name,
+        image: c.image.as_deref().unwrap_or_default(),
+        latest: v.and_then(|v| v.first()),
+        previous: v.and_then(|v| v.get(1)),
+        backoff: backoffs.get(&c.name).cloned(),
+        init_pending,
+    }
+}
+
+/// Instances of each spec container in the runtime, newest first.
+type Instances = HashMap<String, Vec<rt::ContainerStatus>>;
+
+fn is_terminal(phase: Option<&str>) -> bool {
+    matches!(phase, Some("Succeeded" | "Failed"))
+}
+
+fn retry_delay(failures: u32) -> Duration {
+    let base =
+        Duration::from_secs(1).saturating_mul(1 << failures.saturating_sub(1).min(5)).min(Duration::from_secs(30));
+    base.mul_f64(rand::random_range(0.8..1.2))
+}
+
+fn instant_at(at: Timestamp) -> Instant {
+    let wait = at.duration_since(Timestamp::now());
+    Instant::now() + Duration::try_from(wait).unwrap_or(Duration::ZERO)
+}
+
+impl Worker {
+    async fn run(
+        mut self,
+        mut pod_rx: watch::Receiver<Arc<Pod>>,
+        wake: Arc<Notify>,
+        gone: CancellationToken,
+        shutdown: CancellationToken,
+    ) {
+        let mut cidr = self.ctx.cidr.clone();
+        loop {
+            let pod = pod_rx.borrow_and_update().clone();
+            let wake_at = match self.sync(&pod).await {
+                Ok(at) => {
+                    self.failures = 0;
+                    at.map(instant_at)
+                }
+                Err(e) => {
+                    self.failures += 1;
+                    let delay = retry_delay(self.failures);
+                    tracing::warn!(error = %e, retry_in = ?delay, "pod sync failed");
+                    Some(Instant::now() + delay)
+                }
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = gone.cancelled() => break,
+                r = pod_rx.changed() => if r.is_err() { break },
+                _ = wake.notified() => {}
+                r = cidr.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {}
+            }
+        }
+        self.teardown().await;
+        tracing::debug!("pod worker ended");
+    }
+
+    /// One pass; returns when to look again at the latest (a backoff expiring), if ever.
+    async fn sync(&mut self, pod: &Pod) -> Result<Option<Timestamp>, Error> {
+        if self.deleted {
+            return Ok(None);
+        }
+        if pod.metadata.deletion_timestamp.is_some() {
+            self.terminate(pod).await?;
+            return Ok(None);
+        }
+        if let Some(s) = self.final_status.clone() {
+            self.write_status(pod, s).await?;
+            return Ok(None);
+        }
+        if is_terminal(pod.status.as_ref().and_then(|s| s.phase.as_deref())) {
+            self.teardown().await;
+            return Ok(None);
+        }
+        let Some(spec) = pod.spec.as_ref() else { return Ok(None) };
+        if self.sandbox.is_none() && !self.start_sandbox(pod, spec).await? {
+            return Ok(None);
+        }
+        for c in spec.init_containers.iter().flatten().chain(&spec.containers) {
+            self.ensure_image(c).await?;
+        }
+
+        let now = Timestamp::now();
+        let policy = spec.restart_policy.as_deref().unwrap_or("Always");
+        // Init containers are retried unless the pod never restarts anything.
+        let init_policy = if policy == "Never" { "Never" } else { "OnFailure" };
+        let mut instances = self.instances().await?;
+        let mut wake: Option<Timestamp> = None;
+        let mut backoffs: HashMap<String, String> = HashMap::new();
+        let mut started = false;
+        let mut init_done = true;
+        for c in spec.init_containers.iter().flatten() {
+            let latest = instances.get(&c.name).and_then(|v| v.first());
+            let next = restart::next(init_policy, latest, now);
+            if next == Next::Done && latest.and_then(|l| l.exit_code) == Some(0) {
+                continue;
+            }
+            init_done = false;
+            started |= self.act(c, true, next, &mut wake, &mut backoffs).await?;
+            break;
+        }
+        if init_done {
+            for c in &spec.containers {
+                let next = restart::next(policy, instances.get(&c.name).and_then(|v| v.first()), now);
+                started |= self.act(c, false, next, &mut wake, &mut backoffs).await?;
+            }
+        }
+        if started {
+            instances = self.instances().await?;
+        }
+        self.collect_old_instances(&instances).await;
+
+        let mut status = self.status(pod, spec, &instances, &backoffs, !init_done, true, now);
+        if is_terminal(status.phase.as_deref()) {
+            tracing::info!(phase = status.phase.as_deref().unwrap_or_default(), "pod finished");
+            self.teardown().await;
+            status = self.status(pod, spec, &instances, &backoffs, !init_done, false, now);
+            self.final_status = Some(status.clone());
+            wake = None;
+        }
+        self.write_status(pod, status).await?;
+        Ok(wake)
+    }
+
+    /// Carries out `next` for one container; true if it started one.
+    async fn act(
+        &mut self,
+        c: &Container,
+        init: bool,
+        next: Next,
+        wake: &mut Option<Timestamp>,
+        backoffs: &mut HashMap<String, String>,
+    ) -> Result<bool, Error> {
+        match next {
+            Next::Start => self.start_container(c, 0, init).await.map(|_| true),
+            Next::Restart { attempt } => self.start_container(c, attempt, init).await.map(|_| true),
+            Next::BackOff { at } => {
+                *wake = Some(wake.map_or(at, |w| w.min(at)));
+                let secs = at.duration_since(Timestamp::now()).as_secs().max(0);
+                backoffs.insert(
+                    c.name.clone(),
+                    format!(
+                        "back-off {secs}s restarting failed container={} pod={}_{}({})",
+                        c.name, self.name, self.namespace, self.uid
+                    ),
+                );
+                Ok(false)
+            }
+            Next::Keep | Next::Done => Ok(false),
+        }
+    }
+
+    /// Allocates the pod IP and starts the sandbox; false while the node has no podCIDR.
+    async fn start_sandbox(&mut self, pod: &Pod, spec: &PodSpec) -> Result<bool, Error> {
+        let network = if spec.host_network == Some(true) {
+            self.ip = Some(self.ctx.host_ip);
+            None
+        } else {
+            let Some(cidr) = *self.ctx.cidr.borrow() else {
+                tracing::debug!("waiting for the node's podCIDR");
+                return Ok(false);
+            };
+            let preferred: Option<Ipv4Addr> =
+                pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()).and_then(|ip| ip.parse().ok());
+            let (ip, gateway) = {
+                let mut pool = self.ctx.ips();
+                pool.set_cidr(cidr);
+                (pool.allocate(&self.uid, preferred)?, pool.gateway())
+            };
+            self.ip = Some(IpAddr::V4(ip));
+            self.owns_ip = true;
+            Some(PodNetwork {
+                ip: IpAddr::V4(ip),
+                prefix_len: cidr.prefix(),
+                gateway: IpAddr::V4(gateway.unwrap_or(ip)),
+            })
+        };
+        let policy = spec.restart_policy.clone().unwrap_or_else(|| "Always".into());
+        let config = PodSandboxConfig {
+            metadata: Some(SandboxMetadata {
+                name: self.name.clone(),
+                namespace: self.namespace.clone(),
+                uid: self.uid.clone(),
+                attempt: 0,
+            }),
+            hostname: spec.hostname.clone().unwrap_or_else(|| self.name.clone()),
+            log_directory: None,
+            network,
+            labels: [
+                (LABEL_POD_NAME.to_string(), self.name.clone()),
+                (LABEL_POD_NAMESPACE.to_string(), self.namespace.clone()),
+                (LABEL_POD_UID.to_string(), self.uid.clone()),
+                (LABEL_RESTART_POLICY.to_string(), policy),
+            ]
+            .into(),
+            annotations: pod.metadata.annotations.clone().unwrap_or_default(),
+        };
+        let id = self.ctx.runtime.run_pod_sandbox(&config).await?;
+        tracing::debug!(sandbox = %id, ip = ?self.ip, "sandbox started");
+        self.sandbox = Some(Sandbox { id, config });
+        Ok(true)
+    }
+
+    /// Pulls an image unless present (or, with `imagePullPolicy: Always`, once per pod).
+    async fn ensure_image(&mut self, c: &Container) -> Result<(), Error> {
+        let Some(image) = c.image.as_deref() else { return Ok(()) };
+        if self.pulled.contains(image) {
+            return Ok(());
+        }
+        let always = c.image_pull_policy.as_deref() == Some("Always");
+        if always || self.ctx.runtime.image_status(image).await?.is_none() {
+            let image_ref = self.ctx.runtime.pull_image(image, None).await?;
+            tracing::debug!(image, image_ref, "pulled image");
+        }
+        self.pulled.insert(image.to_string());
+        Ok(())
+    }
+
+    async fn start_container(&mut self, c: &Container, attempt: u32, init: bool) -> Result<(), Error> {
+        let Some(sb) = self.sandbox.as_ref() else { return Ok(()) };
+        let env = c.env.iter().flatten().filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v))).collect();
+        let config = ContainerConfig {
+            name: c.name.clone(),
+            attempt,
+            image: c.image.clone().unwrap_or_default(),
+            command: c.command.clone().unwrap_or_default(),
+            args: c.args.clone().unwrap_or_default(),
+            working_dir: c.working_dir.clone(),
+            env,
+            labels: [
+                (LABEL_CONTAINER_NAME.to_string(), c.name.clone()),
+                (LABEL_CONTAINER_TYPE.to_string(), if init { "init" } else { "app" }.to_string()),
+                (LABEL_POD_NAME.to_string(), self.name.clone()),
+                (LABEL_POD_NAMESPACE.to_string(), self.namespace.clone()),
+                (LABEL_POD_UID.to_string(), self.uid.clone()),
+            ]
+            .into(),
+            annotations: Default::default(),
+            log_path: Some(format!("{}/{attempt}.log", c.name).into()),
+            tty: c.tty == Some(true),
+            stdin: c.stdin == Some(true),
+        };
+        let id = self.ctx.runtime.create_container(&sb.id, &config, &sb.config).await?;
+        self.ctx.runtime.start_container(&id).await?;
+        tracing::debug!(container = %c.name, attempt, init, "started container");
+        Ok(())
+    }
+
+    async fn instances(&self) -> Result<Instances, Error> {
+        let Some(sb) = self.sandbox.as_ref() else { return Ok(Instances::new()) };
+        let filter = ContainerFilter { sandbox_id: Some(sb.id.clone()), state: None };
+        let mut out = Instances::new();
+        for c in self.ctx.runtime.list_containers(&filter).await? {
+            let name = c.labels.get(LABEL_CONTAINER_NAME).cloned().unwrap_or_else(|| c.name.clone());
+            out.entry(name).or_default().push(c);
+        }
+        for v in out.values_mut() {
+            v.sort_by_key(|c| std::cmp::Reverse((c.restart_count, c.created_at)));
+        }
+        Ok(out)
+    }
+
+    /// Removes exited instances older than the last two of each container (status needs only
+    /// the current one and `lastState`).
+    async fn collect_old_instances(&self, instances: &Instances) {
+        for c in instances.values().flat_map(|v| v.iter().skip(2)) {
+            if let Err(e) = self.ctx.runtime.remove_container(&c.id).await {
+                tracing::debug!(container = %c.id, error = %e, "removing an old container failed");
+            }
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn status(
+        &self,
+        pod: &Pod,
+        spec: &PodSpec,
+        instances: &Instances,
+        backoffs: &HashMap<String, String>,
+        init_pending: bool,
+        sandbox_ready: bool,
+        now: Timestamp,
+    ) -> PodStatus {
+        let observed = Observed {
+            pod,
+            sandbox_ready,
+            pod_ip: self.ip,
+            host_ip: self.ctx.host_ip,
+            init: spec.init_containers.iter().flatten().map(|c| view(c, instances, backoffs, false)).collect(),
+            app: spec.containers.iter().map(|c| view(c, instances, backoffs, init_pending)).collect(),
+            scheme: &self.ctx.scheme,
+            now,
+        };
+        status::pod_status(&observed)
+    }
+
+    /// PATCHes pods/status when the status changed since our last write, or when someone else
+    /// changed it since.
+    async fn write_status(&mut self, pod: &Pod, status: PodStatus) -> Result<(), Error> {
+        let ours_changed = self.last_written.as_ref() != Some(&status);
+        let api_differs = pod.status.as_ref() != Some(&status)
+            && pod.metadata.resource_version.is_some()
+            && pod.metadata.resource_version != self.written_rv;
+        if !ours_changed && !api_differs {
+            return Ok(());
+        }
+        let old_phase = pod.status.as_ref().and_then(|s| s.phase.clone());
+        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        let patch = serde_json::json!({ "status": &status });
+        match api.patch_status(&self.name, &PatchParams::default(), &Patch::Merge(&patch)).await {
+            Ok(p) => {
+                if old_phase != status.phase {
+                    tracing::info!(phase = status.phase.as_deref().unwrap_or_default(), ip = ?self.ip, "pod status");
+                }
+                self.written_rv = p.metadata.resource_version;
+                self.last_written = Some(status);
+                Ok(())
+            }
+            // Gone: the watch will say so.
+            Err(e) if code(&e) == Some(404) => Ok(()),
+            Err(e) => Err(Error::api("update status of pod", format!("{}/{}", self.namespace, self.name), e)),
+        }
+    }
+
+    /// Stops the pod's containers within its grace period, tears the sandbox down and removes the
+    /// pod from the API.
+    async fn terminate(&mut self, pod: &Pod) -> Result<(), Error> {
+        let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0);
+        if let Some(sb) = self.sandbox.as_ref() {
+            let filter = ContainerFilter { sandbox_id: Some(sb.id.clone()), state: Some(rt::ContainerState::Running) };
+            let running = self.ctx.runtime.list_containers(&filter).await?;
+            let timeout = Duration::from_secs(grace.unsigned_abs());
+            let stops = running.iter().map(|c| self.ctx.runtime.stop_container(&c.id, timeout));
+            for r in futures::future::join_all(stops).await {
+                r?;
+            }
+            tracing::info!(containers = running.len(), grace_seconds = grace, "stopped pod");
+        }
+        self.teardown().await;
+        let api: Api<Pod> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        let dp = DeleteParams {
+            grace_period_seconds: Some(0),
+            preconditions: Some(Preconditions { uid: Some(self.uid.clone()), resource_version: None }),
+            ..Default::default()
+        };
+        match api.delete(&self.name, &dp).await {
+            Ok(_) => tracing::info!("pod deleted"),
+            // Already gone, or the name now belongs to another pod.
+            Err(e) if matches!(code(&e), Some(404 | 409)) => {}
+            Err(e) => return Err(Error::api("delete pod", format!("{}/{}", self.namespace, self.name), e)),
+        }
+        self.deleted = true;
+        Ok(())
+    }
+
+    /// Stops and removes the sandbox and frees the pod IP (idempotent). The IP stays in the
+    /// status that was written.
+    async fn teardown(&mut self) {
+        if let Some(sb) = self.sandbox.take() {
+            for r in
+                [self.ctx.runtime.stop_pod_sandbox(&sb.id).await, self.ctx.runtime.remove_pod_sandbox(&sb.id).await]
+            {
+                if let Err(e) = r {
+                    tracing::warn!(sandbox = %sb.id, error = %e, "tearing down the sandbox failed");
+                }
+            }
+        }
+        if self.owns_ip {
+            self.ctx.ips().release(&self.uid);
+            self.owns_ip = false;
+        }
+    }
+}

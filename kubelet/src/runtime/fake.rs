@@ -1,0 +1,555 @@
+//! The hollow-node runtime: sandboxes, containers and images kept in memory, no processes.
+//!
+//! How a fake container behaves (the "workload model"):
+//! - an init container (label `skiff.io/container-type: init`) exits 0 right after it starts;
+//! - an app container of a pod whose restartPolicy (sandbox label `skiff.io/restart-policy`) is
+//!   `Never` or `OnFailure` exits 0 after the configured run time (`--fake-pod-run-seconds`);
+//!   under `Always` it runs until stopped;
+//! - the pod annotation [`EXIT_CODE_ANNOTATION`] (`skiff.io/fake-exit-code: "<n>"`) makes every app
+//!   container of the pod exit with `n` after the run time, whatever the restartPolicy (so tests can
+//!   make Job pods fail, or an `Always` pod crash-loop);
+//! - a container stopped by the kubelet exits 0 (its process "honours SIGTERM").
+//!
+//! Pulls always succeed: an image's digest is a stable hash of its normalised reference, so
+//! `imageID` looks like `docker.io/library/busybox@sha256:<64 hex>` and never changes.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+use futures::{FutureExt, StreamExt};
+use jiff::Timestamp;
+use tokio::sync::mpsc;
+
+use super::image_ref::ImageRef;
+use super::*;
+
+/// Pod annotation: the exit code of the pod's app containers (see the module docs).
+pub const EXIT_CODE_ANNOTATION: &str = "skiff.io/fake-exit-code";
+
+struct Sandbox {
+    status: PodSandboxStatus,
+    annotations: BTreeMap<String, String>,
+}
+
+struct Container {
+    status: ContainerStatus,
+    log: Vec<String>,
+}
+
+#[derive(Default)]
+struct State {
+    sandboxes: HashMap<String, Sandbox>,
+    containers: HashMap<String, Container>,
+    images: HashMap<String, ImageInfo>,
+    next_id: u64,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<ContainerEvent>>>,
+    id_prefix: u64,
+}
+
+/// The in-memory runtime of one hollow node.
+#[derive(Clone)]
+pub struct FakeRuntime {
+    shared: Arc<Shared>,
+    run_for: Duration,
+}
+
+impl FakeRuntime {
+    /// A runtime whose finite containers run for `run_for` before they exit.
+    pub fn new(run_for: Duration) -> Self {
+        let shared = Shared {
+            state: Mutex::new(State::default()),
+            subscribers: Mutex::new(Vec::new()),
+            id_prefix: rand::random(),
+        };
+        FakeRuntime { shared: Arc::new(shared), run_for }
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock cannot leave the maps half-updated in a way that matters
+        // to a fake; keep going with the data.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn new_id(&self, state: &mut State) -> String {
+        state.next_id += 1;
+        format!("{:016x}{:016x}", self.id_prefix, state.next_id)
+    }
+
+    fn emit(&self, container: &ContainerStatus, pod_uid: &str, kind: ContainerEventKind) {
+        let event = ContainerEvent {
+            container_id: container.id.clone(),
+            sandbox_id: container.sandbox_id.clone(),
+            pod_uid: pod_uid.to_string(),
+            kind,
+            at: Timestamp::now(),
+        };
+        let mut subs = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        subs.retain(|tx| tx.send(event.clone()).is_ok());
+    }
+
+    /// Marks a running container exited and tells subscribers.
+    fn exit(&self, id: &str, code: i32) {
+        let mut state = self.lock();
+        let Some(c) = state.containers.get_mut(id) else { return };
+        if c.status.state != ContainerState::Running {
+            return;
+        }
+        let now = Timestamp::now();
+        c.status.state = ContainerState::Exited;
+        c.status.finished_at = Some(now);
+        c.status.exit_code = Some(code);
+        c.log.push(log_line(now, &format!("skiff-fake: exited with code {code}")));
+        let status = c.status.clone();
+        let uid = pod_uid(&state, &status.sandbox_id);
+        drop(state);
+        self.emit(&status, &uid, ContainerEventKind::Stopped);
+    }
+}
+
+fn pod_uid(state: &State, sandbox_id: &str) -> String {
+    state.sandboxes.get(sandbox_id).map(|s| s.status.metadata.uid.clone()).unwrap_or_default()
+}
+
+fn log_line(at: Timestamp, msg: &str) -> String {
+    format!("{at} stdout F {msg}\n")
+}
+
+fn not_found(kind: &'static str, id: &str) -> RuntimeError {
+    RuntimeError::NotFound { kind, id: id.to_string() }
+}
+
+/// 64 hex digits that depend only on `input` (four FNV-1a 64 passes with different seeds).
+pub fn stable_digest(input: &str) -> String {
+    let mut out = String::with_capacity(64);
+    for seed in 0u64..4 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        for b in input.bytes().chain(seed.to_le_bytes()) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        out.push_str(&format!("{h:016x}"));
+    }
+    out
+}
+
+/// When and how an app container of this sandbox exits on its own, if it does.
+fn planned_exit(sandbox: &Sandbox, init: bool, run_for: Duration) -> Option<(Duration, i32)> {
+    if init {
+        return Some((Duration::ZERO, 0));
+    }
+    if let Some(code) = sandbox.annotations.get(EXIT_CODE_ANNOTATION).and_then(|v| v.trim().parse::<i32>().ok()) {
+        return Some((run_for, code));
+    }
+    match sandbox.status.labels.get(LABEL_RESTART_POLICY).map(String::as_str) {
+        Some("Never" | "OnFailure") => Some((run_for, 0)),
+        _ => None,
+    }
+}
+
+impl Runtime for FakeRuntime {
+    fn version(&self) -> RuntimeVersion {
+        RuntimeVersion { name: "skiff-fake".into(), version: "0.1".into() }
+    }
+
+    fn run_pod_sandbox<'a>(&'a self, config: &'a PodSandboxConfig) -> BoxFuture<'a, RuntimeResult<String>> {
+        async move {
+            let metadata = config.metadata.clone().ok_or_else(|| RuntimeError::Failed {
+                action: "run sandbox",
+                id: config.hostname.clone(),
+                message: "sandbox config without metadata".into(),
+            })?;
+            let mut state = self.shared.lock();
+            let id = self.shared.new_id(&mut state);
+            let status = PodSandboxStatus {
+                id: id.clone(),
+                metadata,
+                state: SandboxState::Ready,
+                created_at: Timestamp::now(),
+                ip: config.network.as_ref().map(|n| n.ip),
+                labels: config.labels.clone(),
+            };
+            state.sandboxes.insert(id.clone(), Sandbox { status, annotations: config.annotations.clone() });
+            Ok(id)
+        }
+        .boxed()
+    }
+
+    fn stop_pod_sandbox<'a>(&'a self, id: &'a str) -> BoxFuture<'a, RuntimeResult<()>> {
+        async move {
+            let ids: Vec<String> = {
+                let state = self.shared.lock();
+                if !state.sandboxes.contains_key(id) {
+                    return Ok(());
+                }
+                state.containers.values().filter(|c| c.status.sandbox_id == id).map(|c| c.status.id.clone()).collect()
+            };
+            for c in ids {
+                self.stop_container(&c, Duration::ZERO).await?;
+            }
+            if let Some(s) = self.shared.lock().sandboxes.get_mut(id) {
+                s.status.state = SandboxState::NotReady;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn remove_pod_sandbox<'a>(&'a self, id: &'a str) -> BoxFuture<'a, RuntimeResult<()>> {
+        async move {
+            self.stop_pod_sandbox(id).await?;
+            let ids: Vec<String> = {
+                let state = self.shared.lock();
+                state.containers.values().filter(|c| c.status.sandbox_id == id).map(|c| c.status.id.clone()).collect()
+            };
+            for c in ids {
+                self.remove_container(&c).await?;
+            }
+            self.shared.lock().sandboxes.remove(id);
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn pod_sandbox_status<'a>(&'a self, id: &'a str) -> BoxFuture<'a, RuntimeResult<PodSandboxStatus>> {
+        let r = self.shared.lock().sandboxes.get(id).map(|s| s.status.clone()).ok_or_else(|| not_found("sandbox", id));
+        futures::future::ready(r).boxed()
+    }
+
+    fn list_pod_sandboxes(&self) -> BoxFuture<'_, RuntimeResult<Vec<PodSandboxStatus>>> {
+        let all = self.shared.lock().sandboxes.values().map(|s| s.status.clone()).collect();
+        futures::future::ready(Ok(all)).boxed()
+    }
+
+    fn create_container<'a>(
+        &'a self,
+        sandbox_id: &'a str,
+        config: &'a ContainerConfig,
+        _sandbox_config: &'a PodSandboxConfig,
+    ) -> BoxFuture<'a, RuntimeResult<String>> {
+        async move {
+            let image = ImageRef::parse(&config.image)?;
+            let mut state = self.shared.lock();
+            match state.sandboxes.get(sandbox_id) {
+                Some(s) if s.status.state == SandboxState::Ready => {}
+                Some(_) => {
+                    return Err(RuntimeError::Failed {
+                        action: "create container",
+                        id: config.name.clone(),
+                        message: format!("sandbox {sandbox_id} is not ready"),
+                    })
+                }
+                None => return Err(not_found("sandbox", sandbox_id)),
+            }
+            let image_ref = match state.images.get(&image.full()).and_then(|i| i.repo_digests.first()) {
+                Some(r) => r.clone(),
+                None => return Err(RuntimeError::ImageNotPresent(config.image.clone())),
+            };
+            let id = self.shared.new_id(&mut state);
+            let now = Timestamp::now();
+            let status = ContainerStatus {
+                id: id.clone(),
+                sandbox_id: sandbox_id.to_string(),
+                name: config.name.clone(),
+                restart_count: config.attempt,
+                state: ContainerState::Created,
+                created_at: now,
+                started_at: None,
+                finished_at: None,
+                exit_code: None,
+                reason: None,
+                message: None,
+                image: config.image.clone(),
+                image_ref,
+                labels: config.labels.clone(),
+            };
+            state.containers.insert(id.clone(), Container { status: status.clone(), log: Vec::new() });
+            let uid = pod_uid(&state, sandbox_id);
+            drop(state);
+            self.shared.emit(&status, &uid, ContainerEventKind::Created);
+            Ok(id)
+        }
+        .boxed()
+    }
+
+    fn start_container<'a>(&'a self, id: &'a str) -> BoxFuture<'a, RuntimeResult<()>> {
+        async move {
+            let mut state = self.shared.lock();
+            let c = state.containers.get_mut(id).ok_or_else(|| not_found("container", id))?;
+            if c.status.state != ContainerState::Created {
+                return Err(RuntimeError::Failed {
+                    action: "start container",
+                    id: id.to_string(),
+                    message: "container is not in the created state".into(),
+                });
+            }
+            let now = Timestamp::now();
+            c.status.state = ContainerState::Running;
+            c.status.started_at = Some(now);
+            c.log.push(log_line(now, "skiff-fake: started"));
+            let status = c.status.clone();
+            let init = status.labels.get(LABEL_CONTAINER_TYPE).map(String::as_str) == Some("init");
+            let plan = state.sandboxes.get(&status.sandbox_id).and_then(|s| planned_exit(s, init, self.run_for));
+            let uid = pod_uid(&state, &status.sandbox_id);
+            drop(state);
+            self.shared.emit(&status, &uid, ContainerEventKind::Started);
+            if let Some((after, code)) = plan {
+                let shared = Arc::downgrade(&self.shared);
+                let id = id.to_string();
+                tokio::spawn(async move {
+                    tokio::time::sleep(after).await;
+                    if let Some(shared) = shared.upgrade() {
+                        shared.exit(&id, code);
+                    }
+                });
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn stop_container<'a>(&'a self, id: &'a str, _timeout: Duration) -> BoxFuture<'a, RuntimeResult<()>> {
+        async move {
+            let known = self.shared.lock().containers.contains_key(id);
+            if !known {
+                return Err(not_found("container", id));
+            }
+            self.shared.exit(id, 0);
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn remove_container<'a>(&'a self, id: &'a str) -> BoxFuture<'a, RuntimeResult<()>> {
+        async move {
+            let mut state = self.shared.lock();
+            let Some(c) = state.containers.remove(id) else { return Ok(()) };
+            let uid = pod_uid(&state, &c.status.sandbox_id);
+            drop(state);
+            self.shared.emit(&c.status, &uid, ContainerEventKind::Deleted);
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn container_status<'a>(&'a self, id: &'a str) -> BoxFuture<'a, RuntimeResult<ContainerStatus>> {
+        let r =
+            self.shared.lock().containers.get(id).map(|c| c.status.clone()).ok_or_else(|| not_found("container", id));
+        futures::future::ready(r).boxed()
+    }
+
+    fn list_containers<'a>(
+        &'a self,
+        filter: &'a ContainerFilter,
+    ) -> BoxFuture<'a, RuntimeResult<Vec<ContainerStatus>>> {
+        let state = self.shared.lock();
+        let mut out: Vec<ContainerStatus> = state
+            .containers
+            .values()
+            .map(|c| &c.status)
+            .filter(|s| filter.sandbox_id.as_deref().is_none_or(|id| s.sandbox_id == id))
+            .filter(|s| filter.state.is_none_or(|st| s.state == st))
+            .cloned()
+            .collect();
+        drop(state);
+        out.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        futures::future::ready(Ok(out)).boxed()
+    }
+
+    fn pull_image<'a>(&'a self, image: &'a str, _auth: Option<&'a AuthConfig>) -> BoxFuture<'a, RuntimeResult<String>> {
+        async move {
+            let parsed = ImageRef::parse(image)?;
+            let full = parsed.full();
+            let digest = parsed.digest.clone().unwrap_or_else(|| format!("sha256:{}", stable_digest(&full)));
+            let repo_digest = format!("{}@{digest}", parsed.name);
+            let info = ImageInfo {
+                id: format!("sha256:{}", stable_digest(&format!("config {full}"))),
+                repo_tags: parsed.tag.iter().map(|t| format!("{}:{t}", parsed.name)).collect(),
+                repo_digests: vec![repo_digest.clone()],
+                size: 1 << 20,
+            };
+            self.shared.lock().images.insert(full, info);
+            Ok(repo_digest)
+        }
+        .boxed()
+    }
+
+    fn image_status<'a>(&'a self, image: &'a str) -> BoxFuture<'a, RuntimeResult<Option<ImageInfo>>> {
+        let r = ImageRef::parse(image).map(|p| self.shared.lock().images.get(&p.full()).cloned());
+        futures::future::ready(r).boxed()
+    }
+
+    fn container_logs<'a>(
+        &'a self,
+        id: &'a str,
+        options: &'a LogOptions,
+    ) -> BoxFuture<'a, RuntimeResult<BoxStream<'static, RuntimeResult<Vec<u8>>>>> {
+        let r = self.shared.lock().containers.get(id).map(|c| c.log.clone()).ok_or_else(|| not_found("container", id));
+        let tail = options.tail_lines.map(|t| usize::try_from(t).unwrap_or(usize::MAX));
+        let r = r.map(|mut lines| {
+            if let Some(t) = tail {
+                let skip = lines.len().saturating_sub(t);
+                lines.drain(..skip);
+            }
+            futures::stream::iter(lines.into_iter().map(|l| Ok(l.into_bytes()))).boxed()
+        });
+        futures::future::ready(r).boxed()
+    }
+
+    fn exec_sync<'a>(
+        &'a self,
+        id: &'a str,
+        _command: &'a [String],
+        _timeout: Duration,
+    ) -> BoxFuture<'a, RuntimeResult<ExecOutput>> {
+        let state = self.shared.lock().containers.get(id).map(|c| c.status.state);
+        let r = match state {
+            Some(ContainerState::Running) => Ok(ExecOutput { stdout: Vec::new(), stderr: Vec::new(), exit_code: 0 }),
+            Some(_) => Err(RuntimeError::Failed {
+                action: "exec in container",
+                id: id.to_string(),
+                message: "container is not running".into(),
+            }),
+            None => Err(not_found("container", id)),
+        };
+        futures::future::ready(r).boxed()
+    }
+
+    fn exec<'a>(&'a self, _id: &'a str, _request: &'a ExecRequest) -> BoxFuture<'a, RuntimeResult<ExecSession>> {
+        futures::future::ready(Err(RuntimeError::Unsupported("streaming exec"))).boxed()
+    }
+
+    fn events(&self) -> BoxStream<'static, ContainerEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.shared.subscribers.lock().unwrap_or_else(|e| e.into_inner()).push(tx);
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|e| (e, rx)) }).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sandbox_config(policy: &str, exit: Option<&str>) -> PodSandboxConfig {
+        PodSandboxConfig {
+            metadata: Some(SandboxMetadata { name: "p".into(), namespace: "ns".into(), uid: "u1".into(), attempt: 0 }),
+            labels: [(LABEL_RESTART_POLICY.to_string(), policy.to_string())].into(),
+            annotations: exit.map(|e| (EXIT_CODE_ANNOTATION.to_string(), e.to_string())).into_iter().collect(),
+            ..Default::default()
+        }
+    }
+
+    async fn start(rt: &FakeRuntime, sb: &PodSandboxConfig, init: bool) -> (String, String) {
+        let sandbox = rt.run_pod_sandbox(sb).await.expect("sandbox");
+        rt.pull_image("busybox:1.36", None).await.expect("pull");
+        let kind = if init { "init" } else { "app" };
+        let config = ContainerConfig {
+            name: "c".into(),
+            image: "busybox:1.36".into(),
+            labels: [(LABEL_CONTAINER_TYPE.to_string(), kind.to_string())].into(),
+            ..Default::default()
+        };
+        let id = rt.create_container(&sandbox, &config, sb).await.expect("create");
+        rt.start_container(&id).await.expect("start");
+        (sandbox, id)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn workload_model() {
+        let run = Duration::from_secs(2);
+        // (restartPolicy, annotation, init?, expected exit code after the run time; None = still running)
+        let cases = [
+            ("Always", None, false, None),
+            ("Never", None, false, Some(0)),
+            ("OnFailure", None, false, Some(0)),
+            ("Never", Some("3"), false, Some(3)),
+            ("Always", Some("1"), false, Some(1)),
+            ("Always", None, true, Some(0)),
+            ("Never", Some("junk"), false, Some(0)),
+        ];
+        for (policy, exit, init, want) in cases {
+            let rt = FakeRuntime::new(run);
+            let mut events = rt.events();
+            let sb = sandbox_config(policy, exit);
+            let (_, id) = start(&rt, &sb, init).await;
+            let status = rt.container_status(&id).await.expect("status");
+            assert_eq!(status.state, ContainerState::Running);
+            assert!(status.image_ref.starts_with("docker.io/library/busybox@sha256:"));
+            tokio::time::sleep(run + Duration::from_millis(10)).await;
+            let status = rt.container_status(&id).await.expect("status");
+            match want {
+                None => assert_eq!(status.state, ContainerState::Running, "{policy} {exit:?}"),
+                Some(code) => {
+                    assert_eq!(status.state, ContainerState::Exited, "{policy} {exit:?}");
+                    assert_eq!(status.exit_code, Some(code), "{policy} {exit:?}");
+                }
+            }
+            let mut kinds = Vec::new();
+            while let Some(Some(e)) = events.next().now_or_never() {
+                assert_eq!(e.pod_uid, "u1");
+                kinds.push(e.kind);
+            }
+            let mut expected = vec![ContainerEventKind::Created, ContainerEventKind::Started];
+            if want.is_some() {
+                expected.push(ContainerEventKind::Stopped);
+            }
+            assert_eq!(kinds, expected, "{policy} {exit:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn create_needs_a_pulled_image_and_a_ready_sandbox() {
+        let rt = FakeRuntime::new(Duration::from_secs(1));
+        let sb = sandbox_config("Always", None);
+        let sandbox = rt.run_pod_sandbox(&sb).await.expect("sandbox");
+        let config = ContainerConfig { name: "c".into(), image: "busybox:1.36".into(), ..Default::default() };
+        assert!(matches!(rt.create_container(&sandbox, &config, &sb).await, Err(RuntimeError::ImageNotPresent(_))));
+        rt.pull_image("busybox:1.36", None).await.expect("pull");
+        rt.stop_pod_sandbox(&sandbox).await.expect("stop");
+        assert!(rt.create_container(&sandbox, &config, &sb).await.is_err());
+        rt.remove_pod_sandbox(&sandbox).await.expect("remove");
+        rt.remove_pod_sandbox(&sandbox).await.expect("remove twice");
+        assert!(rt.list_pod_sandboxes().await.expect("list").is_empty());
+    }
+
+    #[tokio::test]
+    async fn stop_and_remove_are_idempotent() {
+        let rt = FakeRuntime::new(Duration::from_secs(1));
+        let sb = sandbox_config("Always", None);
+        let (sandbox, id) = start(&rt, &sb, false).await;
+        rt.stop_container(&id, Duration::ZERO).await.expect("stop");
+        rt.stop_container(&id, Duration::ZERO).await.expect("stop again");
+        let s = rt.container_status(&id).await.expect("status");
+        assert_eq!((s.state, s.exit_code), (ContainerState::Exited, Some(0)));
+        rt.remove_pod_sandbox(&sandbox).await.expect("remove");
+        assert!(matches!(rt.container_status(&id).await, Err(RuntimeError::NotFound { .. })));
+    }
+
+    #[test]
+    fn digests_are_stable_and_distinct() {
+        let a = stable_digest("docker.io/library/busybox:1.36");
+        assert_eq!(a.len(), 64);
+        assert_eq!(a, stable_digest("docker.io/library/busybox:1.36"));
+        assert_ne!(a, stable_digest("docker.io/library/busybox:1.37"));
+        // Pinned so that a change of the hash (and of every imageID a cluster reported) is noticed.
+        assert_eq!(
+            &stable_digest("")[..16],
+            &format!("{:016x}", {
+                let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+                for b in 0u64.to_le_bytes() {
+                    h ^= u64::from(b);
+                    h = h.wrapping_mul(0x0000_0100_0000_01b3);
+                }
+                h
+            })
+        );
+    }
+}

@@ -1,0 +1,226 @@
+//! A lab host for tests that start node agents (DESIGN §8, §10): a network namespace the test
+//! creates, with only its own loopback up, in which the server, the agents and kubectl all run.
+//! Nothing the cluster does can touch the machine's own network; the namespace, the processes
+//! (killed by PID) and the temp dir are removed when the `Lab` is dropped, also on panic.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tempfile::TempDir;
+
+use super::{skiff_bin, tail_of_file, KOut, Kubectl};
+
+const PORT: &str = "6443";
+
+static SEQ: AtomicU32 = AtomicU32::new(0);
+
+fn ip(args: &[&str]) -> Result<(), String> {
+    let out = Command::new("ip").args(args).output().map_err(|e| format!("run ip {args:?}: {e} (is iproute2 installed?)"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("ip {args:?}: {}", String::from_utf8_lossy(&out.stderr).trim()))
+    }
+}
+
+struct Proc {
+    name: String,
+    child: Child,
+    log: PathBuf,
+}
+
+/// One server plus hollow-node agents inside a fresh network namespace.
+pub struct Lab {
+    netns: String,
+    dir: TempDir,
+    server: Option<Proc>,
+    agents: Vec<Option<Proc>>,
+    kubeconfig: PathBuf,
+    kubectl: Kubectl,
+}
+
+impl Lab {
+    /// Creates the namespace and starts `skiff server --disable-agent` in it with `flags`.
+    pub fn start(flags: &[&str]) -> Lab {
+        assert!(
+            nix_is_root(),
+            "the lab tests need root (they create a network namespace with `ip netns add`); run them as root, as CI does"
+        );
+        let netns = format!("skiff-lab-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        let _ = ip(&["netns", "del", &netns]);
+        ip(&["netns", "add", &netns]).unwrap_or_else(|e| panic!("create lab namespace: {e}"));
+        if let Err(e) = ip(&["-n", &netns, "link", "set", "lo", "up"]) {
+            let _ = ip(&["netns", "del", &netns]);
+            panic!("bring up loopback in {netns}: {e}");
+        }
+        let dir = tempfile::Builder::new().prefix("skiff-lab-").tempdir().expect("lab temp dir");
+        let data = dir.path().join("server");
+        let kubeconfig = data.join("kubeconfig.yaml");
+        let kubectl = Kubectl::new_in_netns(&kubeconfig, dir.path(), &netns);
+        let mut lab = Lab { netns, dir, server: None, agents: Vec::new(), kubeconfig, kubectl };
+        let mut args: Vec<String> = vec![
+            "server".into(),
+            "--data-dir".into(),
+            data.display().to_string(),
+            "--bind-address".into(),
+            "127.0.0.1".into(),
+            "--port".into(),
+            PORT.into(),
+            "--disable-agent".into(),
+        ];
+        args.extend(flags.iter().map(|s| s.to_string()));
+        lab.server = Some(lab.spawn("server", &args));
+        lab.wait_ready();
+        lab
+    }
+
+    fn spawn(&self, name: &str, args: &[String]) -> Proc {
+        let log = self.dir.path().join(format!("{name}.log"));
+        let out = File::create(&log).expect("create log file");
+        let err = out.try_clone().expect("clone log file");
+        let child = Command::new("ip")
+            .args(["netns", "exec", &self.netns, skiff_bin()])
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(out))
+            .stderr(Stdio::from(err))
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        Proc { name: name.to_string(), child, log }
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(90);
+        loop {
+            if let Some(p) = self.server.as_mut() {
+                if let Ok(Some(status)) = p.child.try_wait() {
+                    panic!("skiff server exited early ({status}):\n{}", tail_of_file(&p.log, 40));
+                }
+            }
+            if self.kubeconfig.exists() {
+                let out = self.kubectl.run(&["get", "--raw", "/readyz"]);
+                if out.success() && out.stdout.trim() == "ok" {
+                    return;
+                }
+            }
+            if Instant::now() > deadline {
+                panic!("lab server not ready within 90 s:\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Starts `skiff agent --runtime fake --count N --node-name NAME` with `flags`; returns its index.
+    pub fn start_agents(&mut self, name: &str, count: u32, flags: &[&str]) -> usize {
+        let mut args: Vec<String> = vec![
+            "agent".into(),
+            "--data-dir".into(),
+            self.dir.path().join(format!("agent-{name}")).display().to_string(),
+            "--kubeconfig".into(),
+            self.kubeconfig.display().to_string(),
+            "--runtime".into(),
+            "fake".into(),
+            "--count".into(),
+            count.to_string(),
+            "--node-name".into(),
+            name.into(),
+        ];
+        args.extend(flags.iter().map(|s| s.to_string()));
+        let p = self.spawn(&format!("agent-{name}"), &args);
+        self.agents.push(Some(p));
+        self.agents.len() - 1
+    }
+
+    /// Kills an agent process (its nodes stop heartbeating).
+    pub fn kill_agent(&mut self, idx: usize) {
+        if let Some(Some(mut p)) = self.agents.get_mut(idx).map(Option::take) {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+    }
+
+    pub fn kubectl(&self, args: &[&str]) -> KOut {
+        self.kubectl.run(args)
+    }
+
+    /// kubectl that must succeed; returns stdout.
+    #[track_caller]
+    pub fn k(&self, args: &[&str]) -> String {
+        let out = self.kubectl.run(args);
+        assert!(out.success(), "kubectl {args:?} failed: {}\n{}\n--- logs:\n{}", out.stdout, out.stderr, self.logs());
+        out.stdout
+    }
+
+    /// `kubectl ... -o json`, parsed.
+    #[track_caller]
+    pub fn json(&self, args: &[&str]) -> Value {
+        let mut a: Vec<&str> = args.to_vec();
+        a.extend(["-o", "json"]);
+        let out = self.k(&a);
+        serde_json::from_str(&out).unwrap_or_else(|e| panic!("kubectl {args:?} gave invalid JSON: {e}\n{out}"))
+    }
+
+    /// kubectl with `stdin` (for `apply -f -`).
+    #[track_caller]
+    pub fn apply(&self, yaml: &str) -> String {
+        let out = self.kubectl.run_with_stdin(&["apply", "-f", "-"], Some(yaml));
+        assert!(out.success(), "kubectl apply failed: {}\n{}\n--- logs:\n{}", out.stdout, out.stderr, self.logs());
+        out.stdout
+    }
+
+    pub fn kubectl_handle(&self) -> &Kubectl {
+        &self.kubectl
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The last lines of every process's log, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut out = String::new();
+        for p in self.server.iter().chain(self.agents.iter().flatten()) {
+            out.push_str(&format!("--- {} ---\n{}\n", p.name, tail_of_file(&p.log, 25)));
+        }
+        out
+    }
+
+    /// Polls `f` until it gives `Some`, or panics with `what` and the logs after `timeout`.
+    #[track_caller]
+    pub fn eventually<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(v) = f() {
+                return v;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {timeout:?} waiting for {what}\n{}", self.logs());
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let failed = std::thread::panicking();
+        if failed {
+            eprintln!("lab logs:\n{}", self.logs());
+        }
+        for p in self.agents.iter_mut().flatten().chain(self.server.iter_mut()) {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+        }
+        let _ = ip(&["netns", "del", &self.netns]);
+        let _ = fs::remove_dir_all(self.dir.path());
+    }
+}
+
+fn nix_is_root() -> bool {
+    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+}
