@@ -7,9 +7,11 @@
 //! `Controller`, which supplies the work queue). [`run`] starts the watches and the loops.
 
 mod context;
+pub mod deployment;
 pub mod garbage_collector;
 pub mod node_ipam;
 pub mod node_lifecycle;
+pub mod replicaset;
 pub mod runtime;
 
 use std::path::Path;
@@ -32,7 +34,9 @@ type Starter = fn(&mut Informers, Arc<Context>) -> BoxFuture<'static, ()>;
 /// Every controller by name (the names of `--controllers`).
 fn controllers() -> Vec<(&'static str, Starter)> {
     vec![
-        ("garbagecollector", garbage_collector::controller as Starter),
+        ("replicaset", replicaset::controller as Starter),
+        ("deployment", deployment::controller),
+        ("garbagecollector", garbage_collector::controller),
         ("nodelifecycle", node_lifecycle::controller),
         ("nodeipam", node_ipam::controller),
     ]

@@ -2,9 +2,11 @@
 //! every controller shares, and subscription streams that trigger controllers (kube-runtime's
 //! shared reflectors). Controllers read the stores; they write through the API.
 //!
-//! kube-runtime's shared dispatcher passes on applied objects only, not deletions; a controller
-//! must also wake when, say, one of its pods is deleted. So each kind also broadcasts its
-//! deletions (after the store has dropped the object), and [`Informers::subscribe`] merges both.
+//! Fan-out is our own: after the store has applied a watch event, the object (or, for a
+//! deletion, its last state) is broadcast to every subscriber. kube-runtime's shared dispatcher
+//! is not used because it drops deletions and can stall a subscriber whose object already left the
+//! cache. A subscriber that falls behind the broadcast gets every cached object again (a resync):
+//! controllers are level-triggered, so a repeated trigger is harmless and none is lost.
 
 use std::any::{Any, TypeId};
 use std::collections::hash_map::Entry as MapEntry;
@@ -21,10 +23,8 @@ use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
-/// Events a subscriber may fall behind by before the shared watch waits for it.
-const SUBSCRIBER_BUFFER: usize = 1024;
-/// Deletions a subscriber may fall behind by before it misses some (it is then told to resync).
-const DELETE_BUFFER: usize = 4096;
+/// Changes a subscriber may fall behind by before it is resynced from the store.
+const CHANGE_BUFFER: usize = 8192;
 
 type Starter = fn(&mut Informers, &Client, &CancellationToken);
 
@@ -35,7 +35,7 @@ impl<K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + S
 struct Entry<K: Kind> {
     store: Store<K>,
     writer: Option<Writer<K>>,
-    deletions: broadcast::Sender<Arc<K>>,
+    changes: broadcast::Sender<Arc<K>>,
 }
 
 /// The registry of shared watches. Register every kind (via [`Informers::store`] or
@@ -60,10 +60,10 @@ impl Informers {
         let entry = match self.entries.entry(TypeId::of::<K>()) {
             MapEntry::Occupied(e) => e.into_mut(),
             MapEntry::Vacant(v) => {
-                let (store, writer) = reflector::store_shared::<K>(SUBSCRIBER_BUFFER);
-                let (deletions, _) = broadcast::channel(DELETE_BUFFER);
+                let (store, writer) = reflector::store::<K>();
+                let (changes, _) = broadcast::channel(CHANGE_BUFFER);
                 self.starters.push(Self::start_kind::<K>);
-                v.insert(Box::new(Entry { store, writer: Some(writer), deletions }))
+                v.insert(Box::new(Entry { store, writer: Some(writer), changes }))
             }
         };
         match entry.downcast_mut::<Entry<K>>() {
@@ -79,26 +79,30 @@ impl Informers {
     }
 
     /// A stream of every object of kind `K` as it changes or is deleted (the last state), for
-    /// triggering a controller. Only subscribe to streams you consume: an unread subscription
-    /// holds back the shared watch.
+    /// triggering a controller.
     pub fn subscribe<K: Kind>(&mut self) -> BoxStream<'static, Arc<K>> {
         let entry = self.entry::<K>();
-        let applied = match entry.writer.as_ref().and_then(Writer::subscribe) {
-            Some(h) => h,
-            None => unreachable!("a shared store accepts subscribers until it starts"),
-        };
-        let deleted = stream::unfold(entry.deletions.subscribe(), |mut rx| async move {
-            loop {
-                match rx.recv().await {
-                    Ok(obj) => return Some((obj, rx)),
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        tracing::warn!(missed = n, kind = K::kind(&()).as_ref(), "subscriber missed deletions");
+        let store = entry.store.clone();
+        let rx = entry.changes.subscribe();
+        stream::unfold((rx, Vec::<Arc<K>>::new()), move |(mut rx, mut resync)| {
+            let store = store.clone();
+            async move {
+                loop {
+                    if let Some(obj) = resync.pop() {
+                        return Some((obj, (rx, resync)));
                     }
-                    Err(broadcast::error::RecvError::Closed) => return None,
+                    match rx.recv().await {
+                        Ok(obj) => return Some((obj, (rx, resync))),
+                        Err(broadcast::error::RecvError::Lagged(n)) => {
+                            tracing::debug!(missed = n, kind = K::kind(&()).as_ref(), "subscriber fell behind; resyncing");
+                            resync = store.state();
+                        }
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    }
                 }
             }
-        });
-        stream::select(applied, deleted).boxed()
+        })
+        .boxed()
     }
 
     /// Starts one watch per registered kind. Each resumes from its last resourceVersion after a
@@ -112,25 +116,24 @@ impl Informers {
     fn start_kind<K: Kind>(&mut self, client: &Client, stop: &CancellationToken) {
         let entry = self.entry::<K>();
         let Some(writer) = entry.writer.take() else { return };
-        let deletions = entry.deletions.clone();
+        let changes = entry.changes.clone();
         let api: Api<K> = Api::all(client.clone());
         let stop = stop.clone();
         let name = std::any::type_name::<K>();
         tokio::spawn(async move {
-            let stream = watcher(api, watcher::Config::default().any_semantic())
-                .default_backoff()
-                .reflect_shared(writer)
-                .for_each(|event| {
-                    match event {
-                        // The store has dropped it by now: subscribers see the cache without it.
-                        Ok(watcher::Event::Delete(obj)) => {
-                            let _ = deletions.send(Arc::new(obj));
-                        }
-                        Ok(_) => {}
-                        Err(e) => tracing::warn!(kind = name, error = %e, "watch error; retrying"),
+            let events = watcher(api, watcher::Config::default().any_semantic()).default_backoff();
+            let stream = reflector::reflector(writer, events).for_each(|event| {
+                // The store has applied the event by now: subscribers read a cache that has it.
+                match event {
+                    Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) | watcher::Event::Delete(obj)) => {
+                        // No subscribers is fine.
+                        let _ = changes.send(Arc::new(obj));
                     }
-                    async {}
-                });
+                    Ok(_) => {}
+                    Err(e) => tracing::warn!(kind = name, error = %e, "watch error; retrying"),
+                }
+                async {}
+            });
             tokio::select! {
                 _ = stream => {}
                 _ = stop.cancelled() => {}

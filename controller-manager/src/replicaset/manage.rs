@@ -1,0 +1,193 @@
+//! Creating and deleting pods to reach `spec.replicas` (upstream `manageReplicas`): at most
+//! [`BURST`] per sync, creations in slow-start batches of 1, 2, 4, ... that stop at the first
+//! batch with a failure (so a quota error costs one request, not hundreds), deletions in
+//! parallel, chosen by [`super::rank`]. Every pod gets an Event on the ReplicaSet as upstream.
+
+use std::sync::Arc;
+
+use futures::future::join_all;
+use jiff::Timestamp;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::Pod;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{DeleteParams, PostParams};
+use kube::{Api, ResourceExt};
+
+use api::events::{reference, EventType, Recorder};
+
+use super::claim::Owner;
+use super::overlay::Overlay;
+use super::rank;
+
+/// Upstream's `burstReplicas`: the most pods created or deleted in one sync.
+pub const BURST: usize = 500;
+
+/// What one sync changed, for the status and the log.
+#[derive(Default)]
+pub struct Outcome {
+    pub error: Option<kube::Error>,
+}
+
+pub struct Manager<'a> {
+    pub api: &'a Api<Pod>,
+    pub recorder: &'a Recorder,
+    pub overlay: &'a Overlay,
+}
+
+impl Manager<'_> {
+    /// Creates or deletes pods of `rs` so that `active` reaches the desired count.
+    pub async fn manage(&self, rs: &ReplicaSet, active: &[Arc<Pod>], related: &[Arc<Pod>]) -> Outcome {
+        let desired = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1).max(0) as usize;
+        if active.len() < desired {
+            self.create(rs, (desired - active.len()).min(BURST)).await
+        } else if active.len() > desired {
+            let doomed = rank::pods_to_delete(active, related, (active.len() - desired).min(BURST), Timestamp::now());
+            self.delete(rs, doomed).await
+        } else {
+            Outcome::default()
+        }
+    }
+
+    async fn create(&self, rs: &ReplicaSet, count: usize) -> Outcome {
+        let template = pod_from_template(rs);
+        let rs_uid = rs.uid().unwrap_or_default();
+        let (mut remaining, mut batch) = (count, 1usize);
+        tracing::info!(count, "creating pods");
+        while remaining > 0 {
+            let size = batch.min(remaining);
+            let results = join_all((0..size).map(|_| self.create_one(rs, &template))).await;
+            let mut first_err = None;
+            for r in results {
+                match r {
+                    Ok(pod) => self.overlay.created(&rs_uid, pod),
+                    Err(e) => {
+                        first_err.get_or_insert(e);
+                    }
+                }
+            }
+            if let Some(e) = first_err {
+                // A terminating namespace refuses every create; there is nothing to retry.
+                return Outcome { error: (!namespace_terminating(&e)).then_some(e) };
+            }
+            remaining -= size;
+            batch = size * 2;
+        }
+        Outcome::default()
+    }
+
+    async fn create_one(&self, rs: &ReplicaSet, template: &Pod) -> Result<Pod, kube::Error> {
+        match self.api.create(&PostParams::default(), template).await {
+            Ok(pod) => {
+                let msg = format!("Created pod: {}", pod.name_any());
+                self.recorder.record(&reference(rs), EventType::Normal, "SuccessfulCreate", &msg).await;
+                Ok(pod)
+            }
+            Err(e) => {
+                self.recorder
+                    .record(
+                        &reference(rs),
+                        EventType::Warning,
+                        "FailedCreate",
+                        &format!("Error creating: {}", message(&e)),
+                    )
+                    .await;
+                Err(e)
+            }
+        }
+    }
+
+    async fn delete(&self, rs: &ReplicaSet, doomed: Vec<Arc<Pod>>) -> Outcome {
+        let rs_uid = rs.uid().unwrap_or_default();
+        tracing::info!(count = doomed.len(), "deleting pods");
+        let results = join_all(doomed.iter().map(|pod| async move {
+            let name = pod.name_any();
+            match self.api.delete(&name, &DeleteParams::default()).await {
+                Ok(_) => {
+                    let msg = format!("Deleted pod: {name}");
+                    self.recorder.record(&reference(rs), EventType::Normal, "SuccessfulDelete", &msg).await;
+                    Ok(())
+                }
+                Err(kube::Error::Api(s)) if s.is_not_found() => Ok(()),
+                Err(e) => {
+                    let msg = format!("Error deleting: {}", message(&e));
+                    self.recorder.record(&reference(rs), EventType::Warning, "FailedDelete", &msg).await;
+                    Err(e)
+                }
+            }
+        }))
+        .await;
+        let mut outcome = Outcome::default();
+        for (pod, r) in doomed.iter().zip(results) {
+            match r {
+                Ok(()) => self.overlay.deleted(&rs_uid, pod),
+                Err(e) => {
+                    outcome.error.get_or_insert(e);
+                }
+            }
+        }
+        outcome
+    }
+}
+
+/// A failed API call as upstream prints it (the Status message, not the Rust wrapper).
+pub fn message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) if !s.message.is_empty() => s.message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether creates fail because the namespace is being deleted (then nothing is to be done).
+pub fn namespace_terminating(e: &kube::Error) -> bool {
+    match e {
+        kube::Error::Api(s) => {
+            s.details.as_ref().is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
+        }
+        _ => false,
+    }
+}
+
+/// A pod of `rs` (upstream `GetPodFromTemplate`): the template's labels, annotations, finalizers
+/// and spec; named `<rs>-<random>` by the server; controlled by the ReplicaSet.
+pub fn pod_from_template(rs: &ReplicaSet) -> Pod {
+    let template = rs.spec.as_ref().and_then(|s| s.template.clone()).unwrap_or_default();
+    let meta = template.metadata.unwrap_or_default();
+    Pod {
+        metadata: ObjectMeta {
+            generate_name: Some(format!("{}-", rs.name_any())),
+            namespace: rs.namespace(),
+            labels: meta.labels,
+            annotations: meta.annotations,
+            finalizers: meta.finalizers,
+            owner_references: Some(vec![Owner::of(rs).reference()]),
+            ..Default::default()
+        },
+        spec: template.spec,
+        status: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pods_carry_template_and_controller_reference() {
+        let rs: ReplicaSet = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web-5d4f8d6c9b", "namespace": "ns", "uid": "u1"},
+            "spec": {"selector": {"matchLabels": {"app": "web"}},
+                     "template": {"metadata": {"labels": {"app": "web"}, "annotations": {"x": "y"}},
+                                  "spec": {"containers": [{"name": "c", "image": "i:1"}]}}},
+        }))
+        .unwrap();
+        let pod = pod_from_template(&rs);
+        assert_eq!(pod.metadata.generate_name.as_deref(), Some("web-5d4f8d6c9b-"));
+        assert_eq!(pod.metadata.namespace.as_deref(), Some("ns"));
+        assert_eq!(pod.labels().get("app").map(String::as_str), Some("web"));
+        assert_eq!(pod.annotations().get("x").map(String::as_str), Some("y"));
+        let r = &pod.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!((r.kind.as_str(), r.name.as_str(), r.uid.as_str()), ("ReplicaSet", "web-5d4f8d6c9b", "u1"));
+        assert_eq!((r.controller, r.block_owner_deletion), (Some(true), Some(true)));
+        assert_eq!(pod.spec.unwrap().containers[0].image.as_deref(), Some("i:1"));
+    }
+}
