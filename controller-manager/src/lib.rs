@@ -7,8 +7,11 @@
 //! `Controller`, which supplies the work queue). [`run`] starts the watches and the loops.
 
 mod context;
+pub mod cronjob;
+pub mod daemonset;
 pub mod deployment;
 pub mod garbage_collector;
+pub mod job;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod replicaset;
@@ -36,6 +39,10 @@ fn controllers() -> Vec<(&'static str, Starter)> {
     vec![
         ("replicaset", replicaset::controller as Starter),
         ("deployment", deployment::controller),
+        ("job", job::controller),
+        ("ttl-after-finished", job::ttl::controller),
+        ("cronjob", cronjob::controller),
+        ("daemonset", daemonset::controller),
         ("garbagecollector", garbage_collector::controller),
         ("nodelifecycle", node_lifecycle::controller),
         ("nodeipam", node_ipam::controller),

@@ -1,0 +1,118 @@
+//! The Job controller (upstream `pkg/controller/job/job_controller.go`), NonIndexed completion
+//! mode: runs pods from the template up to `parallelism` until `completions` succeeded, counts
+//! finished pods exactly once through the `batch.kubernetes.io/job-tracking` finalizer and
+//! `status.uncountedTerminatedPods`, fails the Job at `backoffLimit` or `activeDeadlineSeconds`,
+//! honours `suspend`, and writes the Complete/Failed conditions (after SuccessCriteriaMet/
+//! FailureTarget, as 1.33 does). [`ttl`] is the TTL-after-finished controller; [`orphans`] frees
+//! pods whose Job is gone of the tracking finalizer.
+
+mod accounting;
+mod conditions;
+pub(crate) mod expectations;
+mod orphans;
+mod pods;
+mod sync;
+mod tracking;
+pub mod ttl;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::Store;
+use kube::ResourceExt;
+use tracing::Instrument;
+
+use crate::runtime::Informers;
+use crate::Context;
+use expectations::Expectations;
+
+pub use conditions::is_finished;
+pub(crate) use pods::{controlled_by, controller_ref};
+
+pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
+pub const CONTROLLER_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
+pub const LEGACY_CONTROLLER_UID_LABEL: &str = "controller-uid";
+pub const JOB_NAME_LABEL: &str = "batch.kubernetes.io/job-name";
+pub const LEGACY_JOB_NAME_LABEL: &str = "job-name";
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("creating a pod for job {job}: {source}")]
+    CreatePod { job: String, source: kube::Error },
+    #[error("deleting pod {pod} of job {job}: {source}")]
+    DeletePod { job: String, pod: String, source: kube::Error },
+    #[error("removing the tracking finalizer from pod {pod}: {source}")]
+    RemoveFinalizer { pod: String, source: kube::Error },
+    #[error("updating the status of job {job}: {source}")]
+    UpdateStatus { job: String, source: kube::Error },
+}
+
+impl Error {
+    fn is_conflict(&self) -> bool {
+        let source = match self {
+            Error::CreatePod { source, .. }
+            | Error::DeletePod { source, .. }
+            | Error::RemoveFinalizer { source, .. }
+            | Error::UpdateStatus { source, .. } => source,
+        };
+        matches!(source, kube::Error::Api(s) if s.code == 409 || s.code == 422)
+    }
+}
+
+/// Failures since the last success of one Job, for the pod failure backoff.
+#[derive(Debug, Clone, Copy)]
+struct Backoff {
+    failures: u32,
+    last_failure: Instant,
+}
+
+/// The Job controller's state beside the shared [`Context`].
+pub struct JobCtx {
+    ctx: Arc<Context>,
+    pods: Store<Pod>,
+    recorder: api::events::Recorder,
+    /// Pods created or deleted, by Job UID.
+    pod_writes: Expectations,
+    /// Pods stripped of the tracking finalizer (already counted), by Job UID.
+    counted: Expectations,
+    backoff: Mutex<HashMap<String, Backoff>>,
+}
+
+/// The Job controller (`--controllers` name `job`), with its orphan-pod cleanup.
+pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, ()> {
+    let orphans = orphans::controller(inf, ctx.clone());
+    let jobs = inf.store::<Job>();
+    let jctx = Arc::new(JobCtx {
+        recorder: ctx.recorder("job-controller"),
+        ctx,
+        pods: inf.store::<Pod>(),
+        pod_writes: Expectations::default(),
+        counted: Expectations::default(),
+        backoff: Mutex::new(HashMap::new()),
+    });
+    let main = Controller::for_shared_stream(inf.subscribe::<Job>(), jobs)
+        .owns_shared_stream(inf.subscribe::<Pod>())
+        .run(reconcile, error_policy, jctx)
+        .for_each(|_| async {});
+    futures::future::join(main, orphans).map(|_| ()).boxed()
+}
+
+async fn reconcile(job: Arc<Job>, c: Arc<JobCtx>) -> Result<Action, Error> {
+    let span = tracing::info_span!("reconcile", object.ref = %format!("job/{}/{}", job.namespace().unwrap_or_default(), job.name_any()));
+    sync::sync(job, c).instrument(span).await
+}
+
+fn error_policy(job: Arc<Job>, err: &Error, _c: Arc<JobCtx>) -> Action {
+    tracing::warn!(job = %job.name_any(), error = %err, "job sync failed");
+    if err.is_conflict() {
+        Action::requeue(Duration::from_millis(500))
+    } else {
+        Action::requeue(Duration::from_secs(5))
+    }
+}
