@@ -10,12 +10,16 @@ mod context;
 pub mod cronjob;
 pub mod daemonset;
 pub mod deployment;
+pub mod endpoints;
+pub mod endpointslice;
 pub mod garbage_collector;
 pub mod job;
+pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod replicaset;
 pub mod runtime;
+pub mod serviceaccount;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -43,6 +47,10 @@ fn controllers() -> Vec<(&'static str, Starter)> {
         ("ttl-after-finished", job::ttl::controller),
         ("cronjob", cronjob::controller),
         ("daemonset", daemonset::controller),
+        ("endpoint", endpoints::controller),
+        ("endpointslice", endpointslice::controller),
+        ("serviceaccount", serviceaccount::controller),
+        ("namespace", namespace::controller),
         ("garbagecollector", garbage_collector::controller),
         ("nodelifecycle", node_lifecycle::controller),
         ("nodeipam", node_ipam::controller),

@@ -7,6 +7,10 @@
 //! is not used because it drops deletions and can stall a subscriber whose object already left the
 //! cache. A subscriber that falls behind the broadcast gets every cached object again (a resync):
 //! controllers are level-triggered, so a repeated trigger is harmless and none is lost.
+//!
+//! When a kind's first list is complete (its store turns ready) every cached object is broadcast
+//! once more: kube-runtime's `Store::wait_until_ready` wakes only the last of several waiters, so
+//! a controller held until its store is ready would otherwise wait for its next change.
 
 use std::any::{Any, TypeId};
 use std::collections::hash_map::Entry as MapEntry;
@@ -117,6 +121,8 @@ impl Informers {
         let entry = self.entry::<K>();
         let Some(writer) = entry.writer.take() else { return };
         let changes = entry.changes.clone();
+        let store = entry.store.clone();
+        let mut announced_ready = false;
         let api: Api<K> = Api::all(client.clone());
         let stop = stop.clone();
         let name = std::any::type_name::<K>();
@@ -128,6 +134,12 @@ impl Informers {
                     Ok(watcher::Event::Apply(obj) | watcher::Event::InitApply(obj) | watcher::Event::Delete(obj)) => {
                         // No subscribers is fine.
                         let _ = changes.send(Arc::new(obj));
+                    }
+                    Ok(watcher::Event::InitDone) if !announced_ready => {
+                        announced_ready = true;
+                        for obj in store.state() {
+                            let _ = changes.send(obj);
+                        }
                     }
                     Ok(_) => {}
                     Err(e) => tracing::warn!(kind = name, error = %e, "watch error; retrying"),
