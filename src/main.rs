@@ -24,7 +24,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a control plane (API server; scheduler, controllers and a local node agent arrive in later versions).
+    /// Run a control plane: API server, scheduler and controller-manager (a local node agent arrives later).
     Server(Box<ServerArgs>),
     /// Join this machine to a cluster as a node (`--runtime fake --count N`: N hollow nodes).
     Agent(Box<AgentArgs>),
@@ -56,6 +56,8 @@ struct ServerArgs {
     node_ip: Option<std::net::IpAddr>,
     #[command(flatten)]
     controllers: controller_manager::Opts,
+    #[command(flatten)]
+    scheduler: scheduler::Opts,
     /// External etcd endpoints for the HA store (not available yet: the embedded store is used).
     #[arg(long)]
     datastore_endpoint: Option<String>,
@@ -140,9 +142,14 @@ async fn server(data_dir: PathBuf, args: ServerArgs) -> anyhow::Result<()> {
     // The other components talk to the API like any client, with the admin credential.
     let mut components = tokio::task::JoinSet::new();
     let enabled = |name: &str| !args.disable.iter().any(|d| d == name);
-    if enabled("controller-manager") {
+    if enabled("scheduler") || enabled("controller-manager") {
         let client = api::client::from_kubeconfig(&kubeconfig).await?;
-        components.spawn(controller_manager::run_with_client(args.controllers, client, shutdown.clone()));
+        if enabled("scheduler") {
+            components.spawn(scheduler::run_with_client(args.scheduler, client.clone(), shutdown.clone()));
+        }
+        if enabled("controller-manager") {
+            components.spawn(controller_manager::run_with_client(args.controllers, client, shutdown.clone()));
+        }
     }
     let result = api_server.await;
     shutdown.cancel();
@@ -197,8 +204,19 @@ mod tests {
     #[test]
     fn server_flags_parse() {
         let cli = super::Cli::try_parse_from_args(&[
-            "skiff", "server", "--data-dir", "/tmp/x", "--port", "7443", "--disable-agent",
-            "--disable", "scheduler", "--node-monitor-grace-period", "4s", "--cluster-cidr", "10.1.0.0/16",
+            "skiff",
+            "server",
+            "--data-dir",
+            "/tmp/x",
+            "--port",
+            "7443",
+            "--disable-agent",
+            "--disable",
+            "scheduler",
+            "--node-monitor-grace-period",
+            "4s",
+            "--cluster-cidr",
+            "10.1.0.0/16",
         ]);
         assert!(cli.is_ok(), "{cli:?}");
     }

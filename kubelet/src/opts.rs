@@ -158,8 +158,11 @@ impl Opts {
             Some(n) => n,
             None => host_name(),
         };
-        let names: Vec<String> =
-            if self.count == 1 { vec![base.clone()] } else { (0..self.count).map(|i| format!("{base}-{i}")).collect() };
+        // Hollow nodes are always NAME-0 … NAME-(N-1) (DESIGN §10), also for N = 1; a real node is NAME.
+        let names: Vec<String> = match self.runtime {
+            RuntimeKind::Fake => (0..self.count).map(|i| format!("{base}-{i}")).collect(),
+            RuntimeKind::Linux => vec![base.clone()],
+        };
         if let Some(bad) = names.iter().find(|n| !valid_node_name(n)) {
             return Err(invalid("node-name", format!("{bad:?} is not a valid node name (lowercase DNS subdomain)")));
         }
@@ -274,7 +277,7 @@ mod tests {
         assert_eq!(plan[0].capacity.get("memory").map(|q| q.0.as_str()), Some("16Gi"));
 
         let single = fake(1).plan("x").expect("plan");
-        assert_eq!(single[0].name, "hollow");
+        assert_eq!(single[0].name, "hollow-0", "hollow nodes are numbered also when there is one");
     }
 
     #[test]

@@ -201,15 +201,15 @@ async fn pods_wait_for_the_node_pod_cidr() {
     // No --pod-cidr and no IPAM controller: the pod must wait until we assign one.
     let (stop, task) = start_kubelet(hollow(1, None), &server);
     let nodes: Api<Node> = Api::all(client.clone());
-    eventually("hollow Ready", WAIT, || async { nodes.get_opt("hollow").await.ok().flatten().filter(ready) }).await;
-    create_bound_pod(&client, pod_json("waiter", "Always", json!({})), "hollow").await;
+    eventually("hollow Ready", WAIT, || async { nodes.get_opt("hollow-0").await.ok().flatten().filter(ready) }).await;
+    create_bound_pod(&client, pod_json("waiter", "Always", json!({})), "hollow-0").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
     let p = get_pod(&client, "waiter").await.expect("pod");
     assert_eq!(phase(&p), "Pending");
     assert_eq!(p.status.and_then(|s| s.pod_ip), None);
 
     let patch = json!({"spec": {"podCIDR": "10.244.9.0/24", "podCIDRs": ["10.244.9.0/24"]}});
-    nodes.patch("hollow", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("assign podCIDR");
+    nodes.patch("hollow-0", &PatchParams::default(), &Patch::Merge(&patch)).await.expect("assign podCIDR");
     let p = eventually("waiter Running", WAIT, || async {
         get_pod(&client, "waiter").await.filter(|p| phase(p) == "Running")
     })

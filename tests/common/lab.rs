@@ -19,7 +19,8 @@ const PORT: &str = "6443";
 static SEQ: AtomicU32 = AtomicU32::new(0);
 
 fn ip(args: &[&str]) -> Result<(), String> {
-    let out = Command::new("ip").args(args).output().map_err(|e| format!("run ip {args:?}: {e} (is iproute2 installed?)"))?;
+    let out =
+        Command::new("ip").args(args).output().map_err(|e| format!("run ip {args:?}: {e} (is iproute2 installed?)"))?;
     if out.status.success() {
         Ok(())
     } else {

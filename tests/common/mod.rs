@@ -106,7 +106,16 @@ impl Server {
     }
 
     /// Start a server with extra flags (e.g. `--watch-history-seconds 2`).
+    ///
+    /// These servers run the API server alone (`--disable scheduler,controller-manager`): the
+    /// tests built on them check API semantics, which control loops writing status would blur.
+    /// Tests of the whole control plane use [`lab::Lab`].
     pub fn start_with(extra: &[&str]) -> Server {
+        let mut flags: Vec<&str> = extra.to_vec();
+        if !flags.contains(&"--disable") {
+            flags.extend(["--disable", "scheduler,controller-manager"]);
+        }
+        let extra = flags.as_slice();
         install_crypto_provider();
         let tmp = tempfile::Builder::new().prefix("skiff-test-").tempdir().expect("create temp dir");
         let data_dir = tmp.path().join("data");

@@ -25,7 +25,12 @@ fn invalid(name: &str, field: &str, value: &str, message: String) -> ApiError {
 
 fn ip_error(name: &str, ip: Option<Ipv4Addr>, e: AllocError) -> ApiError {
     match ip {
-        Some(ip) => invalid(name, "spec.clusterIPs", &format!("[]string{{\"{ip}\"}}"), format!("failed to allocate IP {ip}: {e}")),
+        Some(ip) => invalid(
+            name,
+            "spec.clusterIPs",
+            &format!("[]string{{\"{ip}\"}}"),
+            format!("failed to allocate IP {ip}: {e}"),
+        ),
         None => invalid(name, "spec.clusterIPs", "[]string(nil)", e.to_string()),
     }
 }

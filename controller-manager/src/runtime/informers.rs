@@ -98,7 +98,11 @@ impl Informers {
                     match rx.recv().await {
                         Ok(obj) => return Some((obj, (rx, resync))),
                         Err(broadcast::error::RecvError::Lagged(n)) => {
-                            tracing::debug!(missed = n, kind = K::kind(&()).as_ref(), "subscriber fell behind; resyncing");
+                            tracing::debug!(
+                                missed = n,
+                                kind = K::kind(&()).as_ref(),
+                                "subscriber fell behind; resyncing"
+                            );
                             resync = store.state();
                         }
                         Err(broadcast::error::RecvError::Closed) => return None,

@@ -14,7 +14,19 @@ use kube::Client;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-const SKIFF: &str = "/work/scratch/bin/skiff";
+/// The `skiff` binary these tests run a server with: `$SKIFF_BIN` (scripts/test sets it), else the
+/// workspace's debug build.
+fn skiff_bin() -> PathBuf {
+    let path = std::env::var_os("SKIFF_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("debug").join("skiff")
+    });
+    assert!(
+        path.exists(),
+        "no skiff binary at {}: build it first (`cargo build --bin skiff`) or set SKIFF_BIN",
+        path.display()
+    );
+    path
+}
 
 pub struct Server {
     child: Child,
@@ -47,7 +59,7 @@ pub async fn start_server() -> (Server, Client) {
     let dir = tempfile::tempdir().expect("temp dir");
     let port = free_port();
     let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-    let child = Command::new(SKIFF)
+    let child = Command::new(skiff_bin())
         .args(["server", "--bind-address", "127.0.0.1", "--disable-agent", "--disable", "scheduler,controller-manager"])
         .arg("--port")
         .arg(port.to_string())
