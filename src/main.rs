@@ -4,7 +4,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use tokio_util::sync::CancellationToken;
 
 #[derive(Debug, Parser)]
 #[command(name = "skiff", version, about = "A small, fast, Kubernetes-compatible container orchestrator")]
@@ -83,19 +82,11 @@ fn main() -> ExitCode {
 }
 
 fn init_tracing(verbosity: u8) {
-    let default = match verbosity {
+    api::process::init_tracing(match verbosity {
         0 => "info",
         1 => "debug",
         _ => "trace",
-    };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
-        .init();
+    });
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
@@ -124,13 +115,7 @@ async fn server(data_dir: PathBuf, args: ServerArgs) -> anyhow::Result<()> {
         tracing::warn!("the node agent is not available in this version; running the control plane only");
     }
     let _ = (&args.node_name, &args.node_ip);
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        stop.cancel();
-    });
+    let shutdown = api::process::shutdown_on_signal();
     let ready = apiserver::ReadySignal::default();
     let kubeconfig = data_dir.join("kubeconfig.yaml");
     let mut api_server =
@@ -165,30 +150,9 @@ async fn agent(data_dir: PathBuf, kubeconfig: Option<PathBuf>, args: AgentArgs) 
     use anyhow::Context as _;
     let kubeconfig = kubeconfig
         .context("`skiff agent` needs --kubeconfig (the --server/--token-file join flow is not available yet)")?;
-    let shutdown = CancellationToken::new();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        wait_for_signal().await;
-        tracing::info!("shutting down");
-        stop.cancel();
-    });
+    let shutdown = api::process::shutdown_on_signal();
     kubelet::run(args.kubelet, &kubeconfig, &data_dir, shutdown).await?;
     Ok(())
-}
-
-async fn wait_for_signal() {
-    use tokio::signal::unix::{signal, SignalKind};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
-        }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //!
 //! This crate depends on nothing else in the workspace.
 
+pub mod duration;
 pub mod resources;
 pub mod selector;
 pub mod status;
@@ -12,6 +13,8 @@ pub mod status;
 pub mod client;
 #[cfg(feature = "client")]
 pub mod events;
+#[cfg(feature = "client")]
+pub mod process;
 
 pub use k8s_openapi;
 pub use resources::{ResourceInfo, Scope, RESOURCES};

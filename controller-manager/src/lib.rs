@@ -20,6 +20,7 @@ pub mod node_lifecycle;
 pub mod replicaset;
 pub mod runtime;
 pub mod serviceaccount;
+pub mod standalone;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
-pub use context::{parse_duration, Context, Opts};
+pub use context::{Context, Opts};
 use runtime::Informers;
 
 #[derive(Debug, thiserror::Error)]

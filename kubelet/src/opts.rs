@@ -63,7 +63,7 @@ pub struct Opts {
     #[arg(long, default_value_t = 2.0)]
     pub fake_pod_run_seconds: f64,
     /// How often the node posts its status (e.g. 10s, 500ms, 1m).
-    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = api::duration::parse)]
     pub node_status_update_frequency: Duration,
     /// Duration of the node's Lease; it is renewed every quarter of it.
     #[arg(long, default_value_t = 40)]
@@ -88,22 +88,6 @@ impl Default for Opts {
             node_lease_duration_seconds: 40,
         }
     }
-}
-
-/// `10s`, `500ms`, `2m`, `1h` or a bare number of seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num.parse().map_err(|_| format!("{s:?} is not a duration (e.g. 10s, 500ms, 1m)"))?;
-    let scale = match unit {
-        "" | "s" => 1.0,
-        "ms" => 0.001,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => return Err(format!("{s:?}: unknown unit {unit:?} (want ms, s, m or h)")),
-    };
-    Duration::try_from_secs_f64(n * scale).map_err(|e| format!("{s:?}: {e}"))
 }
 
 fn invalid(flag: &'static str, message: impl Into<String>) -> Error {
@@ -237,23 +221,6 @@ mod tests {
 
     fn fake(count: u32) -> Opts {
         Opts { node_name: Some("hollow".into()), runtime: RuntimeKind::Fake, count, ..Default::default() }
-    }
-
-    #[test]
-    fn durations() {
-        let cases = [
-            ("10s", Some(10_000)),
-            ("500ms", Some(500)),
-            ("1m", Some(60_000)),
-            ("3", Some(3000)),
-            ("1.5s", Some(1500)),
-        ];
-        for (input, want) in cases {
-            assert_eq!(parse_duration(input).ok().map(|d| d.as_millis() as u64), want, "{input}");
-        }
-        for bad in ["", "s", "10x", "-1s"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
     }
 
     #[test]

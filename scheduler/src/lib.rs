@@ -26,6 +26,7 @@ pub mod queue;
 pub mod resources;
 pub mod scheduler;
 pub mod score;
+pub mod standalone;
 pub mod taints;
 pub mod watch;
 
@@ -33,7 +34,7 @@ use std::path::Path;
 
 use tokio_util::sync::CancellationToken;
 
-pub use opts::{parse_duration, Opts};
+pub use opts::Opts;
 
 /// What can stop the scheduler from starting.
 #[derive(Debug, thiserror::Error)]
