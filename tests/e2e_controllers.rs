@@ -13,21 +13,6 @@ fn items(v: &Value) -> Vec<Value> {
     v["items"].as_array().cloned().unwrap_or_default()
 }
 
-fn ready_node_count(lab: &Lab) -> usize {
-    items(&lab.json(&["get", "nodes"]))
-        .iter()
-        .filter(|n| {
-            n.pointer("/status/conditions")
-                .and_then(Value::as_array)
-                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-        })
-        .count()
-}
-
-fn wait_nodes(lab: &Lab, n: usize) {
-    lab.eventually(&format!("{n} Ready nodes"), Duration::from_secs(60), || (ready_node_count(lab) >= n).then_some(()));
-}
-
 fn pod_ips(lab: &Lab, selector: &str) -> BTreeSet<String> {
     items(&lab.json(&["get", "pods", "-l", selector]))
         .iter()
@@ -67,7 +52,7 @@ fn slice_ips(lab: &Lab, svc: &str) -> BTreeSet<String> {
 fn endpoints_and_slices_list_exactly_the_ready_pods() {
     let mut lab = Lab::start(&[]);
     lab.start_agents("node", 2, &[]);
-    wait_nodes(&lab, 2);
+    lab.wait_ready_nodes(2);
     lab.apply(
         r#"
 apiVersion: apps/v1
@@ -121,7 +106,7 @@ spec:
 fn jobs_complete_or_fail_at_the_backoff_limit() {
     let mut lab = Lab::start(&[]);
     lab.start_agents("node", 2, &["--fake-pod-run-seconds", "1"]);
-    wait_nodes(&lab, 2);
+    lab.wait_ready_nodes(2);
     lab.apply(
         r#"
 apiVersion: batch/v1
@@ -183,7 +168,7 @@ fn daemonset_runs_one_pod_per_eligible_node_and_follows_new_nodes() {
     let mut lab = Lab::start(&[]);
     lab.start_agents("worker", 2, &["--node-labels", "role=worker"]);
     lab.start_agents("infra", 1, &["--node-labels", "role=infra"]);
-    wait_nodes(&lab, 3);
+    lab.wait_ready_nodes(3);
     lab.apply(
         r#"
 apiVersion: apps/v1
@@ -212,7 +197,7 @@ spec:
     });
 
     lab.start_agents("late", 1, &["--node-labels", "role=worker"]);
-    wait_nodes(&lab, 4);
+    lab.wait_ready_nodes(4);
     let want: BTreeSet<String> = ["worker-0", "worker-1", "late-0"].iter().map(|s| s.to_string()).collect();
     lab.eventually("the new node gets a pod", Duration::from_secs(60), || {
         (nodes_with_pods(&lab) == want).then_some(())
@@ -225,7 +210,7 @@ spec:
 fn cronjob_creates_a_job_within_70s_and_keeps_its_history_limits() {
     let mut lab = Lab::start(&[]);
     lab.start_agents("node", 1, &["--fake-pod-run-seconds", "1"]);
-    wait_nodes(&lab, 1);
+    lab.wait_ready_nodes(1);
     lab.apply(
         r#"
 apiVersion: batch/v1
@@ -261,7 +246,7 @@ spec:
 fn unschedulable_pod_waits_with_an_event_until_a_big_enough_node_joins() {
     let mut lab = Lab::start(&[]);
     lab.start_agents("small", 2, &["--fake-cpu", "2"]);
-    wait_nodes(&lab, 2);
+    lab.wait_ready_nodes(2);
     lab.apply(
         r#"
 apiVersion: v1
@@ -294,7 +279,7 @@ spec:
 fn deleting_a_namespace_removes_everything_in_it_then_the_namespace() {
     let mut lab = Lab::start(&[]);
     lab.start_agents("node", 1, &[]);
-    wait_nodes(&lab, 1);
+    lab.wait_ready_nodes(1);
     lab.apply(
         r#"
 apiVersion: v1

@@ -23,19 +23,7 @@ fn pods_of_a_silent_node_are_recreated_elsewhere() {
     ]);
     lab.start_agents("stay", 2, &["--node-status-update-frequency", "2s"]);
     let doomed = lab.start_agents("gone", 1, &["--node-status-update-frequency", "2s"]);
-    lab.eventually("3 Ready nodes", Duration::from_secs(60), || {
-        let nodes = lab.json(&["get", "nodes"]);
-        let ready = nodes["items"].as_array().map(|a| {
-            a.iter()
-                .filter(|n| {
-                    n.pointer("/status/conditions")
-                        .and_then(Value::as_array)
-                        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-                })
-                .count()
-        });
-        (ready == Some(3)).then_some(())
-    });
+    lab.wait_ready_nodes(3);
     lab.apply(
         r#"
 apiVersion: apps/v1

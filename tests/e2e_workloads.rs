@@ -29,27 +29,6 @@ spec:
         resources: {requests: {cpu: 100m, memory: 16Mi}}
 "#;
 
-fn ready_nodes(lab: &Lab) -> usize {
-    let nodes = lab.json(&["get", "nodes"]);
-    nodes["items"]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .filter(|n| {
-                    n.pointer("/status/conditions")
-                        .and_then(Value::as_array)
-                        .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
-                })
-                .count()
-        })
-        .unwrap_or(0)
-}
-
-pub fn wait_nodes(lab: &Lab, n: usize) {
-    lab.eventually(&format!("{n} Ready nodes"), Duration::from_secs(60), || (ready_nodes(lab) >= n).then_some(()));
-}
-
 fn is_ready(pod: &Value) -> bool {
     pod.pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -74,7 +53,7 @@ struct RolloutWatch {
 fn deployment_spreads_rolls_out_rolls_back_scales_and_is_deleted() {
     let mut lab = Lab::start(&[]);
     lab.start_agents("node", 3, &[]);
-    wait_nodes(&lab, 3);
+    lab.wait_ready_nodes(3);
 
     lab.apply(WEB);
     lab.k(&["rollout", "status", "deploy/web", "--timeout=120s"]);

@@ -191,6 +191,31 @@ impl Lab {
         out
     }
 
+    /// How many Nodes report Ready=True.
+    pub fn ready_nodes(&self) -> usize {
+        self.json(&["get", "nodes"])["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter(|n| {
+                        n.pointer("/status/conditions")
+                            .and_then(Value::as_array)
+                            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+                    })
+                    .count()
+            })
+            .unwrap_or(0)
+    }
+
+    /// Waits until at least `n` Nodes are Ready.
+    #[track_caller]
+    pub fn wait_ready_nodes(&self, n: usize) {
+        self.eventually(&format!("{n} Ready nodes"), Duration::from_secs(60), || {
+            (self.ready_nodes() >= n).then_some(())
+        });
+    }
+
     /// Polls `f` until it gives `Some`, or panics with `what` and the logs after `timeout`.
     #[track_caller]
     pub fn eventually<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
