@@ -8,6 +8,7 @@ pub mod duration;
 pub mod resources;
 pub mod selector;
 pub mod status;
+pub mod validation;
 
 #[cfg(feature = "client")]
 pub mod client;

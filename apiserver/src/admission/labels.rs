@@ -3,74 +3,13 @@
 
 use super::errs::{self, child, index};
 use super::json;
-use super::names::{dns1123_subdomain, max_len_error, regex_error};
 use api::Cause;
 use serde_json::Value;
 
-const QNAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
-const QNAME_MSG: &str =
-    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
-const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
-const LABEL_VALUE_MSG: &str = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character";
 /// Upstream `TotalAnnotationSizeLimitB`.
 pub const ANNOTATIONS_MAX: usize = 256 * 1024;
 
-/// `([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]`
-fn qname_syntax(s: &str) -> bool {
-    let b = s.as_bytes();
-    match (b.first(), b.last()) {
-        (Some(f), Some(l)) => {
-            f.is_ascii_alphanumeric()
-                && l.is_ascii_alphanumeric()
-                && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
-        }
-        _ => false,
-    }
-}
-
-/// Upstream `IsQualifiedName`: `[prefix/]name`, prefix a DNS subdomain, name ≤ 63 characters.
-pub fn qualified_name(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let parts: Vec<&str> = s.split('/').collect();
-    let name = match parts.as_slice() {
-        [n] => *n,
-        [prefix, n] => {
-            if prefix.is_empty() {
-                out.push("prefix part must be non-empty".to_string());
-            } else {
-                out.extend(dns1123_subdomain(prefix).into_iter().map(|m| format!("prefix part {m}")));
-            }
-            *n
-        }
-        _ => {
-            return vec![format!(
-                "a qualified name {} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')",
-                regex_error(QNAME_MSG, QNAME_FMT, &["MyName", "my.name", "123-abc"])
-            )]
-        }
-    };
-    if name.is_empty() {
-        out.push("name part must be non-empty".to_string());
-    } else if name.len() > 63 {
-        out.push(format!("name part {}", max_len_error(63)));
-    }
-    if !qname_syntax(name) {
-        out.push(format!("name part {}", regex_error(QNAME_MSG, QNAME_FMT, &["MyName", "my.name", "123-abc"])));
-    }
-    out
-}
-
-/// Upstream `IsValidLabelValue`.
-pub fn label_value(s: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    if s.len() > 63 {
-        out.push(max_len_error(63));
-    }
-    if !s.is_empty() && !qname_syntax(s) {
-        out.push(regex_error(LABEL_VALUE_MSG, LABEL_VALUE_FMT, &["MyValue", "my_value", "12345"]));
-    }
-    out
-}
+pub use api::validation::{label_value, qualified_name};
 
 /// Upstream `ValidateLabels`: every key a qualified name, every value a label value. Non-string values
 /// are reported too (they cannot come out of normalization, but `validate` takes any `Value`).
