@@ -1,0 +1,171 @@
+//! Node lifecycle against a real API server: the test plays the kubelet (Lease and status
+//! heartbeats) and stops and resumes them.
+
+mod support;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
+use kube::api::{Patch, PatchParams, PostParams};
+use kube::Api;
+use support::{eventually, obj, opts, start_with};
+
+fn now() -> String {
+    jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
+}
+
+fn node_status(ready: &str) -> serde_json::Value {
+    let t = jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    serde_json::json!({"status": {"conditions": [
+        {"type": "Ready", "status": ready, "reason": "KubeletReady", "lastHeartbeatTime": t, "lastTransitionTime": t},
+    ]}})
+}
+
+fn pod(name: &str, tolerations: serde_json::Value) -> Pod {
+    obj(serde_json::json!({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+        "spec": {"nodeName": "n1", "tolerations": tolerations,
+                 "containers": [{"name": "c", "image": "busybox:1.36"}]},
+    }))
+}
+
+fn ready_of(node: &Node) -> Option<(String, Option<String>)> {
+    let c = node.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == "Ready")?;
+    Some((c.status.clone(), c.reason.clone()))
+}
+
+fn taint_keys(node: &Node) -> Vec<String> {
+    let taints = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+    let mut keys: Vec<_> = taints.iter().map(|t| format!("{}:{}", t.key, t.effect)).collect();
+    keys.sort();
+    keys
+}
+
+fn pod_ready(p: &Pod) -> Option<String> {
+    let conds = p.status.as_ref()?.conditions.as_ref()?;
+    conds.iter().find(|c| c.type_ == "Ready").map(|c| c.status.clone())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_node_is_tainted_its_pods_evicted_and_healed() {
+    let mut o = opts();
+    o.node_monitor_grace_period = Duration::from_secs(4);
+    o.node_monitor_period = Duration::from_secs(1);
+    let server = start_with(o, &[controller_manager::node_lifecycle::controller]).await;
+    let client = server.client.clone();
+    let pp = PostParams::default();
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "kube-node-lease");
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    if namespaces.get_opt("kube-node-lease").await.expect("get namespace").is_none() {
+        let ns = obj(serde_json::json!({"metadata": {"name": "kube-node-lease"}}));
+        namespaces.create(&pp, &ns).await.expect("create namespace");
+    }
+
+    // The "kubelet": registers n1, posts Ready, and renews its Lease every 500 ms while `alive`.
+    nodes.create(&pp, &obj(serde_json::json!({"metadata": {"name": "n1"}}))).await.expect("create node");
+    let ps = PatchParams::default();
+    nodes.patch_status("n1", &ps, &Patch::Merge(node_status("True"))).await.expect("node status");
+    let lease = serde_json::json!({"metadata": {"name": "n1"},
+        "spec": {"holderIdentity": "n1", "leaseDurationSeconds": 40, "renewTime": now()}});
+    leases.create(&pp, &obj(lease)).await.expect("create lease");
+    let alive = Arc::new(AtomicBool::new(true));
+    let renewer = {
+        let (alive, leases) = (alive.clone(), leases.clone());
+        tokio::spawn(async move {
+            loop {
+                if alive.load(Ordering::SeqCst) {
+                    let renew = serde_json::json!({"spec": {"renewTime": now()}});
+                    let _ = leases.patch("n1", &PatchParams::default(), &Patch::Merge(renew)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+        })
+    };
+
+    let unreachable = "node.kubernetes.io/unreachable";
+    let short =
+        serde_json::json!([{"key": unreachable, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 2}]);
+    let forever = serde_json::json!([{"key": unreachable, "operator": "Exists", "effect": "NoExecute"}]);
+    for (name, tol) in [("short", short), ("forever", forever), ("defaults", serde_json::json!([]))] {
+        pods.create(&pp, &pod(name, tol)).await.expect("create pod");
+        let status = serde_json::json!({"status": {"phase": "Running", "podIP": "10.244.0.5",
+            "conditions": [{"type": "Ready", "status": "True"}]}});
+        pods.patch_status(name, &ps, &Patch::Merge(status)).await.expect("pod status");
+    }
+    // The API server gives pods without their own the 300 s default tolerations.
+    let defaults = pods.get("defaults").await.expect("get pod");
+    let tols = defaults.spec.and_then(|s| s.tolerations).unwrap_or_default();
+    assert!(tols.iter().any(|t| t.key.as_deref() == Some(unreachable) && t.toleration_seconds == Some(300)));
+
+    // Heartbeats flowing for longer than the grace period: nothing happens.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let n = nodes.get("n1").await.expect("get node");
+    assert_eq!(ready_of(&n).map(|r| r.0).as_deref(), Some("True"));
+    assert!(taint_keys(&n).is_empty(), "{:?}", taint_keys(&n));
+
+    // Heartbeats stop: Unknown and tainted within grace + period (plus slack).
+    alive.store(false, Ordering::SeqCst);
+    let stopped = std::time::Instant::now();
+    let n = eventually(Duration::from_secs(12), "node Unknown and tainted", || async {
+        let n = nodes.get("n1").await.ok()?;
+        let tainted = taint_keys(&n) == [format!("{unreachable}:NoExecute"), format!("{unreachable}:NoSchedule")];
+        (ready_of(&n) == Some(("Unknown".into(), Some("NodeStatusUnknown".into()))) && tainted).then_some(n)
+    })
+    .await;
+    assert!(stopped.elapsed() >= Duration::from_secs(3), "tainted too early: {:?}", stopped.elapsed());
+    let ready =
+        n.status.as_ref().and_then(|s| s.conditions.as_ref()).and_then(|c| c.iter().find(|c| c.type_ == "Ready"));
+    assert_eq!(ready.and_then(|c| c.message.as_deref()), Some("Kubelet stopped posting node status."));
+    let added = n
+        .spec
+        .as_ref()
+        .and_then(|s| s.taints.as_ref())
+        .and_then(|t| t.iter().find(|t| t.effect == "NoExecute"))
+        .and_then(|t| t.time_added.clone())
+        .expect("NoExecute taint has timeAdded")
+        .0;
+
+    // tolerationSeconds 2: deleted about 2 s after the taint, not before.
+    eventually(Duration::from_secs(10), "the short-toleration pod evicted", || async {
+        let p = pods.get_opt("short").await.ok()?;
+        p.is_none_or(|p| p.metadata.deletion_timestamp.is_some()).then_some(())
+    })
+    .await;
+    let evicted_after = jiff::Timestamp::now().duration_since(added);
+    assert!(evicted_after >= jiff::SignedDuration::from_millis(1900), "evicted too early: {evicted_after:?}");
+    // The others stay (unbounded toleration; the 300 s default) but are marked not Ready.
+    for name in ["forever", "defaults"] {
+        let p = eventually(Duration::from_secs(5), "pod marked not Ready", || async {
+            let p = pods.get(name).await.ok()?;
+            (pod_ready(&p).as_deref() == Some("False")).then_some(p)
+        })
+        .await;
+        assert!(p.metadata.deletion_timestamp.is_none(), "{name} was evicted");
+    }
+    let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
+    let list = events.list(&Default::default()).await.expect("list events");
+    let reasons: Vec<_> = list.items.iter().filter_map(|e| e.reason.clone()).collect();
+    for want in ["NodeNotReady", "TaintManagerEviction"] {
+        assert!(reasons.iter().any(|r| r == want), "no {want} event in {reasons:?}");
+    }
+
+    // The kubelet comes back (Lease renewed, Ready posted): the taints go.
+    alive.store(true, Ordering::SeqCst);
+    nodes.patch_status("n1", &ps, &Patch::Merge(node_status("True"))).await.expect("node status");
+    eventually(Duration::from_secs(10), "taints removed", || async {
+        let n = nodes.get("n1").await.ok()?;
+        taint_keys(&n).is_empty().then_some(())
+    })
+    .await;
+    // And they stay off while heartbeats flow.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let n = nodes.get("n1").await.expect("get node");
+    assert!(taint_keys(&n).is_empty(), "{:?}", taint_keys(&n));
+    assert_eq!(ready_of(&n).map(|r| r.0).as_deref(), Some("True"));
+    renewer.abort();
+}

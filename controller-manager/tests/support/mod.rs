@@ -1,0 +1,184 @@
+//! Test harness shared by the controller integration tests: a real `skiff server` (API server
+//! only) on a free loopback port in a temp dir, the controllers under test running in-process
+//! against it, and bounded polling. The server is killed on drop (also when a test panics).
+
+#![allow(dead_code)]
+
+pub mod deploy;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use controller_manager::runtime::Informers;
+use controller_manager::{Context, Opts};
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::{Namespace, Pod};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use kube::Client;
+use tokio_util::sync::CancellationToken;
+
+/// The `skiff` binary these tests run a server with: `$SKIFF_BIN` (scripts/test sets it), else the
+/// workspace's debug build.
+fn skiff_bin() -> PathBuf {
+    let path = std::env::var_os("SKIFF_BIN").map(PathBuf::from).unwrap_or_else(|| {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("debug").join("skiff")
+    });
+    assert!(
+        path.exists(),
+        "no skiff binary at {}: build it first (`cargo build --bin skiff`) or set SKIFF_BIN",
+        path.display()
+    );
+    path
+}
+
+pub struct Server {
+    child: Child,
+    pub dir: tempfile::TempDir,
+    pub kubeconfig: PathBuf,
+    pub client: Client,
+    stop: CancellationToken,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.cancel();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_test_writer()
+        .try_init();
+}
+
+/// The controller-manager's flag defaults.
+pub fn opts() -> Opts {
+    Opts {
+        cluster_cidr: "10.244.0.0/16".into(),
+        node_cidr_mask_size: 24,
+        node_monitor_grace_period: Duration::from_secs(50),
+        node_monitor_period: Duration::from_secs(5),
+        controllers: vec!["*".into()],
+    }
+}
+
+pub type Starter = fn(&mut Informers, Arc<Context>) -> BoxFuture<'static, ()>;
+
+/// Starts a server and the given controllers with the default flags.
+pub async fn start(controllers: &[Starter]) -> Server {
+    start_with(opts(), controllers).await
+}
+
+/// Starts a server (API server only: its own scheduler and controller-manager are disabled, so
+/// only the controllers under test act) and the given controllers against it.
+pub async fn start_with(opts: Opts, controllers: &[Starter]) -> Server {
+    init_tracing();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_port();
+    let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
+    let child = Command::new(skiff_bin())
+        .args(["server", "--bind-address", "127.0.0.1", "--disable-agent", "--disable", "scheduler,controller-manager"])
+        .arg("--port")
+        .arg(port.to_string())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("start skiff server");
+    let kubeconfig = dir.path().join("kubeconfig.yaml");
+    // Owns the child from here on, so a panic while waiting still kills it.
+    let mut guard = Guard(Some(child));
+    let client = eventually(Duration::from_secs(60), "the API server answers", || async {
+        if !kubeconfig.exists() {
+            return None;
+        }
+        let client = api::client::from_kubeconfig(&kubeconfig).await.ok()?;
+        Api::<Namespace>::all(client.clone()).list(&ListParams::default()).await.ok()?;
+        Some(client)
+    })
+    .await;
+    let child = guard.0.take().expect("server process");
+
+    let stop = CancellationToken::new();
+    let ctx = Arc::new(Context { client: client.clone(), opts });
+    let mut inf = Informers::new();
+    let loops: Vec<_> = controllers.iter().map(|start| start(&mut inf, ctx.clone())).collect();
+    inf.start(&client, &stop);
+    let s = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = futures::future::join_all(loops) => {}
+            _ = s.cancelled() => {}
+        }
+    });
+    Server { child, dir, kubeconfig, client, stop }
+}
+
+/// Kills a server process that has not been handed to a [`Server`] yet.
+struct Guard(Option<Child>);
+
+impl Drop for Guard {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Polls `f` every 100 ms until it returns `Some`, panicking with `what` after `limit`.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// `n` seconds.
+pub const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
+
+/// A typed object from JSON.
+pub fn obj<K: serde::de::DeserializeOwned>(v: serde_json::Value) -> K {
+    serde_json::from_value(v).expect("test object")
+}
+
+pub async fn create_namespace(client: &Client, name: &str) {
+    let ns: Namespace = obj(serde_json::json!({"metadata": {"name": name}}));
+    Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.expect("create namespace");
+}
+
+/// Plays the kubelet: sets a pod's phase (Running pods also get Ready=True).
+pub async fn set_phase(pods: &Api<Pod>, name: &str, phase: &str) -> kube::Result<Pod> {
+    let ready = if phase == "Running" { "True" } else { "False" };
+    let status = serde_json::json!({"status": {
+        "phase": phase,
+        "conditions": [{"type": "Ready", "status": ready}],
+    }});
+    pods.patch_status(name, &PatchParams::default(), &Patch::Merge(&status)).await
+}
+
+/// Pods of the Api's namespace matching a label selector.
+pub async fn pods_with(pods: &Api<Pod>, selector: &str) -> Vec<Pod> {
+    pods.list(&ListParams::default().labels(selector)).await.map(|l| l.items).unwrap_or_default()
+}
