@@ -163,6 +163,41 @@ pub fn cpu_seconds(pid: u32) -> Result<f64> {
     Ok((tick(11)? + tick(12)?) / clk_tck())
 }
 
+/// CPU seconds (user + system) of each thread of a process, by thread id: (thread name, seconds).
+pub fn thread_cpu(pid: u32) -> std::collections::HashMap<u32, (String, f64)> {
+    let mut out = std::collections::HashMap::new();
+    let Ok(dir) = fs::read_dir(format!("/proc/{pid}/task")) else { return out };
+    for entry in dir.flatten() {
+        let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let Ok(text) = fs::read_to_string(entry.path().join("stat")) else { continue };
+        let (Some(open), Some(close)) = (text.find('('), text.rfind(')')) else { continue };
+        let name = text[open + 1..close].to_string();
+        let fields: Vec<&str> = text[close + 1..].split_whitespace().collect();
+        let tick = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        out.insert(tid, (name, (tick(11) + tick(12)) / clk_tck()));
+    }
+    out
+}
+
+/// Where a process's CPU went between two [`thread_cpu`] readings: per thread name, the number
+/// of threads, their total seconds and the busiest single thread's seconds, busiest names first.
+pub fn thread_cpu_delta(
+    before: &std::collections::HashMap<u32, (String, f64)>,
+    after: &std::collections::HashMap<u32, (String, f64)>,
+) -> Vec<(String, usize, f64, f64)> {
+    let mut by_name: std::collections::HashMap<String, (usize, f64, f64)> = std::collections::HashMap::new();
+    for (tid, (name, secs)) in after {
+        let d = secs - before.get(tid).map(|b| b.1).unwrap_or(0.0);
+        let e = by_name.entry(name.clone()).or_insert((0, 0.0, 0.0));
+        e.0 += 1;
+        e.1 += d;
+        e.2 = e.2.max(d);
+    }
+    let mut out: Vec<(String, usize, f64, f64)> = by_name.into_iter().map(|(n, (c, t, m))| (n, c, t, m)).collect();
+    out.sort_by(|a, b| b.2.total_cmp(&a.2));
+    out
+}
+
 /// VmRSS and VmHWM (peak) of a process in KiB.
 pub fn rss_kib(pid: u32) -> Result<(u64, u64)> {
     let path = format!("/proc/{pid}/status");
@@ -204,7 +239,7 @@ pub fn log_problems(path: &Path, max_bytes: u64) -> Vec<(usize, String)> {
         e.0 += 1;
     }
     let mut out: Vec<(usize, String)> = groups.into_values().collect();
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|g| std::cmp::Reverse(g.0));
     out
 }
 

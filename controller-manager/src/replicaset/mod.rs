@@ -75,12 +75,9 @@ pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, 
         pods,
         overlay: Overlay::default(),
     });
-    let (rs_for_pods, overlay) = (replicasets.clone(), state.overlay.clone());
+    let rs_for_pods = replicasets.clone();
     Controller::for_shared_stream(inf.subscribe::<ReplicaSet>(), replicasets)
-        .watches_shared_stream(inf.subscribe::<Pod>(), move |pod: Arc<Pod>| {
-            overlay.observe(&pod);
-            replicasets_of_pod(&rs_for_pods, &pod)
-        })
+        .watches_shared_stream(inf.subscribe::<Pod>(), move |pod: Arc<Pod>| replicasets_of_pod(&rs_for_pods, &pod))
         .run(reconcile, error_policy, state)
         .for_each(|_| async {})
         .boxed()

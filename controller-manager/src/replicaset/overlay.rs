@@ -46,18 +46,12 @@ impl Overlay {
         self.with(|m| m.entry(rs_uid.to_string()).or_default().deleted.insert(uid, (name, Instant::now())));
     }
 
-    /// A pod event reached the controller: a created pod it names has been seen.
-    pub fn observe(&self, pod: &Pod) {
-        let Some(name) = pod.metadata.name.as_deref() else { return };
-        self.with(|m| {
-            for w in m.values_mut() {
-                w.created.remove(name);
-            }
-        });
-    }
-
-    /// Forgets what the cache now shows, and what expired.
-    fn settle(&self, rs_uid: &str, namespace: &str, store: &Store<Pod>) {
+    /// Forgets, for `rs_uid`, what the snapshot `active` (listed from the cache by this reconcile)
+    /// already shows, and what expired. Judged against the snapshot, not the live cache: a pod that
+    /// reaches the cache after the snapshot was taken must still be counted from the overlay, or it
+    /// would be counted nowhere and created twice.
+    fn settle(&self, rs_uid: &str, namespace: &str, store: &Store<Pod>, active: &[Arc<Pod>]) {
+        let in_snapshot = |uid: Option<&String>| active.iter().any(|p| p.metadata.uid.as_ref() == uid);
         self.with(|m| {
             m.retain(|_, w| {
                 w.created.retain(|_, (_, at)| at.elapsed() < EXPIRY);
@@ -66,20 +60,22 @@ impl Overlay {
             });
             let Some(w) = m.get_mut(rs_uid) else { return };
             w.created.retain(|name, (pod, _)| {
+                if in_snapshot(pod.metadata.uid.as_ref()) {
+                    return false;
+                }
+                // Not in the snapshot: keep counting it unless the cache already shows it inactive.
                 let cached = store.get(&ObjectRef::new(name).within(namespace));
-                cached.is_none_or(|c| c.metadata.uid != pod.metadata.uid)
+                cached.is_none_or(|c| c.metadata.uid != pod.metadata.uid || pods::is_active(&c))
             });
-            w.deleted.retain(|uid, (name, _)| {
-                let cached = store.get(&ObjectRef::new(name).within(namespace));
-                cached.is_some_and(|c| c.metadata.uid.as_deref() == Some(uid.as_str()) && pods::is_active(&c))
-            });
+            // A deleted pod stays hidden while the snapshot still lists it as active.
+            w.deleted.retain(|uid, _| in_snapshot(Some(uid)));
         });
     }
 
     /// The active pods as the controller believes them: the cache's, minus what it deleted, plus
     /// what it created and the cache does not show yet.
     pub fn apply(&self, rs_uid: &str, namespace: &str, store: &Store<Pod>, active: Vec<Arc<Pod>>) -> Vec<Arc<Pod>> {
-        self.settle(rs_uid, namespace, store);
+        self.settle(rs_uid, namespace, store, &active);
         self.with(|m| {
             let Some(w) = m.get(rs_uid) else { return active };
             let mut out: Vec<Arc<Pod>> = active
