@@ -57,7 +57,7 @@ async fn rollout_status_undo_and_restart() {
     let client = server.client.clone();
     let _kubelet = kubelet(&client, "default");
     let k = Kubectl { kubeconfig: server.kubeconfig.clone(), home: tempfile::tempdir().unwrap() };
-    let manifest = server.dir.path().join("web.yaml");
+    let manifest = server.dir().join("web.yaml");
     std::fs::write(&manifest, MANIFEST).unwrap();
 
     k.ok(&["apply", "-f", manifest.to_str().unwrap()]).await;

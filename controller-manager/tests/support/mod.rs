@@ -7,8 +7,6 @@
 pub mod deploy;
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -20,45 +18,24 @@ use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::Client;
 use tokio_util::sync::CancellationToken;
 
-/// The `skiff` binary these tests run a server with: `$SKIFF_BIN` (scripts/test sets it), else the
-/// workspace's debug build.
-fn skiff_bin() -> PathBuf {
-    let path = std::env::var_os("SKIFF_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("debug").join("skiff")
-    });
-    assert!(
-        path.exists(),
-        "no skiff binary at {}: build it first (`cargo build --bin skiff`) or set SKIFF_BIN",
-        path.display()
-    );
-    path
+/// An API server (its own scheduler and controller-manager off) with the controllers under test
+/// running in-process; both stop on drop.
+pub struct Server {
+    api: testkit::ApiServer,
+    stop: CancellationToken,
 }
 
-pub struct Server {
-    child: Child,
-    pub dir: tempfile::TempDir,
-    pub kubeconfig: PathBuf,
-    pub client: Client,
-    stop: CancellationToken,
+impl std::ops::Deref for Server {
+    type Target = testkit::ApiServer;
+    fn deref(&self) -> &testkit::ApiServer {
+        &self.api
+    }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
         self.stop.cancel();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
-}
-
-fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-        .with_test_writer()
-        .try_init();
 }
 
 /// The controller-manager's flag defaults.
@@ -82,33 +59,9 @@ pub async fn start(controllers: &[Starter]) -> Server {
 /// Starts a server (API server only: its own scheduler and controller-manager are disabled, so
 /// only the controllers under test act) and the given controllers against it.
 pub async fn start_with(opts: Opts, controllers: &[Starter]) -> Server {
-    init_tracing();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-    let child = Command::new(skiff_bin())
-        .args(["server", "--bind-address", "127.0.0.1", "--disable-agent", "--disable", "scheduler,controller-manager"])
-        .arg("--port")
-        .arg(port.to_string())
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start skiff server");
-    let kubeconfig = dir.path().join("kubeconfig.yaml");
-    // Owns the child from here on, so a panic while waiting still kills it.
-    let mut guard = Guard(Some(child));
-    let client = eventually(Duration::from_secs(60), "the API server answers", || async {
-        if !kubeconfig.exists() {
-            return None;
-        }
-        let client = api::client::from_kubeconfig(&kubeconfig).await.ok()?;
-        Api::<Namespace>::all(client.clone()).list(&ListParams::default()).await.ok()?;
-        Some(client)
-    })
-    .await;
-    let child = guard.0.take().expect("server process");
+    testkit::init_tracing("warn");
+    let api = testkit::ApiServer::start().await;
+    let client = api.client.clone();
 
     let stop = CancellationToken::new();
     let ctx = Arc::new(Context { client: client.clone(), opts });
@@ -122,19 +75,7 @@ pub async fn start_with(opts: Opts, controllers: &[Starter]) -> Server {
             _ = s.cancelled() => {}
         }
     });
-    Server { child, dir, kubeconfig, client, stop }
-}
-
-/// Kills a server process that has not been handed to a [`Server`] yet.
-struct Guard(Option<Child>);
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.0.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
+    Server { api, stop }
 }
 
 /// Polls `f` every 100 ms until it returns `Some`, panicking with `what` after `limit`.

@@ -4,92 +4,28 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::{Namespace, Pod};
-use kube::api::{Api, ListParams, PostParams};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, PostParams};
 use kube::Client;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-/// The `skiff` binary these tests run a server with: `$SKIFF_BIN` (scripts/test sets it), else the
-/// workspace's debug build.
-fn skiff_bin() -> PathBuf {
-    let path = std::env::var_os("SKIFF_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("debug").join("skiff")
-    });
-    assert!(
-        path.exists(),
-        "no skiff binary at {}: build it first (`cargo build --bin skiff`) or set SKIFF_BIN",
-        path.display()
-    );
-    path
-}
-
-pub struct Server {
-    child: Child,
-    pub dir: tempfile::TempDir,
-    pub kubeconfig: PathBuf,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
-}
-
-pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
-        .with_test_writer()
-        .try_init();
-}
+pub use testkit::ApiServer as Server;
 
 /// Starts the API server (no scheduler, controllers or agent) and waits until it answers.
 pub async fn start_server() -> (Server, Client) {
-    init_tracing();
-    let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let log = std::fs::File::create(dir.path().join("server.log")).expect("log file");
-    let child = Command::new(skiff_bin())
-        .args(["server", "--bind-address", "127.0.0.1", "--disable-agent", "--disable", "scheduler,controller-manager"])
-        .arg("--port")
-        .arg(port.to_string())
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .expect("start skiff server");
-    let kubeconfig = dir.path().join("kubeconfig.yaml");
-    let server = Server { child, dir, kubeconfig: kubeconfig.clone() };
-    let client = eventually("the API server answers", Duration::from_secs(30), || {
-        let kubeconfig = kubeconfig.clone();
-        async move {
-            if !kubeconfig.exists() {
-                return None;
-            }
-            let client = api::client::from_kubeconfig(&kubeconfig).await.ok()?;
-            Api::<Namespace>::all(client.clone()).list(&ListParams::default()).await.ok()?;
-            Some(client)
-        }
-    })
-    .await;
+    testkit::init_tracing("info");
+    let server = Server::start().await;
+    let client = server.client.clone();
     (server, client)
 }
 
 /// Runs `kubelet::run` in the background; cancel the token to stop it.
 pub fn start_kubelet(opts: kubelet::Opts, server: &Server) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let stop = CancellationToken::new();
-    let (kc, dir, token) = (server.kubeconfig.clone(), server.dir.path().to_path_buf(), stop.clone());
+    let (kc, dir, token) = (server.kubeconfig.clone(), server.dir().to_path_buf(), stop.clone());
     let task = tokio::spawn(async move {
         if let Err(e) = kubelet::run(opts, &kc, &dir, token).await {
             panic!("kubelet::run failed: {e}");

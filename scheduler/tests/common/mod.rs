@@ -5,8 +5,6 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
@@ -15,73 +13,20 @@ use kube::{Api, Client};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
-/// The `skiff` binary these tests run a server with: `$SKIFF_BIN` (scripts/test sets it), else the
-/// workspace's debug build.
-fn skiff_bin() -> PathBuf {
-    let path = std::env::var_os("SKIFF_BIN").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("debug").join("skiff")
-    });
-    assert!(
-        path.exists(),
-        "no skiff binary at {}: build it first (`cargo build --bin skiff`) or set SKIFF_BIN",
-        path.display()
-    );
-    path
-}
+/// A running API server (scheduler and controller-manager off), killed on drop.
+pub struct Server(testkit::ApiServer);
 
-/// A running API server, killed on drop.
-pub struct Server {
-    child: Child,
-    _dir: tempfile::TempDir,
-    pub kubeconfig: PathBuf,
-    pub client: Client,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+impl std::ops::Deref for Server {
+    type Target = testkit::ApiServer;
+    fn deref(&self) -> &testkit::ApiServer {
+        &self.0
     }
-}
-
-fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
 }
 
 impl Server {
     pub async fn start() -> Server {
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
-            .with_test_writer()
-            .try_init();
-        let dir = tempfile::tempdir().expect("temp dir");
-        let port = free_port();
-        let child = Command::new(skiff_bin())
-            .args(["server", "--bind-address", "127.0.0.1", "--port", &port.to_string(), "--disable-agent"])
-            .args(["--disable", "scheduler,controller-manager,proxy"])
-            .arg("--data-dir")
-            .arg(dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start skiff server");
-        let kubeconfig = dir.path().join("kubeconfig.yaml");
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut guard = Some(child);
-        loop {
-            assert!(Instant::now() < deadline, "the API server did not become ready");
-            if kubeconfig.exists() {
-                if let Ok(client) = api::client::from_kubeconfig(&kubeconfig).await {
-                    let ns: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-                    if ns.list(&ListParams::default()).await.is_ok() {
-                        let child = guard.take().expect("child");
-                        return Server { child, _dir: dir, kubeconfig, client };
-                    }
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        testkit::init_tracing("warn");
+        Server(testkit::ApiServer::start().await)
     }
 
     /// Starts the scheduler in-process; it stops when the returned token is cancelled or dropped.
@@ -95,7 +40,7 @@ impl Server {
 impl Server {
     /// CPU seconds (user + system) the server process has used so far.
     pub fn cpu_seconds(&self) -> f64 {
-        cpu_seconds(&format!("/proc/{}/stat", self.child.id()))
+        cpu_seconds(&format!("/proc/{}/stat", self.pid()))
     }
 }
 
