@@ -10,12 +10,9 @@ use std::io::{Read as _, Seek as _, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _, Result};
 use tempfile::TempDir;
-
-const STOP_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// What to start: `count` hollow nodes named `{prefix}-0 …`.
 #[derive(Clone, Debug)]
@@ -88,26 +85,10 @@ impl HollowAgent {
 
     /// SIGTERM to its PID, SIGKILL after a timeout; returns how it exited.
     pub fn stop(&mut self) -> Result<String> {
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             return Ok("already exited".to_string());
         };
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while sent && Instant::now() < deadline {
-            if let Some(status) = child.try_wait().context("wait for agent")? {
-                return Ok(format!("exited after SIGTERM with {status}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        child.kill().context("SIGKILL agent")?;
-        let status = child.wait().context("reap agent")?;
-        Ok(format!("killed with SIGKILL ({status})"))
+        crate::server::stop_gracefully(child, self.pid, "agent")
     }
 }
 

@@ -192,26 +192,10 @@ impl SkiffServer {
 
     /// Stop the server gracefully (SIGTERM to its PID, SIGKILL after a timeout); returns how it exited.
     pub fn stop(&mut self) -> Result<String> {
-        let Some(mut child) = self.child.take() else {
+        let Some(child) = self.child.take() else {
             return Ok("already exited".to_string());
         };
-        let sent = Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        let deadline = Instant::now() + STOP_TIMEOUT;
-        while sent && Instant::now() < deadline {
-            if let Some(status) = child.try_wait().context("wait for server")? {
-                return Ok(format!("exited after SIGTERM with {status}"));
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        child.kill().context("SIGKILL server")?;
-        let status = child.wait().context("reap server")?;
-        Ok(format!("killed with SIGKILL ({status})"))
+        crate::server::stop_gracefully(child, self.pid, "server")
     }
 
     fn kill(&mut self) {
@@ -226,4 +210,26 @@ impl Drop for SkiffServer {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// Stops `child` gracefully: SIGTERM to `pid`, SIGKILL after 15 s; says how it exited. `what`
+/// names the process in errors.
+pub fn stop_gracefully(mut child: Child, pid: u32, what: &str) -> Result<String> {
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    let deadline = Instant::now() + STOP_TIMEOUT;
+    while sent && Instant::now() < deadline {
+        if let Some(status) = child.try_wait().with_context(|| format!("wait for {what}"))? {
+            return Ok(format!("exited after SIGTERM with {status}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().with_context(|| format!("SIGKILL {what}"))?;
+    let status = child.wait().with_context(|| format!("reap {what}"))?;
+    Ok(format!("killed with SIGKILL ({status})"))
 }
