@@ -135,6 +135,22 @@ impl ApiError {
     pub fn unavailable(message: impl Into<String>) -> Self {
         ApiError::new(503, "ServiceUnavailable", message)
     }
+    /// 504 `Timeout` (upstream's NewTimeoutError): the message gets upstream's `Timeout: ` prefix.
+    pub fn timeout(message: impl Into<String>, retry_after_seconds: u32) -> Self {
+        let mut e = ApiError::new(504, "Timeout", format!("Timeout: {}", message.into()));
+        e.retry_after = Some(retry_after_seconds);
+        e
+    }
+    /// A read at a resourceVersion the server has not reached (upstream's storage
+    /// NewTooLargeResourceVersionError): 504 with the cause `ResourceVersionTooLarge`.
+    pub fn too_large_resource_version(requested: u64, current: u64, retry_after_seconds: u32) -> Self {
+        let mut e = ApiError::timeout(
+            format!("Too large resource version: {requested}, current: {current}"),
+            retry_after_seconds,
+        );
+        e.causes = vec![Cause::new("ResourceVersionTooLarge", "", "Too large resource version")];
+        e
+    }
 
     /// The `Status` object for this error.
     pub fn to_status(&self) -> Value {
@@ -164,7 +180,14 @@ impl ApiError {
                 let causes: Vec<Value> = self
                     .causes
                     .iter()
-                    .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                    .map(|c| {
+                        // `field` is omitempty upstream (a ResourceVersionTooLarge cause has none).
+                        let mut v = json!({"reason": c.reason, "message": c.message});
+                        if !c.field.is_empty() {
+                            v["field"] = json!(c.field);
+                        }
+                        v
+                    })
                     .collect();
                 details.insert("causes".into(), Value::Array(causes));
             }
@@ -215,6 +238,18 @@ mod tests {
         let s = e.to_status();
         assert_eq!(s["details"]["causes"].as_array().map(|a| a.len()), Some(2));
         assert!(e.message.starts_with("Deployment.apps \"web\" is invalid: ["));
+    }
+
+    #[test]
+    fn too_large_resource_version_is_upstreams_timeout() {
+        let s = ApiError::too_large_resource_version(120, 7, 1).to_status();
+        assert_eq!(s["code"], 504);
+        assert_eq!(s["reason"], "Timeout");
+        assert_eq!(s["message"], "Timeout: Too large resource version: 120, current: 7");
+        assert_eq!(
+            s["details"],
+            json!({"causes": [{"reason": "ResourceVersionTooLarge", "message": "Too large resource version"}], "retryAfterSeconds": 1})
+        );
     }
 
     #[test]

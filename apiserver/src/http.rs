@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Request, State as AxState};
+use axum::extract::Request;
 use axum::http::{header, Method};
 use axum::response::Response;
 use serde_json::json;
@@ -22,7 +22,8 @@ fn is_public(path: &str) -> bool {
         || path.starts_with("/healthz/")
 }
 
-pub async fn handle(AxState(state): AxState<State>, req: Request) -> Response {
+/// Serves one request (the connection layer in `server.rs` calls this).
+pub async fn serve(state: State, req: Request) -> Response {
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -44,6 +45,11 @@ async fn dispatch(state: State, req: Request) -> Response {
         return response::error(&ApiError::unavailable("the server is starting up"));
     }
     let query = Query::parse(req.uri().query());
+    // Held until the response is built; long-running requests (watches) take none.
+    let _permit = match state.inflight.admit(req.method(), &path, &query) {
+        Ok(p) => p,
+        Err(e) => return response::error(&e),
+    };
     if path == "/openapi/v3" || path == "/openapi/v3/" {
         return response::json_bytes(200, state.openapi.root());
     }
@@ -62,6 +68,22 @@ async fn dispatch(state: State, req: Request) -> Response {
     if !(path == "/api" || path == "/apis" || path.starts_with("/api/") || path.starts_with("/apis/")) {
         return response::error(&ApiError::not_found_path("the server could not find the requested resource"));
     }
+    if let Some(accept) = req.headers().get(header::ACCEPT) {
+        if !accept.to_str().is_ok_and(acceptable) {
+            return response::error(&ApiError::not_acceptable(
+                "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+            ));
+        }
+    }
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        if ct.to_str().is_err() {
+            return response::error(&ApiError::new(
+                415,
+                "UnsupportedMediaType",
+                "the Content-Type header is not valid: it must be printable ASCII",
+            ));
+        }
+    }
     let route = match request::route(&path) {
         Ok(r) => r,
         Err(e) => return response::error(&e),
@@ -69,7 +91,10 @@ async fn dispatch(state: State, req: Request) -> Response {
     match route {
         Route::DiscoveryRoot { legacy_core } => {
             if req.method() != Method::GET {
-                return response::error(&ApiError::method_not_allowed("discovery is read-only"));
+                return response::with_allow(
+                    response::error(&ApiError::method_not_allowed("discovery is read-only")),
+                    "GET",
+                );
             }
             let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
             discovery::root(legacy_core, accept)
@@ -121,15 +146,47 @@ fn text(code: u16, body: &'static str) -> Response {
     r
 }
 
-/// Reads a request body up to the API's size limit (3 MiB, as upstream): 413 past it.
-pub async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
+/// Whether an `Accept` header names a media type the API can answer in (JSON, which is also
+/// YAML; protobuf clients accept JSON as well). Upstream answers 406 otherwise.
+pub fn acceptable(accept: &str) -> bool {
+    if accept.trim().is_empty() {
+        return true;
+    }
+    accept.split(',').any(|range| {
+        let media = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+        matches!(
+            media.as_str(),
+            "*/*"
+                | "application/*"
+                | "application/json"
+                | "application/yaml"
+                | "application/vnd.kubernetes.protobuf"
+                | "application/json-patch+json"
+                | "application/merge-patch+json"
+                | "application/strategic-merge-patch+json"
+                | "application/apply-patch+yaml"
+        ) || media.starts_with("application/com.github.proto-openapi")
+    })
+}
+
+/// The API's request body limit (3 MiB, as upstream).
+pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
+
+/// Reads a request body up to [`BODY_LIMIT`] (413 past it) within `timeout` (408 for a client
+/// that sends its body too slowly, or declares more than it sends). The body is read up to the
+/// limit even when its declared length is larger, as upstream does, so that the client, which
+/// is still sending, gets the 413 rather than a broken pipe.
+pub async fn read_body(body: Body, timeout: std::time::Duration) -> Result<bytes::Bytes, ApiError> {
     use http_body_util::BodyExt;
-    const LIMIT: usize = 3 * 1024 * 1024;
-    match http_body_util::Limited::new(body, LIMIT).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
-            Err(ApiError::too_large(format!("the request body exceeds the limit of {LIMIT} bytes")))
-        }
-        Err(e) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
+    let too_large = || ApiError::too_large(format!("the request body exceeds the limit of {BODY_LIMIT} bytes"));
+    match tokio::time::timeout(timeout, http_body_util::Limited::new(body, BODY_LIMIT).collect()).await {
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(e)) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
+        Err(_) => Err(ApiError::new(
+            408,
+            "Timeout",
+            format!("the request body was not received within {}s", timeout.as_secs_f64()),
+        )),
     }
 }

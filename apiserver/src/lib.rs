@@ -13,6 +13,7 @@ mod discovery;
 mod files;
 mod handlers;
 mod http;
+mod inflight;
 mod ipalloc;
 mod kubeconfig;
 pub mod openapi;
@@ -70,6 +71,22 @@ pub struct Opts {
     /// tolerationSeconds of the unreachable toleration added to every pod.
     #[arg(long, default_value_t = 300)]
     pub default_unreachable_toleration_seconds: i64,
+    /// Most non-mutating requests served at once (watches and other long-running requests not
+    /// counted); beyond it a request gets 429 with Retry-After. 0 means no limit.
+    #[arg(long, default_value_t = 400)]
+    pub max_requests_inflight: usize,
+    /// Most mutating requests (create, update, patch, delete) served at once; 0 means no limit.
+    #[arg(long, default_value_t = 200)]
+    pub max_mutating_requests_inflight: usize,
+    /// How long a client may take to send a request body (a slow body gets 408 and is closed).
+    #[arg(long, default_value = "60s", value_parser = api::duration::parse)]
+    pub request_timeout: Duration,
+    /// How long a client may take to send a request's line and headers once it has started.
+    #[arg(long, default_value = "32s", value_parser = api::duration::parse)]
+    pub request_header_timeout: Duration,
+    /// How long a keep-alive connection may sit idle between requests before it is closed.
+    #[arg(long, default_value = "90s", value_parser = api::duration::parse)]
+    pub idle_connection_timeout: Duration,
 }
 
 /// Everything the API server needs besides its own flags.
@@ -94,6 +111,7 @@ pub enum Error {
 
 /// Runs the API server until `shutdown` is cancelled. `ready` fires once `/readyz` would answer 200.
 pub async fn run(opts: Opts, ctx: Context, ready: ReadySignal, shutdown: CancellationToken) -> Result<(), Error> {
+    server::raise_fd_limit();
     let state = state::AppState::start(&opts, &ctx, ready).await?;
     let trimmer = {
         let store = state.store.clone();

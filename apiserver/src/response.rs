@@ -50,3 +50,11 @@ pub fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
     }
     resp
 }
+
+/// Adds the `Allow` header a 405 answer carries.
+pub fn with_allow(mut resp: Response, methods: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(methods) {
+        resp.headers_mut().insert(header::ALLOW, v);
+    }
+    resp
+}

@@ -43,6 +43,9 @@ pub struct AppState {
     pub alloc: Mutex<Allocators>,
     pub defaults: admission::DefaultOptions,
     pub min_request_timeout: Duration,
+    /// How long a client may take to send a request body.
+    pub request_timeout: Duration,
+    pub inflight: crate::inflight::Inflight,
     pub tls: Arc<rustls::ServerConfig>,
 }
 
@@ -108,6 +111,8 @@ impl AppState {
                 unreachable_toleration_seconds: opts.default_unreachable_toleration_seconds,
             },
             min_request_timeout: Duration::from_secs(opts.min_request_timeout.max(1)),
+            request_timeout: opts.request_timeout.max(Duration::from_millis(100)),
+            inflight: crate::inflight::Inflight::new(opts.max_requests_inflight, opts.max_mutating_requests_inflight),
             tls,
         });
         bootstrap::ensure(&state, kubernetes_ip, advertise, opts.port).await?;

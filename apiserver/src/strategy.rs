@@ -55,11 +55,14 @@ pub fn prepare_for_create(res: &ResourceInfo, obj: &mut Value, uid: &str, now: &
     }
 }
 
-/// Carries over what a main-resource update may not change: system metadata and, for kinds
-/// with a status subresource, the status. Bumps generation when the spec changed.
+/// Carries over what a main-resource update may not change: system metadata (generation
+/// included: [`update_generation`] bumps it once the new object is defaulted) and, for kinds with a
+/// status subresource, the status. For a Service also the allocated values the client left out
+/// (upstream's `patchAllocatedValues`: clusterIP, clusterIPs) and the old `ipFamilyPolicy` when the
+/// new spec has none (upstream's `initIPFamilyFields`), so that defaulting sees what upstream's
+/// allocator sees.
 pub fn prepare_for_update(res: &ResourceInfo, new: &mut Value, old: &Value) {
     let old_meta = old.get("metadata").cloned().unwrap_or(Value::Null);
-    let spec_changed = new.get("spec") != old.get("spec");
     let keeps_status = has_status_subresource(res);
     if let Some(meta) = meta_mut(new) {
         for f in ["uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation"] {
@@ -78,10 +81,6 @@ pub fn prepare_for_update(res: &ResourceInfo, new: &mut Value, old: &Value) {
                 meta.insert("managedFields".into(), mf.clone());
             }
         }
-        if tracks_generation(res.kind) && spec_changed {
-            let g = old_meta.get("generation").and_then(Value::as_i64).unwrap_or(0) + 1;
-            meta.insert("generation".into(), json!(g));
-        }
     }
     if keeps_status {
         if let Some(o) = new.as_object_mut() {
@@ -91,6 +90,60 @@ pub fn prepare_for_update(res: &ResourceInfo, new: &mut Value, old: &Value) {
                 }
                 None => {
                     o.remove("status");
+                }
+            }
+        }
+    }
+    if res.kind == "Service" {
+        patch_service_allocated_values(new, old);
+    }
+}
+
+/// After defaulting, as upstream (which defaults when decoding, before the strategy compares):
+/// `metadata.generation` goes up by one when the defaulted spec differs from the stored one,
+/// so an update that only drops fields the server defaults changes nothing.
+pub fn update_generation(res: &ResourceInfo, new: &mut Value, old: &Value) {
+    if !tracks_generation(res.kind) || new.get("spec") == old.get("spec") {
+        return;
+    }
+    let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0) + 1;
+    if let Some(meta) = meta_mut(new) {
+        meta.insert("generation".into(), json!(g));
+    }
+}
+
+fn is_empty_field(v: Option<&Value>) -> bool {
+    match v {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
+        Some(Value::Array(a)) => a.is_empty(),
+        _ => false,
+    }
+}
+
+/// Upstream's `patchAllocatedValues` for the cluster IPs, plus the `ipFamilyPolicy` an update
+/// without one adopts from the old object.
+fn patch_service_allocated_values(new: &mut Value, old: &Value) {
+    let needs_cluster_ip = |svc: &Value| svc.pointer("/spec/type").and_then(Value::as_str) != Some("ExternalName");
+    if !needs_cluster_ip(new) || !needs_cluster_ip(old) {
+        return;
+    }
+    let Some(old_spec) = old.get("spec").and_then(Value::as_object) else { return };
+    let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) else { return };
+    for f in ["clusterIP", "clusterIPs", "ipFamilyPolicy"] {
+        if is_empty_field(spec.get(f)) {
+            if let Some(v) = old_spec.get(f).filter(|v| !is_empty_field(Some(v))) {
+                spec.insert(f.into(), v.clone());
+            }
+        }
+    }
+    // Setting the policy to SingleStack while keeping both families (or addresses) is clear
+    // intent: the secondary one is released.
+    if spec.get("ipFamilyPolicy").and_then(Value::as_str) == Some("SingleStack") {
+        for f in ["clusterIPs", "ipFamilies"] {
+            if let Some(list) = spec.get_mut(f).and_then(Value::as_array_mut) {
+                if list.len() > 1 && Some(&*list) == old_spec.get(f).and_then(Value::as_array) {
+                    list.truncate(1);
                 }
             }
         }
@@ -184,11 +237,37 @@ mod tests {
             json!({"metadata":{"name":"d","uid":"u","generation":3},"spec":{"replicas":1},"status":{"replicas":1}});
         let mut new = json!({"metadata":{"name":"d","labels":{"a":"b"}},"spec":{"replicas":1},"status":{"replicas":9}});
         prepare_for_update(res, &mut new, &old);
+        update_generation(res, &mut new, &old);
         assert_eq!(new["metadata"]["generation"], 3);
         assert_eq!(new["metadata"]["uid"], "u");
         assert_eq!(new["status"]["replicas"], 1, "status comes from the old object");
         let mut new = json!({"metadata":{"name":"d"},"spec":{"replicas":2}});
         prepare_for_update(res, &mut new, &old);
+        assert_eq!(new["metadata"]["generation"], 3, "not bumped before defaulting");
+        update_generation(res, &mut new, &old);
         assert_eq!(new["metadata"]["generation"], 4);
+    }
+
+    #[test]
+    fn service_update_keeps_allocated_values_and_policy() {
+        let Some(res) = api::resources::by_kind("v1", "Service") else { panic!("services") };
+        let old = json!({"metadata":{"name":"s"},"spec":{"type":"ClusterIP","clusterIP":"10.96.0.9",
+            "clusterIPs":["10.96.0.9"],"ipFamilyPolicy":"PreferDualStack","ipFamilies":["IPv4"]}});
+        let mut new = json!({"metadata":{"name":"s"},"spec":{"clusterIP":"","ipFamilies":null}});
+        prepare_for_update(res, &mut new, &old);
+        assert_eq!(new["spec"]["clusterIP"], "10.96.0.9");
+        assert_eq!(new["spec"]["clusterIPs"], json!(["10.96.0.9"]));
+        assert_eq!(new["spec"]["ipFamilyPolicy"], "PreferDualStack");
+        // SingleStack with both families kept releases the secondary one.
+        let old = json!({"spec":{"clusterIP":"None","clusterIPs":["None"],"ipFamilyPolicy":"RequireDualStack",
+            "ipFamilies":["IPv4","IPv6"]}});
+        let mut new = old.clone();
+        new["spec"]["ipFamilyPolicy"] = json!("SingleStack");
+        prepare_for_update(res, &mut new, &old);
+        assert_eq!(new["spec"]["ipFamilies"], json!(["IPv4"]));
+        // ExternalName takes nothing over.
+        let mut new = json!({"spec":{"type":"ExternalName","externalName":"a.example"}});
+        prepare_for_update(res, &mut new, &old);
+        assert_eq!(new["spec"].get("clusterIP"), None);
     }
 }

@@ -97,6 +97,8 @@ pub struct Server {
     pub log: PathBuf,
     extra_args: Vec<String>,
     creds: Option<Creds>,
+    /// A soft open-file limit the server process starts with (its hard limit unchanged).
+    soft_nofile: Option<u64>,
 }
 
 impl Server {
@@ -111,6 +113,12 @@ impl Server {
     /// tests built on them check API semantics, which control loops writing status would blur.
     /// Tests of the whole control plane use [`lab::Lab`].
     pub fn start_with(extra: &[&str]) -> Server {
+        Server::start_limited(extra, None)
+    }
+
+    /// Start a server whose soft open-file limit is `soft_nofile` at exec (as under
+    /// `ulimit -Sn`), the hard limit unchanged.
+    pub fn start_limited(extra: &[&str], soft_nofile: Option<u64>) -> Server {
         let mut flags: Vec<&str> = extra.to_vec();
         if !flags.contains(&"--disable") {
             flags.extend(["--disable", "scheduler,controller-manager"]);
@@ -130,6 +138,7 @@ impl Server {
             log,
             extra_args: extra.iter().map(|s| s.to_string()).collect(),
             creds: None,
+            soft_nofile,
         };
         // A port picked by `free_port` can be taken by a parallel test before the server binds
         // it: retry with a new port when the process exits during startup.
@@ -153,7 +162,15 @@ impl Server {
         let logf =
             OpenOptions::new().create(true).append(true).open(&self.log).map_err(|e| format!("open log: {e}"))?;
         let port = self.port.to_string();
-        let mut cmd = Command::new(skiff_bin());
+        let mut cmd = match self.soft_nofile {
+            // The shell lowers its soft limit and execs the server (same PID, same limit).
+            Some(n) => {
+                let mut c = Command::new("sh");
+                c.args(["-c", &format!("ulimit -Sn {n} && exec \"$0\" \"$@\""), skiff_bin()]);
+                c
+            }
+            None => Command::new(skiff_bin()),
+        };
         cmd.arg("server")
             .arg("--data-dir")
             .arg(&self.data_dir)

@@ -57,6 +57,11 @@ pub fn invalid(path: &str, value: &Value, detail: &str) -> Cause {
     Cause::new("FieldValueInvalid", path, with_detail(format!("Invalid value: {}", show(value)), detail))
 }
 
+/// `FieldValueInvalid` with the bad value already rendered (e.g. Go's `[]string{"a"}`).
+pub fn invalid_raw(path: &str, rendered: &str, detail: &str) -> Cause {
+    Cause::new("FieldValueInvalid", path, with_detail(format!("Invalid value: {rendered}"), detail))
+}
+
 /// `FieldValueInvalid` for a string value.
 pub fn invalid_str(path: &str, value: &str, detail: &str) -> Cause {
     Cause::new("FieldValueInvalid", path, with_detail(format!("Invalid value: {}", quote(value)), detail))

@@ -134,7 +134,7 @@ pub fn check_namespace(ctx: &Ctx, obj: &mut Value) -> Result<(), ApiError> {
 /// `metadata.resourceVersion` of a body as a precondition; 400 when it is not a revision.
 pub fn resource_version(obj: &Value) -> Result<Option<u64>, ApiError> {
     match meta_str(obj, "resourceVersion") {
-        None => Ok(None),
+        None | Some("") => Ok(None),
         Some(rv) => rv.parse::<u64>().map(Some).map_err(|_| {
             ApiError::bad_request(format!(
                 "metadata.resourceVersion: Invalid value: {rv:?}: must be a resourceVersion returned by this server"

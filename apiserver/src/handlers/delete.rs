@@ -31,6 +31,7 @@ pub(super) struct DeleteOptions {
 }
 
 pub(super) fn parse_options(ctx: &Ctx, raw: &[u8]) -> Result<DeleteOptions, ApiError> {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions as Typed;
     let body: Value = if raw.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
@@ -39,16 +40,25 @@ pub(super) fn parse_options(ctx: &Ctx, raw: &[u8]) -> Result<DeleteOptions, ApiE
     if !body.is_object() {
         return Err(ApiError::bad_request("DeleteOptions must be a JSON object"));
     }
-    let grace = match body.get("gracePeriodSeconds") {
-        Some(Value::Null) | None => ctx.query.i64("gracePeriodSeconds")?,
-        Some(v) => Some(v.as_i64().ok_or_else(|| ApiError::bad_request("gracePeriodSeconds must be an integer"))?),
+    match body.get("kind") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(k)) if k.is_empty() || k == "DeleteOptions" => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "decoded object cannot be converted to DeleteOptions: the body is of kind {other}"
+            )))
+        }
+    }
+    // Decoding through the typed struct checks every field's type (a number where the uid
+    // precondition's string belongs is a 400, not an ignored precondition).
+    let typed: Typed =
+        serde_json::from_value(body).map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?;
+    let grace = match typed.grace_period_seconds {
+        Some(g) => Some(g),
+        None => ctx.query.i64("gracePeriodSeconds")?,
     };
-    let policy = body
-        .get("propagationPolicy")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .or_else(|| ctx.query.get("propagationPolicy").map(str::to_string));
-    let orphan_dependents = match body.get("orphanDependents").and_then(Value::as_bool) {
+    let policy = typed.propagation_policy.clone().or_else(|| ctx.query.get("propagationPolicy").map(str::to_string));
+    let orphan_dependents = match typed.orphan_dependents {
         Some(b) => Some(b),
         None => ctx.query.get("orphanDependents").map(|_| ctx.query.bool("orphanDependents")).transpose()?,
     };
@@ -84,19 +94,18 @@ pub(super) fn parse_options(ctx: &Ctx, raw: &[u8]) -> Result<DeleteOptions, ApiE
         }
     };
     let mut dry_run = ctx.query.dry_run()?;
-    if let Some(d) = body.get("dryRun").and_then(Value::as_array) {
-        for v in d {
-            if v.as_str() != Some("All") {
-                return Err(ApiError::bad_request(format!("Invalid dry run value: {v}: valid values are \"All\"")));
-            }
-            dry_run = true;
+    for v in typed.dry_run.iter().flatten() {
+        if v != "All" {
+            return Err(ApiError::bad_request(format!("Invalid dry run value: {v:?}: valid values are \"All\"")));
         }
+        dry_run = true;
     }
+    let preconditions = typed.preconditions.unwrap_or_default();
     Ok(DeleteOptions {
         grace,
         propagation,
-        uid: body.pointer("/preconditions/uid").and_then(Value::as_str).map(str::to_string),
-        resource_version: body.pointer("/preconditions/resourceVersion").and_then(Value::as_str).map(str::to_string),
+        uid: preconditions.uid.filter(|u| !u.is_empty()),
+        resource_version: preconditions.resource_version.filter(|r| !r.is_empty()),
         dry_run,
     })
 }
@@ -173,8 +182,23 @@ pub async fn delete(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
     delete_one(ctx, &name, &opts).await
 }
 
+/// The namespaces the server itself needs (upstream's NamespaceLifecycle "immortal" set).
+const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
+
+fn refuse_immortal(res: &ResourceInfo, name: &str) -> Result<(), ApiError> {
+    if res.kind == "Namespace" && IMMORTAL_NAMESPACES.contains(&name) {
+        return Err(ApiError::forbidden(format!(
+            "{} \"{name}\" is forbidden: this namespace may not be deleted",
+            res.qualified_plural()
+        ))
+        .with_details(res.group, res.plural, name));
+    }
+    Ok(())
+}
+
 pub(super) async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> Result<Response, ApiError> {
     let res = ctx.target.res;
+    refuse_immortal(res, name)?;
     let key = ctx.target.key(name);
     for _ in 0..16 {
         let cur = ctx.state.store.get(&key).ok_or_else(|| ApiError::not_found(res.group, res.plural, name))?;
@@ -238,7 +262,7 @@ pub(super) async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> R
                 }
                 Err(WriteError::Conflict) => continue,
                 Err(WriteError::NotFound) => return Err(ApiError::not_found(res.group, res.plural, name)),
-                Err(e) => return Err(ApiError::internal(e.to_string())),
+                Err(e) => return Err(super::storage_error(e)),
             }
         }
         if opts.dry_run {
@@ -262,7 +286,7 @@ pub(super) async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> R
             }
             Err(WriteError::Conflict) => continue,
             Err(WriteError::NotFound) => return Err(ApiError::not_found(res.group, res.plural, name)),
-            Err(e) => return Err(ApiError::internal(e.to_string())),
+            Err(e) => return Err(super::storage_error(e)),
         }
     }
     Err(ApiError::conflict(res.group, res.plural, name))
@@ -274,6 +298,10 @@ pub async fn delete_collection(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiErr
     let keep = |o: &crate::storage::Obj| filter.matches(o);
     let (_, objs, _) = ctx.state.store.list(&ctx.target.prefix(), None, usize::MAX, &keep);
     let res = ctx.target.res;
+    // Refused before anything is deleted, rather than after part of the collection went.
+    for o in &objs {
+        refuse_immortal(res, o.key.rsplit('/').next().unwrap_or(""))?;
+    }
     for o in objs {
         let Some(name) = o.key.rsplit('/').next() else { continue };
         match delete_one(ctx, name, &opts).await {

@@ -50,9 +50,44 @@ pub async fn resource(state: State, target: Target, query: Query, user: UserInfo
     let method = req.method().clone();
     let headers = req.headers().clone();
     let ctx = Ctx { state, target, query, user, headers };
+    let named = ctx.target.name.is_some();
     match dispatch(&ctx, method, req).await {
         Ok(r) => r,
+        Err(e) if e.code == 405 => {
+            response::with_allow(response::error(&e), allowed_methods(named, ctx.target.subresource.as_deref()))
+        }
         Err(e) => response::error(&e),
+    }
+}
+
+/// The methods `dispatch` serves for a path shape (the `Allow` header of a 405).
+fn allowed_methods(named: bool, sub: Option<&str>) -> &'static str {
+    match (named, sub) {
+        (false, None) => "GET, POST, DELETE",
+        (true, None) => "GET, PUT, PATCH, DELETE",
+        (true, Some("status" | "scale")) => "GET, PUT, PATCH",
+        (true, Some("finalize")) => "PUT",
+        (true, Some("binding" | "eviction")) => "POST",
+        (true, Some("log")) => "GET",
+        (true, Some("exec" | "attach")) => "GET, POST",
+        _ => "",
+    }
+}
+
+async fn read_body(ctx: &Ctx, req: Request) -> Result<bytes::Bytes, ApiError> {
+    crate::http::read_body(req.into_body(), ctx.state.request_timeout).await
+}
+
+/// A failed commit as the client sees it: a write refused while the server shuts down is 503
+/// (retry elsewhere or later), anything else the store reports is 500.
+pub fn storage_error(e: crate::storage::WriteError) -> ApiError {
+    match e {
+        crate::storage::WriteError::Closed => {
+            let mut e = ApiError::unavailable("the server is shutting down; retry the request");
+            e.retry_after = Some(1);
+            e
+        }
+        other => ApiError::internal(other.to_string()),
     }
 }
 
@@ -65,47 +100,47 @@ async fn dispatch(ctx: &Ctx, method: Method, req: Request) -> Result<Response, A
             if ctx.query.bool("watch")? {
                 watch::watch(ctx).await
             } else {
-                read::list(ctx)
+                read::list(ctx).await
             }
         }
         (&Method::GET, true, None) if ctx.query.bool("watch")? => watch::watch(ctx).await,
-        (&Method::GET, true, None | Some("status")) => read::get(ctx),
+        (&Method::GET, true, None | Some("status")) => read::get(ctx).await,
         (&Method::GET, true, Some("scale")) => subresource::get_scale(ctx),
         (_, true, Some("log" | "exec" | "attach")) => Err(subresource::no_kubelet(ctx)),
         (&Method::POST, false, None) => {
-            let body = crate::http::read_body(req.into_body()).await?;
+            let body = read_body(ctx, req).await?;
             write::create(ctx, &body).await
         }
         (&Method::POST, true, Some("binding")) => {
-            let body = crate::http::read_body(req.into_body()).await?;
+            let body = read_body(ctx, req).await?;
             subresource::bind(ctx, &body).await
         }
         (&Method::POST, true, Some("eviction")) => {
-            let body = crate::http::read_body(req.into_body()).await?;
+            let body = read_body(ctx, req).await?;
             subresource::evict(ctx, &body).await
         }
         (&Method::PUT, true, None | Some("status") | Some("finalize")) => {
-            let body = crate::http::read_body(req.into_body()).await?;
+            let body = read_body(ctx, req).await?;
             write::update(ctx, &body).await
         }
         (&Method::PUT, true, Some("scale")) => {
-            let body = crate::http::read_body(req.into_body()).await?;
+            let body = read_body(ctx, req).await?;
             subresource::put_scale(ctx, &body).await
         }
         (&Method::PATCH, true, None | Some("status")) => {
-            let body = crate::http::read_body(req.into_body()).await?;
+            let body = read_body(ctx, req).await?;
             write::patch(ctx, &body).await
         }
         (&Method::PATCH, true, Some("scale")) => {
-            let body = crate::http::read_body(req.into_body()).await?;
+            let body = read_body(ctx, req).await?;
             subresource::patch_scale(ctx, &body).await
         }
         (&Method::DELETE, true, None) => {
-            let body = crate::http::read_body(req.into_body()).await?;
+            let body = read_body(ctx, req).await?;
             delete::delete(ctx, &body).await
         }
         (&Method::DELETE, false, None) => {
-            let body = crate::http::read_body(req.into_body()).await?;
+            let body = read_body(ctx, req).await?;
             delete::delete_collection(ctx, &body).await
         }
         _ => Err(ApiError::method_not_allowed(format!(

@@ -8,10 +8,10 @@ use api::selector::LabelSelector;
 use api::ApiError;
 
 use super::body::{self, meta_str};
+
 use super::write::{self, Manager, WriteOpts};
 use super::Ctx;
 use crate::request::FieldValidation;
-use crate::storage::{Precondition, WriteError, WriteOp, WriteRequest};
 use crate::util;
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
@@ -91,6 +91,15 @@ fn opts(ctx: &Ctx) -> Result<WriteOpts, ApiError> {
 pub async fn put_scale(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
     let name = ctx.name()?.to_string();
     let scale = body::decode_object(&body::media_type(ctx), raw)?;
+    check_type_meta(&scale, "autoscaling/v1", "Scale")?;
+    match meta_str(&scale, "name") {
+        Some(n) if n != name => {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )))
+        }
+        _ => {}
+    }
     let n = replicas_of(&scale, &name)?;
     let user_rv = body::resource_version(&scale)?;
     let (code, w) = write::update_object(ctx, &opts(ctx)?, user_rv, |cur| Ok(set_replicas(cur, n))).await?;
@@ -103,37 +112,74 @@ pub async fn patch_scale(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
     if ty == write::PatchType::Apply {
         return Err(ApiError::unsupported_media_type("application/apply-patch+yaml"));
     }
+    write::refuse_force(ctx)?;
     let p = body::parse_json(raw)?;
     let user_rv = if ty == write::PatchType::Json { None } else { body::resource_version(&p)? };
     let (code, w) = write::update_object(ctx, &opts(ctx)?, user_rv, |cur| {
         let patched = write::apply_patch("Scale", ty, &scale_of(cur), &p)?;
+        if meta_str(&patched, "name") != Some(name.as_str()) {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({}) does not match the name on the URL ({name})",
+                meta_str(&patched, "name").unwrap_or("")
+            )));
+        }
         let n = replicas_of(&patched, &name)?;
-        Ok(set_replicas(cur, n))
+        let mut out = set_replicas(cur, n);
+        // The patched Scale's resourceVersion is the write's precondition, as in a PUT.
+        if let Some(rv) = patched.pointer("/metadata/resourceVersion") {
+            out["metadata"]["resourceVersion"] = rv.clone();
+        }
+        Ok(out)
     })
     .await?;
     scale_response(code, &w.json)
 }
 
-/// `POST pods/{name}/binding`: assigns the pod to a node, once.
+/// `POST pods/{name}/binding`: assigns the pod to a node, once. The Binding is decoded through
+/// its type (annotations must be strings) and validated as upstream's ValidatePodBinding, and
+/// the bound pod goes through the same admission and commit path as any pod write.
 pub async fn bind(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
     let name = ctx.name()?.to_string();
-    let binding = body::decode_object(&body::media_type(ctx), raw)?;
-    let node = binding
-        .pointer("/target/name")
-        .and_then(Value::as_str)
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| ApiError::invalid("", "Binding", &name, vec![api::Cause::required("target.name")]))?;
-    if let Some(bn) = meta_str(&binding, "name") {
+    let raw_binding = body::decode_object(&body::media_type(ctx), raw)?;
+    check_type_meta(&raw_binding, "v1", "Binding")?;
+    let binding: k8s_openapi::api::core::v1::Binding = serde_json::from_value(raw_binding)
+        .map_err(|e| ApiError::bad_request(format!("Binding in version \"v1\" cannot be handled as a Binding: {e}")))?;
+    if let Some(bn) = binding.metadata.name.as_deref().filter(|n| !n.is_empty()) {
         if bn != name {
             return Err(ApiError::bad_request(format!(
                 "the name of the binding ({bn}) does not match the pod ({name})"
             )));
         }
     }
-    let key = ctx.target.key(&name);
-    for _ in 0..16 {
-        let cur = ctx.state.store.get(&key).ok_or_else(|| ApiError::not_found("", "pods", &name))?;
-        let mut pod = cur.value().map_err(internal)?;
+    let mut causes = Vec::new();
+    let kind = binding.target.kind.as_deref().unwrap_or("");
+    if !kind.is_empty() && kind != "Node" {
+        causes.push(api::Cause::new(
+            "FieldValueNotSupported",
+            "target.kind",
+            format!("Unsupported value: {kind:?}: supported values: \"Node\", \"<empty>\""),
+        ));
+    }
+    let node = binding.target.name.clone().unwrap_or_default();
+    if node.is_empty() {
+        causes.push(api::Cause::required("target.name"));
+    } else {
+        for problem in api::validation::dns1123_subdomain(&node) {
+            causes.push(api::Cause::invalid("target.name", format!("Invalid value: {node:?}: {problem}")));
+        }
+    }
+    if !causes.is_empty() {
+        return Err(ApiError::invalid("", "Binding", &name, causes));
+    }
+    let annotations = binding.metadata.annotations.clone().unwrap_or_default();
+    let opts = WriteOpts {
+        dry_run: ctx.query.dry_run()?,
+        validation: FieldValidation::Ignore,
+        manager: Manager::None,
+        duplicates: Vec::new(),
+    };
+    write::update_object(ctx, &opts, None, |cur| {
+        let mut pod = cur.clone();
         if crate::strategy::is_deleting(&pod) {
             return Err(ApiError::conflict_message("", "pods/binding", &name, format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is being deleted, cannot be assigned to a host")));
         }
@@ -141,35 +187,40 @@ pub async fn bind(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
             return Err(ApiError::conflict_message("", "pods/binding", &name, format!("Operation cannot be fulfilled on pods/binding \"{name}\": pod {name} is already assigned to node \"{existing}\"")));
         }
         pod["spec"]["nodeName"] = json!(node);
-        if let Some(ann) = binding.pointer("/metadata/annotations").and_then(Value::as_object) {
-            for (k, v) in ann {
-                pod["metadata"]["annotations"][k] = v.clone();
+        if !annotations.is_empty() {
+            let meta = pod["metadata"].as_object_mut().ok_or_else(|| ApiError::internal("stored pod has no metadata"))?;
+            let ann = meta.entry("annotations").or_insert_with(|| json!({}));
+            if !ann.is_object() {
+                *ann = json!({});
+            }
+            for (k, v) in &annotations {
+                ann[k] = json!(v);
             }
         }
         set_condition(&mut pod, "PodScheduled", "True");
-        if ctx.query.dry_run()? {
-            break;
-        }
-        match ctx
-            .state
-            .store
-            .write(WriteRequest {
-                key: key.clone(),
-                op: WriteOp::Put(pod),
-                precondition: Precondition::Revision(cur.rev),
-            })
-            .await
-        {
-            Ok(_) => break,
-            Err(WriteError::Conflict) => continue,
-            Err(WriteError::NotFound) => return Err(ApiError::not_found("", "pods", &name)),
-            Err(e) => return Err(internal(e)),
-        }
-    }
+        Ok(pod)
+    })
+    .await?;
     Ok(crate::response::json(
         201,
         &json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "code": 201}),
     ))
+}
+
+/// A subresource body's apiVersion and kind, when given, must name the subresource's type.
+fn check_type_meta(obj: &Value, api_version: &str, kind: &str) -> Result<(), ApiError> {
+    for (field, want) in [("apiVersion", api_version), ("kind", kind)] {
+        match obj.get(field) {
+            None | Some(Value::Null) => {}
+            Some(Value::String(s)) if s.is_empty() || s == want => {}
+            Some(other) => {
+                return Err(ApiError::bad_request(format!(
+                    "the body of this request must be a {api_version} {kind}: {field} is {other}"
+                )))
+            }
+        }
+    }
+    Ok(())
 }
 
 fn set_condition(pod: &mut Value, ty: &str, status: &str) {

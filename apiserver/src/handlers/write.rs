@@ -224,7 +224,7 @@ pub async fn create_object(
                 match e {
                     WriteError::AlreadyExists if generate.is_some() && attempt < 7 => continue,
                     WriteError::AlreadyExists => return Err(ApiError::already_exists(res.group, res.plural, &name)),
-                    other => return Err(internal(other)),
+                    other => return Err(super::storage_error(other)),
                 }
             }
         }
@@ -263,12 +263,16 @@ enum Part {
     Main,
     Status,
     Finalize,
+    /// `pods/binding`: the scheduler's write of `spec.nodeName` and the PodScheduled
+    /// condition, which no ordinary update may make.
+    Binding,
 }
 
 fn part(ctx: &Ctx) -> Part {
     match ctx.target.subresource.as_deref() {
         Some("status") => Part::Status,
         Some("finalize") => Part::Finalize,
+        Some("binding") => Part::Binding,
         _ => Part::Main,
     }
 }
@@ -295,6 +299,8 @@ pub async fn update_object(
         }
         let old = cur.value().map_err(internal)?;
         let candidate = mutate(&old)?;
+        check_object_size(&candidate)?;
+        check_preconditions(res, &name, &cur, &old, &candidate)?;
         let mut candidate = match candidate.as_object() {
             Some(_) => candidate,
             None => return Err(ApiError::bad_request("the result of the update is not a JSON object")),
@@ -325,11 +331,26 @@ pub async fn update_object(
                 strategy::prepare_for_update(res, &mut new, &old);
                 new
             }
+            Part::Binding => {
+                let status = new.get("status").cloned();
+                strategy::prepare_for_update(res, &mut new, &old);
+                if let (Some(s), Some(o)) = (status, new.as_object_mut()) {
+                    o.insert("status".into(), s);
+                }
+                new
+            }
         };
         admission::apply_defaults(res.kind, &mut new, &ctx.state.defaults);
+        // Like upstream (defaulting happens at decode time), generation follows the defaulted
+        // spec: dropping a field the server defaults is no change.
+        if part == Part::Main {
+            strategy::update_generation(res, &mut new, &old);
+        }
         // The stored resourceVersion is not part of the comparison or of validation.
         set_meta(&mut new, "resourceVersion", json!(cur.rev.to_string()));
-        validate(res, &new, Some(&old))?;
+        // A binding changes what no pod update may (spec.nodeName): the bound pod is checked
+        // as a whole instead.
+        validate(res, &new, if part == Part::Binding { None } else { Some(&old) })?;
         let alloc = if res.kind == "Service" && part == Part::Main {
             Some(ServiceAlloc::prepare(&mut ctx.state.alloc(), &mut new, Some(&old))?)
         } else {
@@ -383,7 +404,7 @@ pub async fn update_object(
             }
             Err(e) => {
                 rollback(&alloc);
-                return Err(internal(e));
+                return Err(super::storage_error(e));
             }
         }
     }
@@ -422,7 +443,69 @@ pub fn patch_type(media: &str) -> Result<PatchType, ApiError> {
 }
 
 pub fn patch_error(e: patch::PatchError) -> ApiError {
+    if let patch::PatchError::TooManyOperations { .. } = e {
+        return ApiError::too_large(e.to_string());
+    }
     ApiError::new(422, "Invalid", format!("the server rejected our request due to an error in our request: {e}"))
+}
+
+/// The preconditions a written object carries, whatever wrote it (a PUT body, or the result of
+/// any patch type): a `metadata.resourceVersion` other than the stored one, or a
+/// `metadata.uid` other than the stored object's, is a 409 and changes nothing.
+fn check_preconditions(res: &ResourceInfo, name: &str, cur: &Obj, old: &Value, new: &Value) -> Result<(), ApiError> {
+    if let Some(rv) = body::resource_version(new)? {
+        if rv != cur.rev {
+            return Err(ApiError::conflict(res.group, res.plural, name));
+        }
+    }
+    match (meta_str(new, "uid"), meta_str(old, "uid")) {
+        (Some(want), Some(have)) if !want.is_empty() && want != have => Err(ApiError::conflict_message(
+            res.group,
+            res.plural,
+            name,
+            format!(
+                "Operation cannot be fulfilled on {} \"{name}\": Precondition failed: UID in precondition: {want}, UID in object meta: {have}",
+                res.qualified_plural()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The largest object the server stores, serialized (the request body limit: an object no
+/// client could have sent whole is not made by a patch either).
+const MAX_OBJECT_BYTES: usize = crate::http::BODY_LIMIT;
+
+/// Refuses a would-be object that is larger or deeper than the store accepts (a patch can
+/// build one from a small request).
+fn check_object_size(obj: &Value) -> Result<(), ApiError> {
+    if patch::json_size_within(obj, MAX_OBJECT_BYTES).is_none() {
+        return Err(ApiError::too_large(format!(
+            "the resulting object would exceed the limit of {MAX_OBJECT_BYTES} bytes"
+        )));
+    }
+    if !patch::depth_within(obj, patch::MAX_DEPTH) {
+        return Err(ApiError::new(
+            422,
+            "Invalid",
+            format!("the resulting object nests deeper than {} levels", patch::MAX_DEPTH),
+        ));
+    }
+    Ok(())
+}
+
+/// `force` belongs to server-side apply; upstream's ValidatePatchOptions refuses it (even
+/// `false`) on every other patch type.
+pub fn refuse_force(ctx: &Ctx) -> Result<(), ApiError> {
+    if ctx.query.get("force").is_none() {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        "meta.k8s.io",
+        "PatchOptions",
+        "",
+        vec![api::Cause::new("FieldValueForbidden", "force", "Forbidden: may not be specified for non-apply patch")],
+    ))
 }
 
 /// Applies a non-apply patch to `current`.
@@ -450,6 +533,7 @@ pub async fn patch(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
     if ty == PatchType::Apply {
         return server_side_apply(ctx, raw, validation, dry_run).await;
     }
+    refuse_force(ctx)?;
     let p = body::parse_json(raw)?;
     match (ty, &p) {
         (PatchType::Json, Value::Array(_)) => {}

@@ -38,6 +38,17 @@ pub enum PatchError {
     /// The patch nests deeper than the server accepts.
     #[error("the patch nests deeper than {0} levels")]
     TooDeep(usize),
+
+    /// A JSON patch with more operations than the server accepts (413, as upstream).
+    #[error("The allowed maximum operations in a JSON patch is {max}, got {got}")]
+    TooManyOperations { max: usize, got: usize },
+
+    /// The `copy` operations of a JSON patch would add more than the limit.
+    #[error(
+        "JSON patch operation {index} (copy): unable to complete the copy, the accumulated size of the \
+         copies would exceed the limit of {limit} bytes"
+    )]
+    CopyTooLarge { index: usize, limit: usize },
 }
 
 /// The JSON type name of `v`, for messages.

@@ -18,12 +18,24 @@ pub fn json_patch(original: &Value, ops: &Value) -> Result<Value, PatchError> {
             found: type_name(ops),
         });
     };
+    if ops.len() > MAX_OPERATIONS {
+        return Err(PatchError::TooManyOperations { max: MAX_OPERATIONS, got: ops.len() });
+    }
     let mut doc = original.clone();
+    // `copy` is the one operation that grows the document beyond the patch's own size: each
+    // copy may double it. Upstream bounds the accumulated size of copies (CVE-2019-1002100).
+    let mut copied = 0usize;
     for (index, op) in ops.iter().enumerate() {
-        apply_op(&mut doc, index, op)?;
+        apply_op(&mut doc, index, op, &mut copied)?;
     }
     Ok(doc)
 }
+
+/// Most operations in one JSON patch (upstream's `maxJSONPatchOperations`).
+pub const MAX_OPERATIONS: usize = 10_000;
+/// Most bytes all `copy` operations of one patch may add (upstream's `JSONPatchMaxCopyBytes`,
+/// the request body limit).
+pub const MAX_COPY_BYTES: usize = 3 * 1024 * 1024;
 
 /// One operation, with what it needs to report an error.
 struct Op<'a> {
@@ -60,7 +72,7 @@ impl Op<'_> {
     }
 }
 
-fn apply_op(doc: &mut Value, index: usize, op: &Value) -> Result<(), PatchError> {
+fn apply_op(doc: &mut Value, index: usize, op: &Value, copied: &mut usize) -> Result<(), PatchError> {
     let Value::Object(fields) = op else {
         return Err(PatchError::JsonPatchOp {
             index,
@@ -111,7 +123,12 @@ fn apply_op(doc: &mut Value, index: usize, op: &Value) -> Result<(), PatchError>
         "copy" => {
             let from = op.pointer("from")?;
             let path = op.pointer("path")?;
-            let value = get_mut(doc, &from).map_err(|r| op.err(r))?.clone();
+            let source = get_mut(doc, &from).map_err(|r| op.err(r))?;
+            let budget = MAX_COPY_BYTES.saturating_sub(*copied);
+            let size = super::json_size_within(source, budget)
+                .ok_or(PatchError::CopyTooLarge { index, limit: MAX_COPY_BYTES })?;
+            *copied += size;
+            let value = source.clone();
             add(doc, &path, value).map_err(|r| op.err(r))
         }
         "test" => {
@@ -408,5 +425,31 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(original, json!({"a": 1}));
+    }
+
+    /// CVE-2019-1002100: 24 self-appending copies of a small array would need gigabytes.
+    #[test]
+    fn self_doubling_copies_stop_at_the_limit() {
+        let ops: Vec<Value> = (0..24).map(|_| json!({"op": "copy", "from": "/data/a", "path": "/data/a/-"})).collect();
+        let doc = json!({"data": {"a": ["0123456789abcdef0123456789abcdef"]}});
+        match json_patch(&doc, &Value::Array(ops)) {
+            Err(PatchError::CopyTooLarge { limit, .. }) => assert_eq!(limit, MAX_COPY_BYTES),
+            other => panic!("unexpected {:?}", other.map(|v| v.to_string().len())),
+        }
+    }
+
+    #[test]
+    fn too_many_operations_are_refused_before_any_is_applied() {
+        let ops: Vec<Value> = (0..=MAX_OPERATIONS).map(|_| json!({"op": "test", "path": "", "value": {}})).collect();
+        assert!(matches!(
+            json_patch(&json!({}), &Value::Array(ops)),
+            Err(PatchError::TooManyOperations { max: MAX_OPERATIONS, .. })
+        ));
+    }
+
+    #[test]
+    fn modest_copies_still_work() {
+        let ops = json!([{"op": "copy", "from": "/a", "path": "/b"}, {"op": "copy", "from": "/b", "path": "/c"}]);
+        assert_eq!(json_patch(&json!({"a": [1, 2]}), &ops).ok(), Some(json!({"a": [1, 2], "b": [1, 2], "c": [1, 2]})));
     }
 }

@@ -56,6 +56,7 @@ pub(super) struct Merger<'k> {
 }
 
 /// Which part of a [`FieldPatch`] a patch key gives.
+#[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
     Value,
     Order,
@@ -139,6 +140,14 @@ impl Merger<'_> {
             };
             if field.is_empty() {
                 return Err(self.bad_directive(key, "it names no list field after the \"/\""));
+            }
+            // A list directive must hold a list wherever it appears, as upstream checks before
+            // looking at the field (even one that is absent or atomic).
+            if role != Role::Value && !value.is_array() {
+                self.path.push(field.to_string());
+                let e = self.bad_directive(key, format!("must be a list, not {}", super::error::type_name(value)));
+                self.path.pop();
+                return Err(e);
             }
             let slot = *slots.entry(field).or_insert_with(|| {
                 fields.push((field, FieldPatch::default()));
@@ -465,5 +474,26 @@ pub(super) mod tests {
             patch = json!({ "a": patch });
         }
         assert!(matches!(strategic_merge_patch("Pod", &json!({}), &patch), Err(PatchError::TooDeep(_))));
+    }
+}
+
+#[cfg(test)]
+mod directive_types {
+    use serde_json::json;
+
+    /// Every list directive of the wrong type is an error, also where the list it names is
+    /// absent, atomic or not a list at all (it used to be ignored there).
+    #[test]
+    fn list_directives_must_be_lists_everywhere() {
+        let orig = json!({"metadata":{"finalizers":["a"]},"spec":{"containers":[{"name":"a","image":"x"}]}});
+        for p in [
+            json!({"spec":{"containers":[{"name":"a","$setElementOrder/ports":5}]}}),
+            json!({"spec":{"$setElementOrder/tolerations":5}}),
+            json!({"spec":{"$deleteFromPrimitiveList/nodeName":"x"}}),
+            json!({"$setElementOrder/x":{}}),
+        ] {
+            let r = super::strategic_merge_patch("Pod", &orig, &p);
+            assert!(r.is_err(), "{p} was accepted: {r:?}");
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::backend::{Backend, StorageError};
 use super::watch::{WatchError, Watcher};
@@ -105,7 +105,42 @@ impl State {
 pub(super) struct Shared {
     pub(super) state: RwLock<State>,
     pub(super) events: broadcast::Sender<Arc<Event>>,
+    /// The revision of the last applied batch, for readers waiting until the cache is at least
+    /// as fresh as a requested resourceVersion (without holding a thread).
+    pub(super) revision: watch::Sender<u64>,
     pub(super) opts: StoreOptions,
+}
+
+/// The current objects under `prefix` after `after`, at most `limit` kept ones, and how many
+/// kept ones follow.
+fn list_current(
+    state: &State,
+    prefix: &str,
+    after: Option<&str>,
+    limit: usize,
+    keep: &dyn Fn(&Obj) -> bool,
+) -> (Vec<Arc<Obj>>, Option<usize>) {
+    let start = match after {
+        Some(k) => Bound::Excluded(k.to_string()),
+        None => Bound::Included(prefix.to_string()),
+    };
+    let mut out = Vec::new();
+    let mut remaining: Option<usize> = None;
+    for (k, obj) in state.objects.range((start, Bound::Unbounded)) {
+        if !k.starts_with(prefix) {
+            break;
+        }
+        if !keep(obj) {
+            continue;
+        }
+        if out.len() < limit {
+            out.push(obj.clone());
+        } else {
+            let n = remaining.get_or_insert(0);
+            *n = n.saturating_add(1);
+        }
+    }
+    (out, remaining)
 }
 
 /// The watch cache and the single commit path in front of a [`Backend`].
@@ -134,9 +169,11 @@ impl Store {
             objects.insert(key.clone(), Arc::new(Obj::new(key, rev, json, labels)));
         }
         let (events, _) = broadcast::channel(BROADCAST_CAPACITY);
+        let (revision_tx, _) = watch::channel(revision);
         let shared = Arc::new(Shared {
             state: RwLock::new(State { objects, revision, history: VecDeque::new(), compacted: revision }),
             events,
+            revision: revision_tx,
             opts,
         });
         let writes = writer::spawn(shared.clone(), backend)?;
@@ -154,6 +191,23 @@ impl Store {
         self.read().revision
     }
 
+    /// Waits until the cache has applied revision `rev` (upstream's waitUntilFreshAndBlock, but
+    /// asynchronous: no thread is held while waiting). Returns the current revision once it is
+    /// at least `rev`, or, after `limit`, the revision the cache is still at.
+    pub async fn wait_for_revision(&self, rev: u64, limit: Duration) -> Result<u64, u64> {
+        let mut rx = self.shared.revision.subscribe();
+        let current = *rx.borrow_and_update();
+        if current >= rev {
+            return Ok(current);
+        }
+        let reached = tokio::time::timeout(limit, rx.wait_for(|r| *r >= rev)).await.map(|r| r.map(|v| *v));
+        match reached {
+            Ok(Ok(r)) => Ok(r),
+            // Timed out, or the writer is gone (the store is shutting down).
+            _ => Err(self.revision()),
+        }
+    }
+
     pub fn get(&self, key: &str) -> Option<Arc<Obj>> {
         self.read().objects.get(key).cloned()
     }
@@ -169,25 +223,7 @@ impl Store {
         keep: &dyn Fn(&Obj) -> bool,
     ) -> (u64, Vec<Arc<Obj>>, Option<usize>) {
         let state = self.read();
-        let start = match after {
-            Some(k) => Bound::Excluded(k.to_string()),
-            None => Bound::Included(prefix.to_string()),
-        };
-        let mut out = Vec::new();
-        let mut remaining: Option<usize> = None;
-        for (k, obj) in state.objects.range((start, Bound::Unbounded)) {
-            if !k.starts_with(prefix) {
-                break;
-            }
-            if !keep(obj) {
-                continue;
-            }
-            if out.len() < limit {
-                out.push(obj.clone());
-            } else {
-                *remaining.get_or_insert(0) += 1;
-            }
-        }
+        let (out, remaining) = list_current(&state, prefix, after, limit, keep);
         (state.revision, out, remaining)
     }
 
@@ -204,12 +240,11 @@ impl Store {
     ) -> Result<(Vec<Arc<Obj>>, Option<usize>), WatchError> {
         let state = self.read();
         if at >= state.revision {
-            drop(state);
-            let (_, objs, remaining) = self.list(prefix, after, limit, keep);
-            return Ok((objs, remaining));
+            // Under the same lock: a write landing in between must not leak into the snapshot.
+            return Ok(list_current(&state, prefix, after, limit, keep));
         }
         if at < state.compacted {
-            return Err(WatchError::Gone { requested: at, oldest: state.compacted + 1 });
+            return Err(WatchError::Gone { requested: at, oldest: state.compacted.saturating_add(1) });
         }
         let in_range = |k: &str| k.starts_with(prefix) && after.map(|a| k > a).unwrap_or(true);
         // Undo, newest first, every change after `at` to a key in range.
@@ -244,7 +279,8 @@ impl Store {
             if out.len() < limit {
                 out.push((*obj).clone());
             } else {
-                *remaining.get_or_insert(0) += 1;
+                let n = remaining.get_or_insert(0);
+                *n = n.saturating_add(1);
             }
         }
         Ok((out, remaining))
@@ -255,7 +291,7 @@ impl Store {
         let mut state = self.shared.state.write().unwrap_or_else(|p| p.into_inner());
         state.trim(&self.shared.opts, Instant::now());
         if from < state.compacted {
-            return Err(WatchError::Gone { requested: from, oldest: state.compacted + 1 });
+            return Err(WatchError::Gone { requested: from, oldest: state.compacted.saturating_add(1) });
         }
         let backlog: VecDeque<Arc<Event>> =
             state.history.iter().filter(|e| e.rev > from && e.obj.key.starts_with(prefix)).cloned().collect();
@@ -294,5 +330,59 @@ impl Store {
     pub fn sizes(&self) -> (usize, usize) {
         let s = self.read();
         (s.objects.len(), s.history.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::{Precondition, RedbBackend, WriteOp};
+
+    fn put(name: &str) -> WriteRequest {
+        WriteRequest {
+            key: format!("/registry/configmaps/default/{name}"),
+            op: WriteOp::Put(serde_json::json!({"metadata": {"name": name}})),
+            precondition: Precondition::MustNotExist,
+        }
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_revision_wakes_on_the_write_or_times_out() -> Result<(), StorageError> {
+        let dir = tempfile::tempdir().map_err(|e| StorageError::Backend(e.to_string()))?;
+        let backend = RedbBackend::open(&dir.path().join("store.redb"))?;
+        let store = Store::open(Box::new(backend), StoreOptions::default())?;
+        let now = store.revision();
+        assert_eq!(store.wait_for_revision(now, Duration::ZERO).await, Ok(now));
+        assert_eq!(store.wait_for_revision(u64::MAX, Duration::from_millis(50)).await, Err(now));
+
+        let waiter = {
+            let store = store.clone();
+            tokio::spawn(async move { store.wait_for_revision(now + 1, Duration::from_secs(10)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let c = store.write(put("a")).await.map_err(|e| StorageError::Backend(e.to_string()))?;
+        assert_eq!(c.rev, now + 1);
+        let woke = waiter.await.map_err(|e| StorageError::Backend(e.to_string()))?;
+        assert_eq!(woke, Ok(now + 1));
+        Ok(())
+    }
+
+    #[tokio::test]
+    async fn list_at_reads_exact_snapshots() -> Result<(), StorageError> {
+        let dir = tempfile::tempdir().map_err(|e| StorageError::Backend(e.to_string()))?;
+        let backend = RedbBackend::open(&dir.path().join("store.redb"))?;
+        let store = Store::open(Box::new(backend), StoreOptions::default())?;
+        let err = |e: WriteError| StorageError::Backend(e.to_string());
+        let a = store.write(put("a")).await.map_err(err)?;
+        store.write(put("b")).await.map_err(err)?;
+        let all = |_: &Obj| true;
+        let (objs, more) = store
+            .list_at("/registry/configmaps/", None, usize::MAX, &all, a.rev)
+            .map_err(|e| StorageError::Backend(e.to_string()))?;
+        assert_eq!(objs.iter().map(|o| o.key.as_str()).collect::<Vec<_>>(), ["/registry/configmaps/default/a"]);
+        assert_eq!(more, None);
+        let (_, objs, more) = store.list("/registry/configmaps/", None, 1, &all);
+        assert_eq!((objs.len(), more), (1, Some(1)));
+        Ok(())
     }
 }

@@ -180,6 +180,8 @@ fn commit_batch(shared: &Shared, backend: &dyn Backend, batch: &mut Vec<(WriteRe
         }
         state.revision = next;
         state.trim(&shared.opts, now);
+        // Wakes readers waiting for this revision; no receivers is fine.
+        shared.revision.send_replace(next);
     }
     for p in pending {
         let _ = p.reply.send(Ok(p.committed));

@@ -7,7 +7,7 @@ mod apps;
 mod batch;
 mod core;
 pub(crate) mod pod;
-mod service;
+pub(crate) mod service;
 
 use serde_json::Value;
 

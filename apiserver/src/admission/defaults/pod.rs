@@ -98,6 +98,10 @@ fn probe(p: &mut Value) {
     default(p, "successThreshold", json!(1));
     default(p, "failureThreshold", json!(3));
     http_get(p);
+    // `GRPCAction.service` is `+default=""`.
+    if let Some(g) = p.get_mut("grpc").filter(|g| g.is_object()) {
+        default(g, "service", json!(""));
+    }
 }
 
 fn http_get(handler: &mut Value) {
@@ -159,6 +163,33 @@ fn volume(v: &mut Value) {
     }
     if let Some(h) = v.get_mut("hostPath").filter(|h| h.is_object()) {
         default(h, "type", json!(""));
+    }
+    // The generated defaulters' `+default` tags and SetDefaults_* of the remaining sources.
+    if let Some(d) = v.get_mut("iscsi").filter(|d| d.is_object()) {
+        default_str(d, "iscsiInterface", "default");
+    }
+    if let Some(d) = v.get_mut("rbd").filter(|d| d.is_object()) {
+        default_str(d, "pool", "rbd");
+        default_str(d, "user", "admin");
+        default_str(d, "keyring", "/etc/ceph/keyring");
+    }
+    if let Some(d) = v.get_mut("azureDisk").filter(|d| d.is_object()) {
+        default(d, "cachingMode", json!("ReadWrite"));
+        default(d, "kind", json!("Shared"));
+        default(d, "fsType", json!("ext4"));
+        default(d, "readOnly", json!(false));
+    }
+    if let Some(d) = v.get_mut("scaleIO").filter(|d| d.is_object()) {
+        default_str(d, "storageMode", "ThinProvisioned");
+        default_str(d, "fsType", "xfs");
+    }
+    if let Some(spec) = v
+        .get_mut("ephemeral")
+        .and_then(|e| e.get_mut("volumeClaimTemplate"))
+        .and_then(|t| t.get_mut("spec"))
+        .filter(|s| s.is_object())
+    {
+        default(spec, "volumeMode", json!("Filesystem"));
     }
     if let Some(d) = v.get_mut("downwardAPI") {
         for item in each_mut(d, "items") {

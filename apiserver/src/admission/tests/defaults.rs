@@ -201,7 +201,15 @@ fn service_specifics() {
     apply_defaults("Service", &mut s, &DefaultOptions::default());
     assert_eq!(at(&s, "/spec/externalTrafficPolicy"), "Cluster");
     assert_eq!(at(&s, "/spec/sessionAffinityConfig/clientIP/timeoutSeconds"), 10800);
-    assert_eq!(at(&s, "/spec/ipFamilies"), &json!(["IPv6"]));
+    // IPv6 is not served here: no family is inferred from the address (validation rejects it).
+    assert_eq!(at(&s, "/spec/ipFamilies"), &Value::Null);
+    assert_eq!(at(&s, "/spec/ipFamilyPolicy"), "SingleStack");
+    let mut s = base("Service");
+    set(&mut s, "/spec/clusterIP", json!("10.96.0.20"));
+    set(&mut s, "/spec/sessionAffinityConfig", json!({"clientIP": {"timeoutSeconds": 5}}));
+    apply_defaults("Service", &mut s, &DefaultOptions::default());
+    assert_eq!(at(&s, "/spec/ipFamilies"), &json!(["IPv4"]));
+    assert_eq!(at(&s, "/spec/sessionAffinityConfig"), &Value::Null, "dropped when affinity is None");
     let mut s = base("Service");
     set(&mut s, "/spec/type", json!("ExternalName"));
     apply_defaults("Service", &mut s, &DefaultOptions::default());
@@ -245,4 +253,69 @@ fn defaulting_garbage_does_not_panic() {
             let _ = normalize(r.kind, junk);
         }
     }
+}
+
+#[test]
+fn service_ip_family_defaults_on_a_single_stack_cluster() {
+    let defaulted_with = |spec: Value| {
+        let mut s = base("Service");
+        if let (Some(dst), Some(src)) = (s["spec"].as_object_mut(), spec.as_object()) {
+            for (k, v) in src {
+                dst.insert(k.clone(), v.clone());
+            }
+        }
+        apply_defaults("Service", &mut s, &DefaultOptions::default());
+        s
+    };
+    let s = defaulted_with(json!({}));
+    assert_eq!((at(&s, "/spec/ipFamilyPolicy"), at(&s, "/spec/ipFamilies")), (&json!("SingleStack"), &json!(["IPv4"])));
+    let s = defaulted_with(json!({"ipFamilyPolicy": "PreferDualStack"}));
+    assert_eq!(at(&s, "/spec/ipFamilies"), &json!(["IPv4"]), "PreferDualStack keeps one family here");
+    let s = defaulted_with(json!({"clusterIP": "None"}));
+    assert_eq!((at(&s, "/spec/ipFamilyPolicy"), at(&s, "/spec/ipFamilies")), (&json!("SingleStack"), &json!(["IPv4"])));
+    // Headless without selector: upstream defaults to both families, even on a single-stack cluster.
+    let s = defaulted_with(json!({"clusterIP": "None", "selector": null}));
+    assert_eq!(at(&s, "/spec/ipFamilyPolicy"), "RequireDualStack");
+    assert_eq!(at(&s, "/spec/ipFamilies"), &json!(["IPv4", "IPv6"]));
+    let mut again = s.clone();
+    apply_defaults("Service", &mut again, &DefaultOptions::default());
+    assert_eq!(again, s, "idempotent");
+}
+
+#[test]
+fn remaining_volume_and_probe_defaults() {
+    let mut p = base("Pod");
+    set(
+        &mut p,
+        "/spec/volumes",
+        json!([
+            {"name": "a", "iscsi": {"targetPortal": "1.2.3.4:3260", "iqn": "iqn.2001-04.com.example:s", "lun": 0}},
+            {"name": "b", "rbd": {"monitors": ["1.2.3.4"], "image": "i"}},
+            {"name": "c", "azureDisk": {"diskName": "d", "diskURI": "u"}},
+            {"name": "d", "scaleIO": {"gateway": "g", "system": "s", "secretRef": {"name": "x"}}},
+            {"name": "e", "ephemeral": {"volumeClaimTemplate": {"spec": {"accessModes": ["ReadWriteOnce"]}}}},
+            {"name": "f", "projected": {"sources": [{"serviceAccountToken": {"path": "t"}},
+                {"downwardAPI": {"items": [{"path": "n", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}},
+        ]),
+    );
+    set(&mut p, "/spec/containers/0/livenessProbe", json!({"grpc": {"port": 9000}}));
+    apply_defaults("Pod", &mut p, &DefaultOptions::default());
+    let v = "/spec/volumes";
+    assert_eq!(at(&p, &format!("{v}/0/iscsi/iscsiInterface")), "default");
+    assert_eq!(at(&p, &format!("{v}/1/rbd/pool")), "rbd");
+    assert_eq!(at(&p, &format!("{v}/1/rbd/user")), "admin");
+    assert_eq!(at(&p, &format!("{v}/1/rbd/keyring")), "/etc/ceph/keyring");
+    assert_eq!(at(&p, &format!("{v}/2/azureDisk/cachingMode")), "ReadWrite");
+    assert_eq!(at(&p, &format!("{v}/2/azureDisk/kind")), "Shared");
+    assert_eq!(at(&p, &format!("{v}/2/azureDisk/fsType")), "ext4");
+    assert_eq!(at(&p, &format!("{v}/2/azureDisk/readOnly")), false);
+    assert_eq!(at(&p, &format!("{v}/3/scaleIO/storageMode")), "ThinProvisioned");
+    assert_eq!(at(&p, &format!("{v}/3/scaleIO/fsType")), "xfs");
+    assert_eq!(at(&p, &format!("{v}/4/ephemeral/volumeClaimTemplate/spec/volumeMode")), "Filesystem");
+    assert_eq!(at(&p, &format!("{v}/5/projected/sources/0/serviceAccountToken/expirationSeconds")), 3600);
+    assert_eq!(at(&p, &format!("{v}/5/projected/sources/1/downwardAPI/items/0/fieldRef/apiVersion")), "v1");
+    assert_eq!(at(&p, "/spec/containers/0/livenessProbe/grpc/service"), "");
+    let mut again = p.clone();
+    apply_defaults("Pod", &mut again, &DefaultOptions::default());
+    assert_eq!(again, p, "idempotent");
 }

@@ -432,6 +432,10 @@ fn service_and_network_rules() {
         Case("Service", "/spec/externalTrafficPolicy", json!("Local"), Some("spec.externalTrafficPolicy")),
         Case("Service", "/spec/ports/0/nodePort", json!(30000), Some("spec.ports[0].nodePort")),
         Case("Service", "/spec/ipFamilies", json!(["IPv4", "IPv6"]), Some("spec.ipFamilyPolicy")),
+        Case("Service", "/spec/ipFamilies", json!(["IPv6"]), Some("spec.ipFamilies[0]")),
+        Case("Service", "/spec/ipFamilyPolicy", json!("RequireDualStack"), Some("spec.ipFamilyPolicy")),
+        Case("Service", "/spec/ipFamilyPolicy", json!("PreferDualStack"), None),
+        Case("Service", "/spec/clusterIPs", json!(["fd00::1"]), Some("spec.clusterIPs[0]")),
         Case("Endpoints", "/subsets/0/addresses/0/ip", json!("nope"), Some("subsets[0].addresses[0].ip")),
         Case("Endpoints", "/subsets/0/addresses/0/ip", json!("127.0.0.1"), Some("subsets[0].addresses[0].ip")),
         Case("Endpoints", "/subsets/0/ports/0/port", json!(0), Some("subsets[0].ports[0].port")),
@@ -566,4 +570,55 @@ fn messages_match_upstream() {
     let mut c = defaulted("ConfigMap");
     set(&mut c, "/metadata/name", Value::Null);
     assert_eq!(validate("ConfigMap", &c, None)[0].message, "Required value: name or generateName is required");
+}
+
+#[test]
+fn single_stack_cluster_rejects_other_families_with_upstream_messages() {
+    let with = |spec: Value| {
+        let mut v = defaulted("Service");
+        if let (Some(dst), Some(src)) = (v["spec"].as_object_mut(), spec.as_object()) {
+            for (k, val) in src {
+                dst.insert(k.clone(), val.clone());
+            }
+        }
+        let causes = validate("Service", &v, None);
+        causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        with(json!({"ipFamilies": ["IPv6"]})),
+        vec![r#"spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster"#]
+    );
+    assert_eq!(
+        with(json!({"ipFamilyPolicy": "PreferDualStack", "ipFamilies": ["IPv6", "IPv4"]})),
+        vec![r#"spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster"#]
+    );
+    assert_eq!(
+        with(json!({"ipFamilyPolicy": "RequireDualStack", "ipFamilies": ["IPv4", "IPv6"]})),
+        vec![
+            r#"spec.ipFamilyPolicy: Invalid value: "RequireDualStack": this cluster is not configured for dual-stack services"#,
+            r#"spec.ipFamilies[1]: Invalid value: "IPv6": not configured on this cluster"#,
+        ]
+    );
+    assert_eq!(
+        with(json!({"ipFamilies": [], "clusterIP": "fd00::10", "clusterIPs": ["fd00::10"]})),
+        vec![r#"spec.clusterIPs[0]: Invalid value: []string{"fd00::10"}: IPv6 is not configured on this cluster"#]
+    );
+    assert_eq!(
+        with(json!({"clusterIP": "10.96.0.10", "clusterIPs": ["10.96.0.10"], "ipFamilies": ["IPv6"]})),
+        vec![
+            r#"spec.clusterIPs[0]: Invalid value: "10.96.0.10": expected an IPv6 value as indicated by `ipFamilies[0]`"#
+        ]
+    );
+    // Headless with a selector follows the usual rules; without a selector both families are allowed.
+    assert_eq!(
+        with(json!({"clusterIP": "None", "ipFamilyPolicy": "RequireDualStack"})).len(),
+        1,
+        "headless with selector"
+    );
+    assert_eq!(
+        with(json!({"clusterIP": "None", "selector": null, "ipFamilyPolicy": "RequireDualStack",
+            "ipFamilies": ["IPv4", "IPv6"]})),
+        Vec::<String>::new()
+    );
+    assert_eq!(with(json!({"ipFamilyPolicy": "PreferDualStack"})), Vec::<String>::new());
 }

@@ -22,6 +22,13 @@ use serde_json::Value;
 
 /// See [`super::validate`].
 pub fn validate(kind: &str, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
+    if kind == "Service" {
+        // Upstream's allocator runs (and fails) before validation.
+        let alloc = service::allocation(obj);
+        if !alloc.is_empty() {
+            return alloc;
+        }
+    }
     let mut out = Vec::new();
     let namespaced = RESOURCES.iter().find(|r| r.kind == kind).is_none_or(|r| r.scope == Scope::Namespaced);
     meta::object_meta(&mut out, kind, obj.get("metadata").unwrap_or(&Value::Null), namespaced);

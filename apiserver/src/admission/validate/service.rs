@@ -3,6 +3,7 @@
 
 use super::container::{enum_field, port_num_or_name, protocol};
 use super::net;
+use crate::admission::defaults::service::{family_of, headless_selectorless, requested_ips, CLUSTER_IP_FAMILIES};
 use crate::admission::errs::{self, child, index};
 use crate::admission::json;
 use crate::admission::labels::validate_labels;
@@ -175,13 +176,111 @@ fn ip_families(out: &mut Vec<Cause>, spec: &Value, ty: &str) {
             "may not have more than 2 entries",
         ));
     }
-    if families.len() > 1 && policy == "SingleStack" {
+}
+
+/// Go's `%#v` of a `[]string` (how upstream shows `clusterIPs` in a cause).
+fn go_strings(v: &[&str]) -> String {
+    let items: Vec<String> = v.iter().map(|s| errs::quote(s)).collect();
+    format!("[]string{{{}}}", items.join(", "))
+}
+
+fn configured(family: &str) -> bool {
+    CLUSTER_IP_FAMILIES.contains(&family)
+}
+
+/// What upstream's Service allocator rejects before validation runs (`initIPFamilyFields` with
+/// `ValidateServiceClusterIPsRelatedFields`), on this cluster, which serves IPv4 only. Upstream
+/// answers with these causes alone. Malformed families, policies or addresses are left to
+/// [`service`], which reports them.
+pub fn allocation(obj: &Value) -> Vec<Cause> {
+    let mut out = Vec::new();
+    let spec = obj.get("spec").unwrap_or(&Value::Null);
+    if json::s(spec, "type") == "ExternalName" {
+        return out;
+    }
+    let families: Vec<&str> = json::arr(spec, "ipFamilies").iter().map(|f| f.as_str().unwrap_or("")).collect();
+    let distinct: HashSet<&str> = families.iter().copied().collect();
+    if families.iter().any(|f| *f != "IPv4" && *f != "IPv6") || distinct.len() != families.len() {
+        return out;
+    }
+    let policy = json::s(spec, "ipFamilyPolicy");
+    if !["", "SingleStack", "PreferDualStack", "RequireDualStack"].contains(&policy) {
+        return out;
+    }
+    let ips = requested_ips(spec);
+    let headless = ips.len() == 1 && ips[0] == "None";
+    let ip_families: Vec<Option<&str>> = ips
+        .iter()
+        .enumerate()
+        .map(|(i, ip)| if i == 0 && *ip == "None" { Some("None") } else { family_of(ip) })
+        .collect();
+    if ip_families.iter().any(Option::is_none) || ips.len() > 2 || (ips.len() > 1 && ips[0] == "None") {
+        return out;
+    }
+    if ips.len() == 2 && ip_families[0] == ip_families[1] {
+        out.push(errs::invalid_raw(
+            "spec.clusterIPs",
+            &go_strings(&ips),
+            "may specify no more than one IP for each IP family",
+        ));
+    }
+    if !headless {
+        for (i, (ip, fam)) in ips.iter().zip(&ip_families).enumerate() {
+            match families.get(i) {
+                Some(want) if Some(*want) != *fam => out.push(errs::invalid_str(
+                    &index("spec.clusterIPs", i),
+                    ip,
+                    &format!("expected an {want} value as indicated by `ipFamilies[{i}]`"),
+                )),
+                _ => {}
+            }
+        }
+    }
+    if !out.is_empty() {
+        return out;
+    }
+    if policy == "SingleStack" {
+        if ips.len() == 2 {
+            out.push(errs::invalid_str(
+                "spec.ipFamilyPolicy",
+                policy,
+                "must be 'RequireDualStack' or 'PreferDualStack' when multiple cluster IPs are specified",
+            ));
+        }
+        if families.len() == 2 {
+            out.push(errs::invalid_str(
+                "spec.ipFamilyPolicy",
+                policy,
+                "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified",
+            ));
+        }
+    }
+    for (i, fam) in ip_families.iter().enumerate() {
+        let Some(fam) = fam.filter(|f| *f != "None") else { break };
+        if i >= families.len() && !configured(fam) {
+            out.push(errs::invalid_raw(
+                &index("spec.clusterIPs", i),
+                &go_strings(&ips),
+                &format!("{fam} is not configured on this cluster"),
+            ));
+        }
+    }
+    if !out.is_empty() || headless_selectorless(spec) {
+        return out;
+    }
+    if policy == "RequireDualStack" && CLUSTER_IP_FAMILIES.len() < 2 {
         out.push(errs::invalid_str(
             "spec.ipFamilyPolicy",
             policy,
-            "must be 'RequireDualStack' or 'PreferDualStack' when multiple IP families are specified",
+            "this cluster is not configured for dual-stack services",
         ));
     }
+    for (i, fam) in families.iter().enumerate() {
+        if !configured(fam) {
+            out.push(errs::invalid_str(&index("spec.ipFamilies", i), fam, "not configured on this cluster"));
+        }
+    }
+    out
 }
 
 /// `clusterIP` cannot change while neither side is ExternalName (an empty new value means "keep").
@@ -191,8 +290,17 @@ fn update(out: &mut Vec<Cause>, new: &Value, old: &Value) {
     if needs_ip(new) && needs_ip(old) && !n.is_empty() && !o.is_empty() && n != o {
         out.push(errs::invalid_str("spec.clusterIP", n, "field is immutable"));
     }
+    // Headless Services may change families (upstream's validateUpgradeDowngradeIPFamilies).
+    let headless = |s: &Value| requested_ips(s) == ["None"];
     let (nf, of) = (json::arr(new, "ipFamilies"), json::arr(old, "ipFamilies"));
-    if needs_ip(new) && needs_ip(old) && !nf.is_empty() && !of.is_empty() && nf.first() != of.first() {
+    if needs_ip(new)
+        && needs_ip(old)
+        && !headless(new)
+        && !headless(old)
+        && !nf.is_empty()
+        && !of.is_empty()
+        && nf.first() != of.first()
+    {
         out.push(errs::invalid(
             &index("spec.ipFamilies", 0),
             nf.first().unwrap_or(&Value::Null),
