@@ -32,8 +32,12 @@ pub struct ResourceInfo {
     pub subresources: &'static [SubresourceInfo],
 }
 
-/// The verbs every served resource supports.
+/// The verbs every served resource supports, unless [`ResourceInfo::verbs`] says fewer.
 pub const VERBS: &[&str] = &["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"];
+
+/// Namespaces cannot be deleted as a collection (upstream's namespace storage has no
+/// DeleteCollection).
+const NAMESPACE_VERBS: &[&str] = &["create", "delete", "get", "list", "patch", "update", "watch"];
 
 const STATUS_VERBS: &[&str] = &["get", "patch", "update"];
 
@@ -173,6 +177,19 @@ pub static RESOURCES: &[ResourceInfo] = &[
 ];
 
 impl ResourceInfo {
+    /// The verbs this resource supports (discovery, OpenAPI and routing agree on them).
+    pub fn verbs(&self) -> &'static [&'static str] {
+        if self.group.is_empty() && self.plural == "namespaces" {
+            NAMESPACE_VERBS
+        } else {
+            VERBS
+        }
+    }
+
+    pub fn supports(&self, verb: &str) -> bool {
+        self.verbs().contains(&verb)
+    }
+
     /// `v1` for the core group, `apps/v1` otherwise.
     pub fn api_version(&self) -> String {
         if self.group.is_empty() {

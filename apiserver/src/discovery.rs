@@ -4,7 +4,7 @@
 use axum::response::Response;
 use serde_json::{json, Value};
 
-use api::resources::{self, ResourceInfo, RESOURCES, VERBS};
+use api::resources::{self, ResourceInfo, RESOURCES};
 use api::ApiError;
 
 use crate::response;
@@ -37,7 +37,7 @@ fn aggregated_resource(r: &ResourceInfo) -> Value {
         "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
         "scope": scope(r),
         "singularResource": r.singular,
-        "verbs": VERBS,
+        "verbs": r.verbs(),
     });
     if !r.short_names.is_empty() {
         v["shortNames"] = json!(r.short_names);
@@ -133,7 +133,7 @@ pub fn group_version(group: &str, version: &str) -> Response {
             "singularName": r.singular,
             "namespaced": r.namespaced(),
             "kind": r.kind,
-            "verbs": VERBS,
+            "verbs": r.verbs(),
         });
         if !r.short_names.is_empty() {
             v["shortNames"] = json!(r.short_names);

@@ -298,10 +298,6 @@ pub async fn delete_collection(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiErr
     let keep = |o: &crate::storage::Obj| filter.matches(o);
     let (_, objs, _) = ctx.state.store.list(&ctx.target.prefix(), None, usize::MAX, &keep);
     let res = ctx.target.res;
-    // Refused before anything is deleted, rather than after part of the collection went.
-    for o in &objs {
-        refuse_immortal(res, o.key.rsplit('/').next().unwrap_or(""))?;
-    }
     for o in objs {
         let Some(name) = o.key.rsplit('/').next() else { continue };
         match delete_one(ctx, name, &opts).await {

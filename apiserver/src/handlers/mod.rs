@@ -54,7 +54,11 @@ pub async fn resource(state: State, target: Target, query: Query, user: UserInfo
     match dispatch(&ctx, method, req).await {
         Ok(r) => r,
         Err(e) if e.code == 405 => {
-            response::with_allow(response::error(&e), allowed_methods(named, ctx.target.subresource.as_deref()))
+            let allow = match allowed_methods(named, ctx.target.subresource.as_deref()) {
+                "GET, POST, DELETE" if !ctx.target.res.supports("deletecollection") => "GET, POST",
+                other => other,
+            };
+            response::with_allow(response::error(&e), allow)
         }
         Err(e) => response::error(&e),
     }
@@ -139,7 +143,7 @@ async fn dispatch(ctx: &Ctx, method: Method, req: Request) -> Result<Response, A
             let body = read_body(ctx, req).await?;
             delete::delete(ctx, &body).await
         }
-        (&Method::DELETE, false, None) => {
+        (&Method::DELETE, false, None) if ctx.target.res.supports("deletecollection") => {
             let body = read_body(ctx, req).await?;
             delete::delete_collection(ctx, &body).await
         }

@@ -110,16 +110,25 @@ impl Ctx<'_> {
         let noun = self.noun();
         let mut delete_params = params::delete();
         delete_params.extend(params::list());
-        json!({
+        let mut item = json!({
             "get": self.op("list", &format!("list or watch objects of kind {kind}"), &format!("list{noun}"),
                 params::list(), None, responses(&[("200", "OK", &self.list_ref)])),
             "post": self.op("post", &format!("create a {kind}"), &format!("create{noun}"),
                 params::write(), Some(body_any(&self.kind_ref)),
                 responses(&[("200", "OK", &self.kind_ref), ("201", "Created", &self.kind_ref), ("202", "Accepted", &self.kind_ref)])),
-            "delete": self.op("deletecollection", &format!("delete collection of {kind}"), &format!("deletecollection{noun}"),
-                delete_params, Some(self.delete_body()), responses(&[("200", "OK", &self.status_ref())])),
             "parameters": path_params,
-        })
+        });
+        if self.r.supports("deletecollection") {
+            item["delete"] = self.op(
+                "deletecollection",
+                &format!("delete collection of {kind}"),
+                &format!("deletecollection{noun}"),
+                delete_params,
+                Some(self.delete_body()),
+                responses(&[("200", "OK", &self.status_ref())]),
+            );
+        }
+        item
     }
 
     fn object_item(&self, path_params: Vec<Value>) -> Value {
