@@ -1,10 +1,12 @@
 //! Shared API vocabulary for every skiff component: the Kubernetes types (re-exported from
 //! k8s-openapi at the 1.33 API level), the registry of served resources, label and field
-//! selectors, and the `Status` error shape.
+//! selectors, resource quantities, IPv4/IPv6 CIDRs, and the `Status` error shape.
 //!
 //! This crate depends on nothing else in the workspace.
 
+pub mod cidr;
 pub mod duration;
+pub mod quantity;
 pub mod resources;
 pub mod selector;
 pub mod status;

@@ -3,20 +3,30 @@
 //! deleted or its write fails, so no address or port is ever handed out twice.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 
+use api::cidr::Cidr;
 use serde_json::Value;
 
 use crate::storage::Store;
 use crate::{Error, Opts};
 
 /// The address of the `kubernetes` Service: the first address of the range.
-pub fn first_service_ip(net: &ipnet::Ipv4Net) -> Ipv4Addr {
-    Ipv4Addr::from(u32::from(net.network()).saturating_add(1))
+pub fn first_service_ip(net: &Cidr) -> Ipv4Addr {
+    Ipv4Addr::from(bounds(net).0.saturating_add(1))
+}
+
+/// The network and broadcast addresses of an IPv4 range (`--service-cidr` is read as IPv4 only;
+/// an IPv6 range would be empty here).
+fn bounds(net: &Cidr) -> (u32, u32) {
+    match (net.network(), net.last()) {
+        (IpAddr::V4(network), IpAddr::V4(broadcast)) => (u32::from(network), u32::from(broadcast)),
+        _ => (1, 0),
+    }
 }
 
 pub struct Allocators {
-    net: ipnet::Ipv4Net,
+    net: Cidr,
     ips: BTreeSet<u32>,
     ip_cursor: u32,
     ports: (u16, u16),
@@ -47,11 +57,11 @@ fn parse_port_range(s: &str) -> Option<(u16, u16)> {
 }
 
 impl Allocators {
-    pub fn new(net: ipnet::Ipv4Net, ports: (u16, u16)) -> Self {
+    pub fn new(net: Cidr, ports: (u16, u16)) -> Self {
         Allocators {
             net,
             ips: BTreeSet::new(),
-            ip_cursor: u32::from(net.network()).saturating_add(2),
+            ip_cursor: bounds(&net).0.saturating_add(2),
             ports,
             used_ports: BTreeSet::new(),
             port_cursor: ports.0,
@@ -69,7 +79,7 @@ impl Allocators {
             let v = svc.value()?;
             for ip in cluster_ips(&v) {
                 if let Ok(ip) = ip.parse::<Ipv4Addr>() {
-                    if a.net.contains(&ip) {
+                    if a.net.contains(IpAddr::V4(ip)) {
                         a.ips.insert(u32::from(ip));
                     }
                 }
@@ -86,10 +96,10 @@ impl Allocators {
     }
 
     fn first(&self) -> u32 {
-        u32::from(self.net.network()).saturating_add(1)
+        bounds(&self.net).0.saturating_add(1)
     }
     fn last(&self) -> u32 {
-        u32::from(self.net.broadcast()).saturating_sub(1)
+        bounds(&self.net).1.saturating_sub(1)
     }
 
     pub fn allocate_ip(&mut self) -> Result<Ipv4Addr, AllocError> {

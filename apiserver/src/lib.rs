@@ -51,8 +51,8 @@ pub struct Opts {
     #[arg(long)]
     pub advertise_address: Option<IpAddr>,
     /// Range of Service cluster IPs.
-    #[arg(long, default_value = "10.96.0.0/12")]
-    pub service_cidr: ipnet::Ipv4Net,
+    #[arg(long, default_value = "10.96.0.0/12", value_parser = api::cidr::Cidr::parse_sloppy_ipv4)]
+    pub service_cidr: api::cidr::Cidr,
     /// Range of Service node ports.
     #[arg(long, default_value = "30000-32767")]
     pub service_node_port_range: String,

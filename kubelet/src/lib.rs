@@ -15,7 +15,6 @@
 //! Invariants: the kubelet never writes a pod's spec (status and the final delete only); it reads
 //! the API through watches and never polls it.
 
-pub mod cidr;
 pub mod dispatch;
 pub mod error;
 pub mod node;

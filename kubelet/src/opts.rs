@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::cidr::Ipv4Cidr;
 use crate::error::Error;
 use crate::node::object::NodeConfig;
+use api::cidr::Cidr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RuntimeKind {
@@ -41,8 +41,8 @@ pub struct Opts {
     pub count: u32,
     /// Pod range for a node whose podCIDR the cluster does not assign (with --count N: node i gets
     /// its i-th /24).
-    #[arg(long)]
-    pub pod_cidr: Option<Ipv4Cidr>,
+    #[arg(long, value_parser = Cidr::parse_ipv4)]
+    pub pod_cidr: Option<Cidr>,
     /// CPU capacity of a hollow node.
     #[arg(long, default_value = "4")]
     pub fake_cpu: String,
@@ -110,14 +110,12 @@ fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname").map(|s| s.trim().to_lowercase()).unwrap_or_default()
 }
 
+/// A capacity flag: a non-negative quantity in the grammar the API server validates.
 fn quantity(flag: &'static str, v: &str) -> Result<Quantity, Error> {
-    let ok = !v.is_empty()
-        && v.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.').chars().all(|c| c.is_ascii_alphabetic())
-        && v.starts_with(|c: char| c.is_ascii_digit());
-    if !ok {
-        return Err(invalid(flag, format!("{v:?} is not a quantity (e.g. 4, 500m, 16Gi)")));
+    match api::quantity::parse(v) {
+        Ok(q) if !q.is_negative() => Ok(Quantity(v.to_string())),
+        _ => Err(invalid(flag, format!("{v:?} is not a quantity (e.g. 4, 500m, 16Gi)"))),
     }
-    Ok(Quantity(v.to_string()))
 }
 
 impl Opts {
@@ -185,8 +183,9 @@ impl Opts {
             };
             let pod_cidr = match self.pod_cidr {
                 None => None,
+                Some(c) if !c.is_ipv4() => return Err(invalid("pod-cidr", format!("{c} is not an IPv4 CIDR"))),
                 Some(c) if self.count == 1 => Some(c),
-                Some(c) => Some(c.subnet(24, u64::from(i)).ok_or_else(|| {
+                Some(c) => Some(c.subnet(24, u128::from(i)).ok_or_else(|| {
                     invalid("pod-cidr", format!("{c} has no /24 number {i} for --count {}", self.count))
                 })?),
             };
@@ -243,6 +242,16 @@ mod tests {
         assert_eq!(plan[0].labels.get("tier").map(String::as_str), Some(""));
         assert_eq!(plan[0].capacity.get("memory").map(|q| q.0.as_str()), Some("16Gi"));
 
+        // Quantities upstream accepts that the kubelet's own check used to refuse.
+        let exp = Opts {
+            fake_cpu: "+4".into(),
+            fake_memory: "16e9".into(),
+            fake_ephemeral_storage: ".5Ti".into(),
+            ..fake(1)
+        };
+        let caps = &exp.plan("x").expect("plan")[0].capacity;
+        assert_eq!(caps.get("memory").map(|q| q.0.as_str()), Some("16e9"));
+
         let single = fake(1).plan("x").expect("plan");
         assert_eq!(single[0].name, "hollow-0", "hollow nodes are numbered also when there is one");
     }
@@ -256,8 +265,13 @@ mod tests {
             (Opts { node_name: Some("Bad_Name".into()), ..fake(1) }, "node-name"),
             (Opts { node_labels: vec!["novalue".into()], ..fake(1) }, "node-labels"),
             (Opts { fake_memory: "lots".into(), ..fake(1) }, "fake-memory"),
+            // Once accepted here though the API server rejects them (the shared grammar now decides).
+            (Opts { fake_memory: "1.2.3".into(), ..fake(1) }, "fake-memory"),
+            (Opts { fake_cpu: "4cores".into(), ..fake(1) }, "fake-cpu"),
+            (Opts { fake_cpu: "-1".into(), ..fake(1) }, "fake-cpu"),
             (Opts { fake_pod_run_seconds: -1.0, ..fake(1) }, "fake-pod-run-seconds"),
             (Opts { pod_cidr: Some("10.0.0.0/24".parse().expect("cidr")), ..fake(2) }, "pod-cidr"),
+            (Opts { pod_cidr: Some("fd00::/64".parse().expect("cidr")), ..fake(1) }, "pod-cidr"),
         ];
         for (o, flag) in cases {
             match o.plan("x") {

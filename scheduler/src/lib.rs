@@ -21,7 +21,6 @@ pub mod node_info;
 mod opts;
 pub mod placement;
 pub mod pod_info;
-pub mod quantity;
 pub mod queue;
 pub mod resources;
 pub mod scheduler;

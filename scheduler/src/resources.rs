@@ -7,8 +7,6 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Container, PodSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::quantity::parse_scaled;
-
 /// CPU assumed for a container that requests none, when scoring (upstream `DefaultMilliCPURequest`).
 pub const DEFAULT_MILLI_CPU: i64 = 100;
 /// Memory assumed for a container that requests none, when scoring (upstream `DefaultMemoryRequest`).
@@ -38,8 +36,9 @@ impl Resources {
     }
 
     fn set(&mut self, name: &str, q: &Quantity) {
-        let scale = if name == "cpu" { 1000 } else { 1 };
-        let v = parse_scaled(&q.0, scale).unwrap_or(0);
+        // CPU in millicores, everything else in units, rounded up (upstream MilliValue / Value).
+        let v =
+            api::quantity::parse(&q.0).map(|q| if name == "cpu" { q.milli_value() } else { q.value() }).unwrap_or(0);
         match name {
             "cpu" => self.milli_cpu = v,
             "memory" => self.memory = v,

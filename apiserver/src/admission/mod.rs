@@ -15,7 +15,6 @@ mod json;
 mod labels;
 mod names;
 mod normalize;
-mod quantity;
 mod validate;
 
 #[cfg(test)]

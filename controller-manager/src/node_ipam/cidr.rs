@@ -1,9 +1,11 @@
-//! IPv4 CIDR arithmetic for the node IPAM controller: a cluster range cut into equal node
-//! subnets, addressed by index (upstream `pkg/controller/nodeipam/ipam/cidrset`).
+//! The node IPAM controller's cluster range cut into equal IPv4 node subnets, addressed by index
+//! (upstream `pkg/controller/nodeipam/ipam/cidrset`). CIDRs are read by `api::cidr`.
 
 use std::collections::HashSet;
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::ops::Range;
+
+use api::cidr::Cidr;
 
 /// Node subnets are limited to 2^MAX_SUBNET_BITS per range, as upstream limits the difference
 /// between the cluster and node mask sizes.
@@ -17,23 +19,14 @@ pub enum CidrError {
     MaskSize { cluster: u8, node: u8 },
 }
 
-/// Parses `a.b.c.d/n` into the network address (host bits cleared) and the prefix length.
-pub fn parse(cidr: &str) -> Result<(u32, u8), CidrError> {
+/// Parses `a.b.c.d/n` into the network address (host bits cleared, as upstream reads the
+/// cluster CIDR and podCIDRs) and the prefix length.
+fn parse(cidr: &str) -> Result<(u32, u8), CidrError> {
     let err = || CidrError::Parse(cidr.to_string());
-    let (addr, len) = cidr.trim().split_once('/').ok_or_else(err)?;
-    let addr: Ipv4Addr = addr.parse().map_err(|_| err())?;
-    let len: u8 = len.parse().map_err(|_| err())?;
-    if len > 32 {
-        return Err(err());
-    }
-    Ok((u32::from(addr) & mask(len), len))
-}
-
-fn mask(len: u8) -> u32 {
-    if len == 0 {
-        0
-    } else {
-        u32::MAX << (32 - u32::from(len))
+    let net = Cidr::parse_sloppy_ipv4(cidr).map_err(|_| err())?;
+    match net.network() {
+        IpAddr::V4(addr) => Ok((u32::from(addr), net.prefix())),
+        IpAddr::V6(_) => Err(err()),
     }
 }
 
@@ -47,7 +40,7 @@ pub struct CidrSet {
 
 impl CidrSet {
     pub fn new(cluster_cidr: &str, node_mask_size: u8) -> Result<Self, CidrError> {
-        let (base, prefix) = parse(cluster_cidr)?;
+        let (base, prefix) = parse(cluster_cidr.trim())?; // a flag: surrounding blanks forgiven
         if node_mask_size < prefix || node_mask_size > 32 || node_mask_size - prefix > MAX_SUBNET_BITS {
             return Err(CidrError::MaskSize { cluster: prefix, node: node_mask_size });
         }
@@ -97,12 +90,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_and_clears_host_bits() {
+    fn parses_ipv4_and_clears_host_bits() {
+        // The grammar itself is api::cidr's (tested there); here: IPv4 only, host bits cleared.
         assert_eq!(parse("10.244.3.7/16"), Ok((u32::from(Ipv4Addr::new(10, 244, 0, 0)), 16)));
         assert_eq!(parse("0.0.0.0/0"), Ok((0, 0)));
-        for bad in ["10.244.0.0", "10.244.0.0/33", "10.244.0/16", "fd00::/64", "x/8", ""] {
+        for bad in ["10.244.0.0", "10.244.0.0/33", "fd00::/64", "x/8", ""] {
             assert!(parse(bad).is_err(), "{bad}");
         }
+        assert_eq!(CidrSet::new(" 10.244.0.0/16 ", 24).map(|s| s.capacity()), Ok(256));
+        assert!(CidrSet::new("fd00::/64", 80).is_err());
     }
 
     #[test]

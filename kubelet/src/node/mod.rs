@@ -17,8 +17,8 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::cidr::Ipv4Cidr;
 use crate::error::{code, Error};
+use api::cidr::Cidr;
 use object::NodeConfig;
 
 /// What the shared node watch tells a node.
@@ -43,7 +43,7 @@ pub struct Agent {
     timing: Timing,
     /// Bounds concurrent registrations when many hollow nodes start at once.
     gate: Arc<Semaphore>,
-    cidr: watch::Sender<Option<Ipv4Cidr>>,
+    cidr: watch::Sender<Option<Cidr>>,
     current: Option<Arc<Node>>,
 }
 
@@ -62,7 +62,7 @@ impl Agent {
         client: Client,
         timing: Timing,
         gate: Arc<Semaphore>,
-        cidr: watch::Sender<Option<Ipv4Cidr>>,
+        cidr: watch::Sender<Option<Cidr>>,
     ) -> Self {
         Agent { cfg, client, timing, gate, cidr, current: None }
     }

@@ -10,8 +10,8 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::cidr::Ipv4Cidr;
 use crate::pods::status::api_time;
+use api::cidr::Cidr;
 
 /// The version every skiff kubelet reports.
 pub const KUBELET_VERSION: &str = "v1.33.0-skiff";
@@ -24,7 +24,7 @@ pub struct NodeConfig {
     pub name: String,
     pub ip: IpAddr,
     /// Used when the cluster does not assign one.
-    pub pod_cidr: Option<Ipv4Cidr>,
+    pub pod_cidr: Option<Cidr>,
     /// Extra labels (`--node-labels`).
     pub labels: BTreeMap<String, String>,
     /// Capacity, also reported as allocatable.
@@ -135,10 +135,10 @@ pub fn node(cfg: &NodeConfig, now: Timestamp) -> Node {
 }
 
 /// The node's podCIDR, if assigned and an IPv4 CIDR this kubelet can use.
-pub fn pod_cidr(node: &Node) -> Option<Ipv4Cidr> {
+pub fn pod_cidr(node: &Node) -> Option<Cidr> {
     let spec = node.spec.as_ref()?;
     let first = spec.pod_cidr.as_deref().or_else(|| spec.pod_cidrs.as_ref()?.first().map(String::as_str))?;
-    first.parse().ok()
+    Cidr::parse_ipv4(first).ok()
 }
 
 #[cfg(test)]

@@ -4,35 +4,35 @@
 //! is never handed out twice, even across a podCIDR change.
 
 use std::collections::HashMap;
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
-use crate::cidr::Ipv4Cidr;
+use api::cidr::Cidr;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PoolError {
     #[error("the node has no podCIDR yet")]
     NoCidr,
     #[error("podCIDR {0} has no free address")]
-    Exhausted(Ipv4Cidr),
+    Exhausted(Cidr),
 }
 
 /// The IPs of one node's pods, keyed by pod uid.
 #[derive(Debug, Default)]
 pub struct IpPool {
-    cidr: Option<Ipv4Cidr>,
-    by_owner: HashMap<String, Ipv4Addr>,
-    owner_of: HashMap<Ipv4Addr, String>,
+    cidr: Option<Cidr>,
+    by_owner: HashMap<String, IpAddr>,
+    owner_of: HashMap<IpAddr, String>,
     /// Offset in the CIDR where the next search starts.
-    cursor: u64,
+    cursor: u128,
 }
 
 impl IpPool {
-    pub fn cidr(&self) -> Option<Ipv4Cidr> {
+    pub fn cidr(&self) -> Option<Cidr> {
         self.cidr
     }
 
     /// Switches the range new IPs come from; IPs already handed out stay reserved.
-    pub fn set_cidr(&mut self, cidr: Ipv4Cidr) {
+    pub fn set_cidr(&mut self, cidr: Cidr) {
         if self.cidr != Some(cidr) {
             self.cidr = Some(cidr);
             self.cursor = 2;
@@ -40,24 +40,24 @@ impl IpPool {
     }
 
     /// The gateway (first host address) of the current range.
-    pub fn gateway(&self) -> Option<Ipv4Addr> {
+    pub fn gateway(&self) -> Option<IpAddr> {
         self.cidr.and_then(|c| c.nth(1))
     }
 
     /// The IP of `owner`: the one it already has, else `preferred` when free and in range, else
     /// the next free one.
-    pub fn allocate(&mut self, owner: &str, preferred: Option<Ipv4Addr>) -> Result<Ipv4Addr, PoolError> {
+    pub fn allocate(&mut self, owner: &str, preferred: Option<IpAddr>) -> Result<IpAddr, PoolError> {
         if let Some(ip) = self.by_owner.get(owner) {
             return Ok(*ip);
         }
         let cidr = self.cidr.ok_or(PoolError::NoCidr)?;
-        let (first, last) = (2u64, cidr.size().saturating_sub(2));
+        let (first, last) = (2u128, cidr.size().saturating_sub(2));
         if last < first {
             return Err(PoolError::Exhausted(cidr));
         }
         if let Some(ip) = preferred {
-            let offset = u64::from(u32::from(ip).wrapping_sub(u32::from(cidr.network())));
-            if cidr.contains(ip) && (first..=last).contains(&offset) && !self.owner_of.contains_key(&ip) {
+            let in_range = cidr.offset(ip).is_some_and(|offset| (first..=last).contains(&offset));
+            if in_range && !self.owner_of.contains_key(&ip) {
                 self.take(owner, ip);
                 return Ok(ip);
             }
@@ -76,7 +76,7 @@ impl IpPool {
         Err(PoolError::Exhausted(cidr))
     }
 
-    fn take(&mut self, owner: &str, ip: Ipv4Addr) {
+    fn take(&mut self, owner: &str, ip: IpAddr) {
         self.by_owner.insert(owner.to_string(), ip);
         self.owner_of.insert(ip, owner.to_string());
     }
@@ -103,7 +103,7 @@ mod tests {
         p
     }
 
-    fn ip(s: &str) -> Ipv4Addr {
+    fn ip(s: &str) -> IpAddr {
         s.parse().expect("ip")
     }
 
@@ -117,7 +117,7 @@ mod tests {
         let mut p = pool("10.244.1.0/29");
         assert_eq!(p.gateway(), Some(ip("10.244.1.1")));
         let got: Vec<_> = (0..5).map(|i| p.allocate(&format!("p{i}"), None)).collect();
-        let want: Vec<Result<Ipv4Addr, PoolError>> =
+        let want: Vec<Result<IpAddr, PoolError>> =
             ["10.244.1.2", "10.244.1.3", "10.244.1.4", "10.244.1.5", "10.244.1.6"].iter().map(|s| Ok(ip(s))).collect();
         assert_eq!(got, want);
         assert!(matches!(p.allocate("p5", None), Err(PoolError::Exhausted(_))));

@@ -15,8 +15,8 @@ use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-use crate::cidr::Ipv4Cidr;
 use crate::runtime::Runtime;
+use api::cidr::Cidr;
 use ip_pool::IpPool;
 
 /// What the shared pod watch tells a node.
@@ -38,7 +38,7 @@ pub struct NodeCtx {
     pub host_ip: IpAddr,
     pub ips: Mutex<IpPool>,
     /// The node's podCIDR once known (set by the node task).
-    pub cidr: watch::Receiver<Option<Ipv4Cidr>>,
+    pub cidr: watch::Receiver<Option<Cidr>>,
 }
 
 impl NodeCtx {

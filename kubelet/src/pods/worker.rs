@@ -6,7 +6,7 @@
 //! changes, a container event arrives, the podCIDR shows up, or a backoff expires.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -266,20 +266,16 @@ impl Worker {
                 tracing::debug!("waiting for the node's podCIDR");
                 return Ok(false);
             };
-            let preferred: Option<Ipv4Addr> =
+            let preferred: Option<IpAddr> =
                 pod.status.as_ref().and_then(|s| s.pod_ip.as_deref()).and_then(|ip| ip.parse().ok());
             let (ip, gateway) = {
                 let mut pool = self.ctx.ips();
                 pool.set_cidr(cidr);
                 (pool.allocate(&self.uid, preferred)?, pool.gateway())
             };
-            self.ip = Some(IpAddr::V4(ip));
+            self.ip = Some(ip);
             self.owns_ip = true;
-            Some(PodNetwork {
-                ip: IpAddr::V4(ip),
-                prefix_len: cidr.prefix(),
-                gateway: IpAddr::V4(gateway.unwrap_or(ip)),
-            })
+            Some(PodNetwork { ip, prefix_len: cidr.prefix(), gateway: gateway.unwrap_or(ip) })
         };
         let policy = spec.restart_policy.clone().unwrap_or_else(|| "Always".into());
         let config = PodSandboxConfig {

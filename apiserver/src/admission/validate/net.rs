@@ -11,14 +11,9 @@ pub fn ip(s: &str) -> Option<IpAddr> {
     s.parse().ok()
 }
 
+/// Upstream `IsValidCIDR`: IPv4 or IPv6, host bits allowed.
 pub fn is_cidr(s: &str) -> bool {
-    let Some((addr, bits)) = s.split_once('/') else { return false };
-    let Ok(bits) = bits.parse::<u8>() else { return false };
-    match ip(addr) {
-        Some(IpAddr::V4(_)) => bits <= 32,
-        Some(IpAddr::V6(_)) => bits <= 128,
-        None => false,
-    }
+    api::cidr::Cidr::parse_sloppy(s).is_ok()
 }
 
 /// Addresses an endpoint may not use (upstream `validateNonSpecialIP`).

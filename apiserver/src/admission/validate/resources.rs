@@ -3,7 +3,7 @@
 
 use crate::admission::errs::{self, child, key};
 use crate::admission::labels::qualified_name;
-use crate::admission::quantity::{self, Quantity};
+use api::quantity::{self, Quantity};
 use api::Cause;
 use serde_json::Value;
 
@@ -35,11 +35,11 @@ fn quantity_text(v: &Value) -> Option<String> {
 pub fn parse_nonnegative(out: &mut Vec<Cause>, path: &str, v: &Value) -> Option<Quantity> {
     let text = quantity_text(v).unwrap_or_default();
     match quantity::parse(&text) {
-        None => {
+        Err(_) => {
             out.push(errs::invalid(path, v, quantity::FORMAT_MSG));
             None
         }
-        Some(q) => {
+        Ok(q) => {
             if q.is_negative() {
                 out.push(errs::invalid_str(path, &text, "must be greater than or equal to 0"));
             }
