@@ -24,6 +24,14 @@ fn node_status(ready: &str) -> serde_json::Value {
     ]}})
 }
 
+/// A status write that is never a no-op (the API server does not bump the resourceVersion of a
+/// write that changes nothing): the Ready condition's message counts.
+fn heartbeat(ready: &str, n: u64) -> serde_json::Value {
+    let mut status = node_status(ready);
+    status["status"]["conditions"][0]["message"] = format!("heartbeat {n}").into();
+    status
+}
+
 fn pod(name: &str, tolerations: serde_json::Value) -> Pod {
     obj(serde_json::json!({
         "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
@@ -168,4 +176,85 @@ async fn unreachable_node_is_tainted_its_pods_evicted_and_healed() {
     assert!(taint_keys(&n).is_empty(), "{:?}", taint_keys(&n));
     assert_eq!(ready_of(&n).map(|r| r.0).as_deref(), Some("True"));
     renewer.abort();
+}
+
+/// Taint writes do not fight heartbeats: while a "kubelet" rewrites the Node's status as fast as
+/// it can (every write bumps the resourceVersion, so a resourceVersion precondition taken before
+/// any of them would be stale), the controller's taint writes still land, without conflicts,
+/// and a foreign taint added concurrently is kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn taint_writes_succeed_while_status_heartbeats_flow() {
+    let mut o = opts();
+    o.node_monitor_period = Duration::from_millis(200);
+    let server = start_with(o, &[controller_manager::node_lifecycle::controller]).await;
+    let client = server.client.clone();
+    let pp = PostParams::default();
+    let ps = PatchParams::default();
+    let nodes: Api<Node> = Api::all(client.clone());
+    nodes.create(&pp, &obj(serde_json::json!({"metadata": {"name": "n1"}}))).await.expect("create node");
+    nodes.patch_status("n1", &ps, &Patch::Merge(node_status("True"))).await.expect("node status");
+
+    // A whole-object resourceVersion precondition is invalidated by a status write.
+    let read = nodes.get("n1").await.expect("get node");
+    nodes.patch_status("n1", &ps, &Patch::Merge(heartbeat("True", 0))).await.expect("node status");
+    let stale = serde_json::json!({"metadata": {"resourceVersion": read.metadata.resource_version},
+        "spec": {"taints": [{"key": "probe", "effect": "NoSchedule"}]}});
+    match nodes.patch("n1", &ps, &Patch::Merge(stale)).await {
+        Err(kube::Error::Api(e)) => assert_eq!(e.code, 409, "{e:?}"),
+        other => panic!("a stale resourceVersion precondition was accepted: {other:?}"),
+    }
+
+    // The "kubelet" posts status back to back; `ready` says which Ready status to post.
+    let ready = Arc::new(std::sync::Mutex::new("True"));
+    let writes = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let heartbeats = {
+        let (nodes, ready, writes) = (nodes.clone(), ready.clone(), writes.clone());
+        tokio::spawn(async move {
+            for n in 1.. {
+                let status = heartbeat(*ready.lock().unwrap(), n);
+                if nodes.patch_status("n1", &PatchParams::default(), &Patch::Merge(status)).await.is_ok() {
+                    writes.fetch_add(1, Ordering::SeqCst);
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+
+    let not_ready = ["node.kubernetes.io/not-ready:NoExecute", "node.kubernetes.io/not-ready:NoSchedule"];
+    for round in 0..3 {
+        // Ready=False: the controller adds its taints.
+        *ready.lock().unwrap() = "False";
+        eventually(Duration::from_secs(10), "not-ready taints added", || async {
+            let n = nodes.get("n1").await.ok()?;
+            let keys = taint_keys(&n);
+            not_ready.iter().all(|k| keys.iter().any(|have| have == k)).then_some(())
+        })
+        .await;
+        if round == 1 {
+            // A user taints the node meanwhile (with the same test-and-replace discipline).
+            let n = nodes.get("n1").await.expect("get node");
+            let taints = n.spec.and_then(|s| s.taints).unwrap_or_default();
+            let mut with_user = serde_json::to_value(&taints).unwrap();
+            with_user.as_array_mut().unwrap().push(serde_json::json!({"key": "dedicated", "effect": "NoSchedule"}));
+            let ops = serde_json::json!([
+                {"op": "test", "path": "/spec/taints", "value": taints},
+                {"op": "replace", "path": "/spec/taints", "value": with_user},
+            ]);
+            nodes.patch("n1", &ps, &Patch::Json::<()>(serde_json::from_value(ops).unwrap())).await.expect("user taint");
+        }
+        // Ready again: they go.
+        *ready.lock().unwrap() = "True";
+        eventually(Duration::from_secs(10), "not-ready taints removed", || async {
+            let n = nodes.get("n1").await.ok()?;
+            let keys = taint_keys(&n);
+            (!keys.iter().any(|k| not_ready.contains(&k.as_str()))).then_some(keys)
+        })
+        .await;
+    }
+    heartbeats.abort();
+    let n = nodes.get("n1").await.expect("get node");
+    assert_eq!(taint_keys(&n), ["dedicated:NoSchedule"], "the user's taint was lost");
+    assert!(writes.load(Ordering::SeqCst) > 20, "too few heartbeats: {}", writes.load(Ordering::SeqCst));
+    // No taint write failed on a conflict (nextest runs each test in its own process).
+    assert_eq!(controller_manager::node_lifecycle::taint_write_conflicts(), 0);
 }

@@ -11,6 +11,7 @@ mod health;
 mod pods;
 mod taints;
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -143,28 +144,84 @@ async fn reconcile(node: Arc<Node>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     .await
 }
 
+/// Taint writes of this process that failed their reconcile on a precondition (the taints kept
+/// changing through every retry): the conflicts the controller logs. A write that lost to a
+/// stale cache and succeeded on a fresh read is not counted.
+static TAINT_CONFLICTS: AtomicU64 = AtomicU64::new(0);
+
+/// How many reconciles of this process failed because the node's taints changed under them.
+pub fn taint_write_conflicts() -> u64 {
+    TAINT_CONFLICTS.load(Ordering::Relaxed)
+}
+
+/// How often a taint write whose precondition failed is tried in all (upstream
+/// `UpdateTaintBackoff`: 5 steps of 100 ms with full jitter). The first retry is at once (the
+/// usual cause is a cache that had not seen our own last write yet); later ones back off.
+const TAINT_ATTEMPTS: u32 = 5;
+
 /// Brings the managed taints in line with the node's conditions; returns the node as written.
-async fn update_taints(ctx: &Ctx, node: Node) -> Result<Node, Error> {
+/// The first attempt starts from the cached node; when the taints changed under it (the patch's
+/// `test` failed), the node is read again and the taints recomputed, as upstream's
+/// `AddOrUpdateTaintOnNode` / `RemoveTaintOffNode` do. Status writes (heartbeats) never fail it.
+async fn update_taints(ctx: &Ctx, mut node: Node) -> Result<Node, Error> {
     let name = node.name_any();
-    let current = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
-    let wanted = taints::wanted(&node);
-    let Some(new) = taints::reconcile_taints(&current, &wanted, jiff::Timestamp::now()) else { return Ok(node) };
-    let patch = serde_json::json!({
-        "metadata": {"resourceVersion": node.metadata.resource_version},
-        "spec": {"taints": new},
-    });
     let api: Api<Node> = Api::all(ctx.client.clone());
-    let node = api
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .map_err(|source| Error::Taints { node: name.clone(), source })?;
-    let keys: Vec<String> = new.iter().map(|t| format!("{}:{}", t.key, t.effect)).collect();
-    tracing::info!(taints = ?keys, "updated node taints");
-    Ok(node)
+    let mut attempt = 1;
+    let mut spec_ensured = false;
+    loop {
+        let current = node.spec.as_ref().and_then(|s| s.taints.clone()).unwrap_or_default();
+        let wanted = taints::wanted(&node);
+        let Some(new) = taints::reconcile_taints(&current, &wanted, jiff::Timestamp::now()) else { return Ok(node) };
+        if node.spec.is_none() && !spec_ensured {
+            // A Node stored without a spec has no field a `test` could pin but its
+            // resourceVersion, which every heartbeat moves. Give it an empty spec first (a merge
+            // patch that changes nothing where a spec exists), then test that.
+            spec_ensured = true;
+            let empty = serde_json::json!({"spec": {}});
+            node = api
+                .patch(&name, &PatchParams::default(), &Patch::Merge(&empty))
+                .await
+                .map_err(|source| Error::Taints { node: name.clone(), source })?;
+            continue;
+        }
+        let ops = taints::taints_patch(&node, &new);
+        let patch = Patch::Json::<()>(serde_json::from_value(ops).expect("a well-formed JSON patch"));
+        match api.patch(&name, &PatchParams::default(), &patch).await {
+            Ok(written) => {
+                let keys: Vec<String> = new.iter().map(|t| format!("{}:{}", t.key, t.effect)).collect();
+                tracing::info!(taints = ?keys, "updated node taints");
+                return Ok(written);
+            }
+            Err(kube::Error::Api(e)) if taints_changed(&e) && attempt < TAINT_ATTEMPTS => {
+                tracing::debug!(attempt, error = %e.message, "node taints changed since read; retrying");
+                if attempt > 1 {
+                    tokio::time::sleep(Duration::from_millis(100 + rand::random_range(0..100))).await;
+                }
+                attempt += 1;
+                node = api.get(&name).await.map_err(|source| Error::Taints { node: name.clone(), source })?;
+            }
+            Err(source) => {
+                if matches!(&source, kube::Error::Api(e) if taints_changed(e)) {
+                    TAINT_CONFLICTS.fetch_add(1, Ordering::Relaxed);
+                }
+                return Err(Error::Taints { node: name, source });
+            }
+        }
+    }
+}
+
+/// Whether a taint patch failed on its precondition: the `test` op (422, as upstream answers a
+/// failed JSON patch test) or a conflict.
+fn taints_changed(e: &kube::core::Status) -> bool {
+    e.code == 409 || (e.code == 422 && e.message.contains("test"))
 }
 
 fn error_policy(node: Arc<Node>, err: &Error, _ctx: Arc<Ctx>) -> Action {
     tracing::warn!(node = %node.name_any(), error = %err, "node lifecycle check failed; retrying");
-    let conflict = matches!(err, Error::Status { source: kube::Error::Api(e), .. } | Error::Taints { source: kube::Error::Api(e), .. } if e.code == 409);
+    let conflict = match err {
+        Error::Status { source: kube::Error::Api(e), .. } => e.code == 409,
+        Error::Taints { source: kube::Error::Api(e), .. } => taints_changed(e),
+        _ => false,
+    };
     Action::requeue(if conflict { Duration::from_millis(200) } else { Duration::from_secs(2) })
 }

@@ -1,5 +1,6 @@
 //! Which taints the node lifecycle controller wants on a Node, derived from its conditions
-//! (upstream `doNoScheduleTaintingPass` and `doNoExecuteTaintingPass`), and toleration matching.
+//! (upstream `doNoScheduleTaintingPass` and `doNoExecuteTaintingPass`), the patch that writes
+//! them, and toleration matching.
 
 use k8s_openapi::api::core::v1::{Node, NodeCondition, Taint, Toleration};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -76,6 +77,40 @@ pub fn reconcile_taints(current: &[Taint], wanted: &[(&str, &str)], now: jiff::T
         }
     }
     (out != current).then_some(out)
+}
+
+/// The RFC 6902 patch that changes the node's taints from what `node` (as read) has to `new`, and
+/// touches nothing else. Upstream's `PatchNodeTaints` sends a strategic merge patch of
+/// `spec.taints` carrying the read `metadata.resourceVersion` as its precondition; but the
+/// resourceVersion is bumped by every write of the Node, status heartbeats included, so that
+/// precondition fails whenever a heartbeat lands between read and write (upstream then re-reads
+/// and retries). Here the precondition is a `test` of exactly what the write replaces: it fails
+/// only when the taints changed since the read (a concurrent taint writer), never because the
+/// status did.
+///
+/// A node without `spec.taints` has nothing to test; the `test` is then of the whole `spec`
+/// (which status writes do not touch either). Only a node with no spec at all falls back to
+/// testing `metadata.resourceVersion` (the caller gives such a node an empty spec first).
+pub fn taints_patch(node: &Node, new: &[Taint]) -> serde_json::Value {
+    use serde_json::json;
+    let spec = node.spec.as_ref();
+    let write = |op: &str| {
+        if new.is_empty() {
+            json!({"op": "remove", "path": "/spec/taints"})
+        } else {
+            json!({"op": op, "path": "/spec/taints", "value": new})
+        }
+    };
+    match (spec, spec.and_then(|s| s.taints.as_ref())) {
+        (_, Some(current)) => json!([{"op": "test", "path": "/spec/taints", "value": current}, write("replace")]),
+        // Nothing to remove where there are no taints.
+        _ if new.is_empty() => json!([]),
+        (Some(spec), None) => json!([{"op": "test", "path": "/spec", "value": spec}, write("add")]),
+        (None, None) => json!([
+            {"op": "test", "path": "/metadata/resourceVersion", "value": node.metadata.resource_version},
+            {"op": "add", "path": "/spec", "value": {"taints": new}},
+        ]),
+    }
 }
 
 /// Whether `toleration` tolerates `taint` (upstream `Toleration.ToleratesTaint`).
@@ -157,6 +192,51 @@ mod tests {
         assert_eq!(healed, vec![taint("dedicated", NO_SCHEDULE)]);
         // A user's NoExecute taint with a managed key but another effect is not ours.
         assert_eq!(reconcile_taints(&[taint(NOT_READY, "PreferNoSchedule")], &[], now), None);
+    }
+
+    #[test]
+    fn taint_patch_tests_what_it_replaces() {
+        use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+        use serde_json::json;
+        let with = |taints: Option<Vec<Taint>>| Node {
+            metadata: ObjectMeta { resource_version: Some("7".into()), ..Default::default() },
+            spec: Some(NodeSpec { taints, unschedulable: Some(true), ..Default::default() }),
+            ..Default::default()
+        };
+        let old = vec![taint("dedicated", NO_SCHEDULE)];
+        let new = vec![taint("dedicated", NO_SCHEDULE), taint(UNREACHABLE, NO_EXECUTE)];
+        let t = |k: &str, e: &str| json!({"key": k, "effect": e});
+        assert_eq!(
+            taints_patch(&with(Some(old.clone())), &new),
+            json!([
+                {"op": "test", "path": "/spec/taints", "value": [t("dedicated", NO_SCHEDULE)]},
+                {"op": "replace", "path": "/spec/taints",
+                 "value": [t("dedicated", NO_SCHEDULE), t(UNREACHABLE, NO_EXECUTE)]},
+            ])
+        );
+        assert_eq!(
+            taints_patch(&with(Some(old.clone())), &[]),
+            json!([
+                {"op": "test", "path": "/spec/taints", "value": [t("dedicated", NO_SCHEDULE)]},
+                {"op": "remove", "path": "/spec/taints"},
+            ])
+        );
+        assert_eq!(
+            taints_patch(&with(None), &old),
+            json!([
+                {"op": "test", "path": "/spec", "value": {"unschedulable": true}},
+                {"op": "add", "path": "/spec/taints", "value": [t("dedicated", NO_SCHEDULE)]},
+            ])
+        );
+        assert_eq!(taints_patch(&with(None), &[]), json!([]));
+        let bare = Node { spec: None, ..with(None) };
+        assert_eq!(
+            taints_patch(&bare, &old),
+            json!([
+                {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+                {"op": "add", "path": "/spec", "value": {"taints": [t("dedicated", NO_SCHEDULE)]}},
+            ])
+        );
     }
 
     #[test]
