@@ -348,3 +348,25 @@ fn writes_during_shutdown_answer_503_not_500() {
         (!server.is_running()).then_some(())
     });
 }
+
+/// A request whose handler needs no body (a GET) may still carry one: the server reads it
+/// before answering, so a client still writing it gets the answer (not a broken pipe) and can
+/// send its next request on the same keep-alive connection. Found by the extended fuzz test.
+#[test]
+fn an_unused_request_body_is_read_before_the_answer() {
+    let server = Server::start();
+    let cfg = tls_config(&server);
+    let auth = auth_header(&server);
+    let mut tls = connect(&server, &cfg);
+    let body = vec![b'['; 1024 * 1024];
+    let head = format!(
+        "GET /api/v1/namespaces/default HTTP/1.1\r\nHost: x\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tls.write_all(head.as_bytes()).expect("head");
+    tls.write_all(&body).expect("the whole body is accepted");
+    assert_eq!(read_response(&mut tls).expect("an answer").0, 200);
+    let next = format!("GET /api/v1/namespaces/kube-system HTTP/1.1\r\nHost: x\r\n{auth}\r\n");
+    tls.write_all(next.as_bytes()).expect("second request on the same connection");
+    assert_eq!(read_response(&mut tls).expect("a second answer").0, 200);
+}

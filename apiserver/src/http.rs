@@ -50,6 +50,19 @@ async fn dispatch(state: State, req: Request) -> Response {
         Ok(p) => p,
         Err(e) => return response::error(&e),
     };
+    // The body is read whole before anything answers, whatever the verb (bounded in size and
+    // time): answering a request whose body is still arriving makes hyper close the connection
+    // under a client that is still writing it (a broken pipe instead of the answer, also for the
+    // client's next request on that keep-alive connection). Upgrades (exec, attach) stream.
+    let req = if req.headers().contains_key(header::UPGRADE) {
+        req
+    } else {
+        let (parts, body) = req.into_parts();
+        match read_body(body, state.request_timeout).await {
+            Ok(bytes) => Request::from_parts(parts, Body::from(bytes)),
+            Err(e) => return response::error(&e),
+        }
+    };
     if path == "/openapi/v3" || path == "/openapi/v3/" {
         return response::json_bytes(200, state.openapi.root());
     }
