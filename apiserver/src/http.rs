@@ -50,18 +50,15 @@ async fn dispatch(state: State, req: Request) -> Response {
         Ok(p) => p,
         Err(e) => return response::error(&e),
     };
-    // The body is read whole before anything answers, whatever the verb (bounded in size and
-    // time): answering a request whose body is still arriving makes hyper close the connection
-    // under a client that is still writing it (a broken pipe instead of the answer, also for the
-    // client's next request on that keep-alive connection). Upgrades (exec, attach) stream.
-    let req = if req.headers().contains_key(header::UPGRADE) {
-        req
-    } else {
-        let (parts, body) = req.into_parts();
-        match read_body(body, state.request_timeout).await {
-            Ok(bytes) => Request::from_parts(parts, Body::from(bytes)),
-            Err(e) => return response::error(&e),
-        }
+    // The body is read whole here, once, before anything answers, whatever the verb (bounded in
+    // size and time): answering a request whose body is still arriving makes hyper close the
+    // connection under a client that is still writing it (a broken pipe instead of the answer,
+    // also for the client's next request on that keep-alive connection). The handlers get the
+    // bytes; the request's parts keep its extensions (upgrades, for exec and attach later).
+    let (req, body) = req.into_parts();
+    let body = match read_body(body, state.request_timeout).await {
+        Ok(b) => b,
+        Err(e) => return response::error(&e),
     };
     if path == "/openapi/v3" || path == "/openapi/v3/" {
         return response::json_bytes(200, state.openapi.root());
@@ -81,14 +78,14 @@ async fn dispatch(state: State, req: Request) -> Response {
     if !(path == "/api" || path == "/apis" || path.starts_with("/api/") || path.starts_with("/apis/")) {
         return response::error(&ApiError::not_found_path("the server could not find the requested resource"));
     }
-    if let Some(accept) = req.headers().get(header::ACCEPT) {
+    if let Some(accept) = req.headers.get(header::ACCEPT) {
         if !accept.to_str().is_ok_and(acceptable) {
             return response::error(&ApiError::not_acceptable(
                 "only the following media types are accepted: application/json, application/yaml, application/vnd.kubernetes.protobuf",
             ));
         }
     }
-    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+    if let Some(ct) = req.headers.get(header::CONTENT_TYPE) {
         if ct.to_str().is_err() {
             return response::error(&ApiError::new(
                 415,
@@ -103,18 +100,18 @@ async fn dispatch(state: State, req: Request) -> Response {
     };
     match route {
         Route::DiscoveryRoot { legacy_core } => {
-            if req.method() != Method::GET {
+            if req.method != Method::GET {
                 return response::with_allow(
                     response::error(&ApiError::method_not_allowed("discovery is read-only")),
                     "GET",
                 );
             }
-            let accept = req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+            let accept = req.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
             discovery::root(legacy_core, accept)
         }
         Route::GroupVersion { group, version } => discovery::group_version(&group, &version),
         Route::Group { group } => discovery::group(&group),
-        Route::Resource(target) => handlers::resource(state, target, query, user, req).await,
+        Route::Resource(target) => handlers::resource(state, target, query, user, req, body).await,
     }
 }
 
@@ -189,7 +186,7 @@ pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
 /// that sends its body too slowly, or declares more than it sends). The body is read up to the
 /// limit even when its declared length is larger, as upstream does, so that the client, which
 /// is still sending, gets the 413 rather than a broken pipe.
-pub async fn read_body(body: Body, timeout: std::time::Duration) -> Result<bytes::Bytes, ApiError> {
+async fn read_body(body: Body, timeout: std::time::Duration) -> Result<bytes::Bytes, ApiError> {
     use http_body_util::BodyExt;
     let too_large = || ApiError::too_large(format!("the request body exceeds the limit of {BODY_LIMIT} bytes"));
     match tokio::time::timeout(timeout, http_body_util::Limited::new(body, BODY_LIMIT).collect()).await {

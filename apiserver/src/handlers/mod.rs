@@ -11,7 +11,6 @@ mod table_output;
 mod watch;
 mod write;
 
-use axum::extract::Request;
 use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 
@@ -46,12 +45,18 @@ impl Ctx {
     }
 }
 
-pub async fn resource(state: State, target: Target, query: Query, user: UserInfo, req: Request) -> Response {
-    let method = req.method().clone();
-    let headers = req.headers().clone();
-    let ctx = Ctx { state, target, query, user, headers };
+/// Serves a resource request whose body `http` has already read.
+pub async fn resource(
+    state: State,
+    target: Target,
+    query: Query,
+    user: UserInfo,
+    req: http::request::Parts,
+    body: bytes::Bytes,
+) -> Response {
+    let ctx = Ctx { state, target, query, user, headers: req.headers };
     let named = ctx.target.name.is_some();
-    match dispatch(&ctx, method, req).await {
+    match dispatch(&ctx, req.method, &body).await {
         Ok(r) => r,
         Err(e) if e.code == 405 => {
             let allow = match allowed_methods(named, ctx.target.subresource.as_deref()) {
@@ -78,10 +83,6 @@ fn allowed_methods(named: bool, sub: Option<&str>) -> &'static str {
     }
 }
 
-async fn read_body(ctx: &Ctx, req: Request) -> Result<bytes::Bytes, ApiError> {
-    crate::http::read_body(req.into_body(), ctx.state.request_timeout).await
-}
-
 /// A failed commit as the client sees it: a write refused while the server shuts down is 503
 /// (retry elsewhere or later), anything else the store reports is 500.
 pub fn storage_error(e: crate::storage::WriteError) -> ApiError {
@@ -95,7 +96,7 @@ pub fn storage_error(e: crate::storage::WriteError) -> ApiError {
     }
 }
 
-async fn dispatch(ctx: &Ctx, method: Method, req: Request) -> Result<Response, ApiError> {
+async fn dispatch(ctx: &Ctx, method: Method, body: &[u8]) -> Result<Response, ApiError> {
     let named = ctx.target.name.is_some();
     let sub = ctx.target.subresource.clone();
     let sub = sub.as_deref();
@@ -111,41 +112,16 @@ async fn dispatch(ctx: &Ctx, method: Method, req: Request) -> Result<Response, A
         (&Method::GET, true, None | Some("status")) => read::get(ctx).await,
         (&Method::GET, true, Some("scale")) => subresource::get_scale(ctx),
         (_, true, Some("log" | "exec" | "attach")) => Err(subresource::no_kubelet(ctx)),
-        (&Method::POST, false, None) => {
-            let body = read_body(ctx, req).await?;
-            write::create(ctx, &body).await
-        }
-        (&Method::POST, true, Some("binding")) => {
-            let body = read_body(ctx, req).await?;
-            subresource::bind(ctx, &body).await
-        }
-        (&Method::POST, true, Some("eviction")) => {
-            let body = read_body(ctx, req).await?;
-            subresource::evict(ctx, &body).await
-        }
-        (&Method::PUT, true, None | Some("status") | Some("finalize")) => {
-            let body = read_body(ctx, req).await?;
-            write::update(ctx, &body).await
-        }
-        (&Method::PUT, true, Some("scale")) => {
-            let body = read_body(ctx, req).await?;
-            subresource::put_scale(ctx, &body).await
-        }
-        (&Method::PATCH, true, None | Some("status")) => {
-            let body = read_body(ctx, req).await?;
-            write::patch(ctx, &body).await
-        }
-        (&Method::PATCH, true, Some("scale")) => {
-            let body = read_body(ctx, req).await?;
-            subresource::patch_scale(ctx, &body).await
-        }
-        (&Method::DELETE, true, None) => {
-            let body = read_body(ctx, req).await?;
-            delete::delete(ctx, &body).await
-        }
+        (&Method::POST, false, None) => write::create(ctx, body).await,
+        (&Method::POST, true, Some("binding")) => subresource::bind(ctx, body).await,
+        (&Method::POST, true, Some("eviction")) => subresource::evict(ctx, body).await,
+        (&Method::PUT, true, None | Some("status") | Some("finalize")) => write::update(ctx, body).await,
+        (&Method::PUT, true, Some("scale")) => subresource::put_scale(ctx, body).await,
+        (&Method::PATCH, true, None | Some("status")) => write::patch(ctx, body).await,
+        (&Method::PATCH, true, Some("scale")) => subresource::patch_scale(ctx, body).await,
+        (&Method::DELETE, true, None) => delete::delete(ctx, body).await,
         (&Method::DELETE, false, None) if ctx.target.res.supports("deletecollection") => {
-            let body = read_body(ctx, req).await?;
-            delete::delete_collection(ctx, &body).await
+            delete::delete_collection(ctx, body).await
         }
         _ => Err(ApiError::method_not_allowed(format!(
             "the server does not allow this method on the requested resource ({method} {})",
