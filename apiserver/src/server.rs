@@ -6,7 +6,7 @@
 //! `--request-header-timeout`, and a keep-alive connection with no request in flight is closed
 //! after `--idle-connection-timeout`. The body is read once, bounded in size and time, in `http.rs`.
 //! Requests that hyper itself rejects (malformed, URI or headers too long) get a `Status` body
-//! like every other error (see [`StatusOnParseError`]).
+//! like every other error (see `status_for_automatic_response`).
 
 use std::io;
 use std::net::SocketAddr;
