@@ -6,6 +6,7 @@
 
 pub mod cidr;
 pub mod duration;
+pub mod owner;
 pub mod quantity;
 pub mod resources;
 pub mod selector;

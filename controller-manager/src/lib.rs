@@ -1,10 +1,11 @@
-//! The controller-manager: one module per controller, all on one shared watch cache per process
-//! (`runtime::Informers`). Controllers are level-triggered and idempotent: each reconcile reads
+//! The controller-manager: one module per controller, all on the shared informers and the one
+//! controller loop of `client-runtime`. Controllers are level-triggered and idempotent: each reconcile reads
 //! the object and the caches, derives what should exist, and writes the difference through the API.
 //!
 //! Each controller module exports `controller(&mut Informers, Arc<Context>) -> BoxFuture<()>`:
-//! it registers the shared watches it needs and returns its run loop (kube-runtime's
-//! `Controller`, which supplies the work queue). [`run`] starts the watches and the loops.
+//! it registers the shared watches it needs and returns its run loop
+//! ([`client_runtime::Controller`], which supplies the work queue and the error policy). [`run`]
+//! starts the watches and the loops.
 
 mod context;
 pub mod cronjob;
@@ -18,7 +19,7 @@ pub mod namespace;
 pub mod node_ipam;
 pub mod node_lifecycle;
 pub mod replicaset;
-pub mod runtime;
+pub mod service_endpoints;
 pub mod serviceaccount;
 pub mod standalone;
 
@@ -28,8 +29,8 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use tokio_util::sync::CancellationToken;
 
+use client_runtime::Informers;
 pub use context::{Context, Opts};
-use runtime::Informers;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

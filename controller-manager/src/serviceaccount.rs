@@ -3,22 +3,18 @@
 //! Namespace; triggered by namespaces and by deletions of `default` ServiceAccounts.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use tracing::{debug, info, info_span, Instrument};
+use tracing::{debug, info};
 
-use crate::runtime::Informers;
+use client_runtime::{Action, Change, Controller, Informers, ObjectRef, Store};
+
 use crate::Context;
 
 /// The ServiceAccount every namespace gets.
 pub const DEFAULT: &str = "default";
-const RETRY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -34,23 +30,16 @@ struct State {
 pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, ()> {
     let namespaces = inf.store::<Namespace>();
     let accounts = inf.store::<ServiceAccount>();
-    let cache = accounts.clone();
-    let controller = Controller::for_shared_stream(inf.subscribe::<Namespace>(), namespaces).watches_shared_stream(
-        inf.subscribe::<ServiceAccount>(),
-        move |sa: Arc<ServiceAccount>| {
-            // A `default` that is gone (the subscription passes on deletions too).
-            let (ns, name) = (sa.metadata.namespace.as_deref()?, sa.metadata.name.as_deref()?);
-            let gone = name == DEFAULT && cache.get(&ObjectRef::new(name).within(ns)).is_none();
-            gone.then(|| ObjectRef::new(ns))
-        },
-    );
+    let _ = namespaces;
     let state = Arc::new(State { ctx, accounts });
-    controller.run(reconcile, error_policy, state).for_each(|_| async {}).boxed()
-}
-
-fn error_policy(_ns: Arc<Namespace>, err: &Error, _state: Arc<State>) -> Action {
-    debug!(error = %err, "serviceaccount sync failed; retrying");
-    Action::requeue(RETRY)
+    Controller::new("serviceaccount", inf)
+        .watches(inf, |c: &Change<ServiceAccount>| {
+            // A `default` that was deleted is created again.
+            let Change::Deleted(sa) = c else { return None };
+            let (ns, name) = (sa.metadata.namespace.as_deref()?, sa.metadata.name.as_deref()?);
+            (name == DEFAULT).then(|| ObjectRef::new(ns))
+        })
+        .run(inf, reconcile, state)
 }
 
 /// Whether the namespace takes new objects (not being deleted).
@@ -64,8 +53,7 @@ async fn reconcile(ns: Arc<Namespace>, state: Arc<State>) -> Result<Action, Erro
     if !active(&ns) || state.accounts.get(&ObjectRef::new(DEFAULT).within(&namespace)).is_some() {
         return Ok(Action::await_change());
     }
-    let span = info_span!("reconcile", controller = "serviceaccount-controller", object.ref = %namespace);
-    async {
+    {
         let api: Api<ServiceAccount> = Api::namespaced(state.ctx.client.clone(), &namespace);
         let mut sa = ServiceAccount::default();
         sa.metadata.name = Some(DEFAULT.to_string());
@@ -80,6 +68,4 @@ async fn reconcile(ns: Arc<Namespace>, state: Arc<State>) -> Result<Action, Erro
         }
         Ok(Action::await_change())
     }
-    .instrument(span)
-    .await
 }

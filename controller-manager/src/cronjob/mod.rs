@@ -12,18 +12,15 @@ mod template;
 mod times;
 
 use std::sync::Arc;
-use std::time::Duration;
 
+use client_runtime::{Controller, Informers, Store};
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::batch::v1::{CronJob, Job};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::Store;
-use kube::ResourceExt;
-use tracing::Instrument;
+use k8s_openapi::api::batch::v1::Job;
 
-use crate::runtime::Informers;
 use crate::Context;
+
+/// Upstream's `--concurrent-cron-job-syncs`.
+const WORKERS: u16 = 5;
 
 /// The annotation a Job gets with its scheduled time (RFC 3339, in the CronJob's zone).
 pub const SCHEDULED_TIMESTAMP_ANNOTATION: &str = "batch.kubernetes.io/cronjob-scheduled-timestamp";
@@ -38,13 +35,6 @@ pub enum Error {
     UpdateStatus { cronjob: String, source: kube::Error },
 }
 
-impl Error {
-    fn is_conflict(&self) -> bool {
-        let (Error::Job { source, .. } | Error::Get { source, .. } | Error::UpdateStatus { source, .. }) = self;
-        matches!(source, kube::Error::Api(s) if s.code == 409)
-    }
-}
-
 pub struct CronCtx {
     ctx: Arc<Context>,
     jobs: Store<Job>,
@@ -54,23 +44,5 @@ pub struct CronCtx {
 /// The CronJob controller (`--controllers` name `cronjob`).
 pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, ()> {
     let cctx = Arc::new(CronCtx { recorder: ctx.recorder("cronjob-controller"), ctx, jobs: inf.store::<Job>() });
-    Controller::for_shared_stream(inf.subscribe::<CronJob>(), inf.store::<CronJob>())
-        .owns_shared_stream(inf.subscribe::<Job>())
-        .run(reconcile, error_policy, cctx)
-        .for_each(|_| async {})
-        .boxed()
-}
-
-async fn reconcile(cj: Arc<CronJob>, c: Arc<CronCtx>) -> Result<Action, Error> {
-    let span = tracing::info_span!("reconcile", object.ref = %format!("cronjob/{}/{}", cj.namespace().unwrap_or_default(), cj.name_any()));
-    sync::sync(cj, c).instrument(span).await
-}
-
-fn error_policy(cj: Arc<CronJob>, err: &Error, _c: Arc<CronCtx>) -> Action {
-    tracing::warn!(cronjob = %cj.name_any(), error = %err, "cronjob sync failed");
-    if err.is_conflict() {
-        Action::requeue(Duration::from_millis(500))
-    } else {
-        Action::requeue(Duration::from_secs(5))
-    }
+    Controller::new("cronjob", inf).owns::<Job>(inf).workers(WORKERS).run(inf, sync::sync, cctx)
 }

@@ -18,18 +18,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use client_runtime::{Change, Controller, Informers, ObjectRef, Store};
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::ResourceExt;
-use tracing::Instrument;
 
 use crate::job::expectations::Expectations;
-use crate::runtime::Informers;
 use crate::Context;
+
+/// Upstream's `--concurrent-daemonset-syncs`.
+const WORKERS: u16 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -39,14 +37,6 @@ pub enum Error {
     DeletePod { ds: String, pod: String, source: kube::Error },
     #[error("updating the status of daemonset {ds}: {source}")]
     UpdateStatus { ds: String, source: kube::Error },
-}
-
-impl Error {
-    fn is_conflict(&self) -> bool {
-        let (Error::CreatePod { source, .. } | Error::DeletePod { source, .. } | Error::UpdateStatus { source, .. }) =
-            self;
-        matches!(source, kube::Error::Api(s) if s.code == 409)
-    }
 }
 
 pub struct DsCtx {
@@ -83,35 +73,20 @@ pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, 
     });
     // Every DaemonSet looks at a node that is new or changed in a way placement cares about;
     // status heartbeats are ignored (upstream `shouldIgnoreNodeUpdate`).
-    let seen: Mutex<HashMap<String, String>> = Mutex::new(HashMap::new());
     let all = daemonsets.clone();
-    let node_trigger = move |node: Arc<Node>| {
-        let fp = node_fingerprint(&node);
-        let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
-        let changed = seen.insert(node.name_any(), fp.clone()).as_ref() != Some(&fp);
-        if !changed {
+    let node_trigger = move |c: &Change<Node>| {
+        let relevant = match c {
+            Change::Applied { object, previous: Some(old) } => node_fingerprint(object) != node_fingerprint(old),
+            Change::Applied { previous: None, .. } | Change::Deleted(_) => true,
+        };
+        if !relevant {
             return Vec::new();
         }
         all.state().iter().map(|ds| ObjectRef::from_obj(ds.as_ref())).collect::<Vec<_>>()
     };
-    Controller::for_shared_stream(inf.subscribe::<DaemonSet>(), daemonsets)
-        .owns_shared_stream(inf.subscribe::<Pod>())
-        .watches_shared_stream(inf.subscribe::<Node>(), node_trigger)
-        .run(reconcile, error_policy, dctx)
-        .for_each(|_| async {})
-        .boxed()
-}
-
-async fn reconcile(ds: Arc<DaemonSet>, c: Arc<DsCtx>) -> Result<Action, Error> {
-    let span = tracing::info_span!("reconcile", object.ref = %format!("daemonset/{}/{}", ds.namespace().unwrap_or_default(), ds.name_any()));
-    sync::sync(ds, c).instrument(span).await
-}
-
-fn error_policy(ds: Arc<DaemonSet>, err: &Error, _c: Arc<DsCtx>) -> Action {
-    tracing::warn!(daemonset = %ds.name_any(), error = %err, "daemonset sync failed");
-    if err.is_conflict() {
-        Action::requeue(Duration::from_millis(500))
-    } else {
-        Action::requeue(Duration::from_secs(5))
-    }
+    Controller::new("daemonset", inf).owns::<Pod>(inf).watches(inf, node_trigger).workers(WORKERS).run(
+        inf,
+        sync::sync,
+        dctx,
+    )
 }

@@ -21,25 +21,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
-use tracing::Instrument;
 
 use api::events::{reference, EventType, Recorder};
 use api::selector::LabelSelector;
+use client_runtime::claim::{self, Owner};
+use client_runtime::{Action, Change, Controller, Informers, ObjectRef, Store};
 
-use crate::replicaset::claim::{self, Owner};
-use crate::runtime::Informers;
 use crate::Context;
 
-/// While a Recreate rollout waits for old pods to go, look again after this long: the shared
-/// watch does not deliver pod deletions, so no event says when the last one is gone.
-const RECREATE_RECHECK: Duration = Duration::from_secs(2);
+/// Upstream's `--concurrent-deployment-syncs`.
+const WORKERS: u16 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -55,20 +50,6 @@ pub enum Error {
     DeleteReplicaSet { key: String, name: String, source: kube::Error },
     #[error("update deployment {key}: {source}")]
     UpdateDeployment { key: String, source: kube::Error },
-}
-
-impl Error {
-    fn is_conflict(&self) -> bool {
-        let source = match self {
-            Error::Claim { source, .. }
-            | Error::CreateReplicaSet { source, .. }
-            | Error::UpdateReplicaSet { source, .. }
-            | Error::DeleteReplicaSet { source, .. }
-            | Error::UpdateDeployment { source, .. } => source,
-            Error::HashCollision { .. } => return true,
-        };
-        matches!(source, kube::Error::Api(s) if s.is_conflict() || s.is_already_exists())
-    }
 }
 
 pub(crate) struct State {
@@ -89,16 +70,15 @@ pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, 
         pods: inf.store::<Pod>(),
     });
     let (d_for_rs, d_for_pods, rs_for_pods) = (deployments.clone(), deployments.clone(), replicasets);
-    Controller::for_shared_stream(inf.subscribe::<Deployment>(), deployments)
-        .watches_shared_stream(inf.subscribe::<ReplicaSet>(), move |rs: Arc<ReplicaSet>| {
-            deployments_of_replicaset(&d_for_rs, &rs)
+    Controller::new("deployment", inf)
+        .watches(inf, move |c: &Change<ReplicaSet>| deployments_of_replicaset(&d_for_rs, c.object()))
+        .watches(inf, move |c: &Change<Pod>| match c {
+            // A Recreate rollout waits for the old pods to be gone (upstream `deletePod`).
+            Change::Deleted(pod) => recreate_deployment_of_pod(&d_for_pods, &rs_for_pods, pod),
+            Change::Applied { .. } => None,
         })
-        .watches_shared_stream(inf.subscribe::<Pod>(), move |pod: Arc<Pod>| {
-            recreate_deployment_of_pod(&d_for_pods, &rs_for_pods, &pod)
-        })
-        .run(reconcile, error_policy, state)
-        .for_each(|_| async {})
-        .boxed()
+        .workers(WORKERS)
+        .run(inf, reconcile, state)
 }
 
 /// A ReplicaSet event concerns its controller, or for an orphan every Deployment of its
@@ -119,7 +99,7 @@ fn deployments_of_replicaset(store: &Store<Deployment>, rs: &ReplicaSet) -> Vec<
     }
 }
 
-/// Pod events matter only to Recreate deployments, which wait for old pods to be gone.
+/// Pod deletions matter only to Recreate deployments, which wait for old pods to be gone.
 fn recreate_deployment_of_pod(
     deployments: &Store<Deployment>,
     replicasets: &Store<ReplicaSet>,
@@ -139,19 +119,8 @@ fn selector(d: &Deployment) -> Option<LabelSelector> {
     LabelSelector::from_json(&sel).ok()
 }
 
-fn error_policy(d: Arc<Deployment>, err: &Error, _: Arc<State>) -> Action {
-    if err.is_conflict() {
-        // Optimistic concurrency: the cache was behind a write; the next sync sees it.
-        tracing::debug!(deployment = %d.name_any(), error = %err, "conflict; retrying");
-        return Action::requeue(Duration::from_millis(200));
-    }
-    tracing::warn!(deployment = %d.name_any(), error = %err, "sync failed; retrying");
-    Action::requeue(Duration::from_secs(5))
-}
-
 async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Action, Error> {
     let key = format!("{}/{}", d.namespace().unwrap_or_default(), d.name_any());
-    let span = tracing::info_span!("deployment", object.ref = %key);
     let ns = d.namespace().unwrap_or_default();
     let mut r = Rollout {
         d_api: Api::namespaced(st.ctx.client.clone(), &ns),
@@ -161,7 +130,7 @@ async fn reconcile(d: Arc<Deployment>, st: Arc<State>) -> Result<Action, Error> 
         key,
         requeue: None,
     };
-    r.sync_deployment().instrument(span).await?;
+    r.sync_deployment().await?;
     Ok(r.requeue.map_or_else(Action::await_change, Action::requeue))
 }
 
@@ -173,7 +142,7 @@ pub(crate) struct Rollout<'a> {
     d_api: Api<Deployment>,
     rs_api: Api<ReplicaSet>,
     key: String,
-    /// When to look again even without an event (progress deadline, Recreate waiting).
+    /// When to look again even without an event (the progress deadline).
     requeue: Option<Duration>,
 }
 

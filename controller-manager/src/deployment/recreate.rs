@@ -7,8 +7,9 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use kube::ResourceExt;
 
 use super::fenceposts::replicas;
-use super::{rs_replicas, rs_status, Error, Rollout, RECREATE_RECHECK};
-use crate::replicaset::{claim, pods};
+use client_runtime::{claim, pods};
+
+use super::{rs_replicas, rs_status, Error, Rollout};
 
 impl Rollout<'_> {
     /// `rolloutRecreate`.
@@ -26,7 +27,7 @@ impl Rollout<'_> {
             return self.sync_rollout_status(new.as_ref(), &old).await;
         }
         if self.old_pods_running(new.as_ref(), &old) {
-            self.requeue = Some(RECREATE_RECHECK);
+            // The deletion of the last old pod triggers the next sync.
             return self.sync_rollout_status(new.as_ref(), &old).await;
         }
         if new.is_none() {

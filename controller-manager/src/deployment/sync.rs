@@ -17,7 +17,7 @@ use super::annotations as ann;
 use super::fenceposts::{self, replicas};
 use super::proportional::{self, Member, Target};
 use super::{active, hash, progress, rs_replicas, rs_status, Error, Rollout};
-use crate::replicaset::claim::{self, Owner};
+use client_runtime::claim::{self, Owner};
 
 /// The new ReplicaSet (if any) and all the others.
 pub type Split = (Option<ReplicaSet>, Vec<ReplicaSet>);
@@ -139,9 +139,11 @@ impl Rollout<'_> {
             Ok(created) => (created, false),
             Err(kube::Error::Api(s)) if s.is_already_exists() => (self.existing_same(&name).await?, true),
             Err(source) => {
-                let msg =
-                    format!("Failed to create new replica set {name:?}: {}", crate::replicaset::error_message(&source));
-                if progress::has_deadline(&self.d) && !crate::replicaset::namespace_terminating(&source) {
+                let msg = format!(
+                    "Failed to create new replica set {name:?}: {}",
+                    client_runtime::policy::status_message(&source)
+                );
+                if progress::has_deadline(&self.d) && !client_runtime::policy::namespace_terminating(&source) {
                     progress::set(&mut self.d, progress::PROGRESSING, "False", progress::FAILED_RS_CREATE, &msg);
                     // The create error is the one to report.
                     let _ = self.update_status().await;

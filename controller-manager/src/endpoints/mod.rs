@@ -5,29 +5,27 @@
 //! the Endpoints of a deleted Service go too ([`orphans`]).
 //!
 //! Triggers: the Service, every pod its selector matches now or matched before
-//! ([`service_index`]), pod deletions, and changes to the Endpoints themselves.
+//! ([`crate::service_endpoints::services_of`]), pod deletions, and changes to the Endpoints themselves.
 
-pub mod cache_sync;
 pub mod orphans;
-pub mod pods;
-pub mod service_index;
 pub mod subsets;
-pub mod trigger;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use k8s_openapi::api::core::v1::{Endpoints, Pod, Service};
 use kube::api::{Api, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use tracing::{debug, info, info_span, Instrument};
+use tracing::{debug, info};
 
-use crate::runtime::Informers;
+use client_runtime::{Action, Change, Controller, Informers, ObjectRef, Store};
+
+use crate::service_endpoints::{self as pods, trigger};
 use crate::Context;
+
+/// Upstream's `--concurrent-endpoint-syncs`.
+const WORKERS: u16 = 5;
 
 /// The label marking Endpoints this controller manages (upstream `LabelManagedBy`).
 pub const MANAGED_BY_LABEL: &str = "endpoints.kubernetes.io/managed-by";
@@ -35,7 +33,6 @@ pub const CONTROLLER_NAME: &str = "endpoint-controller";
 const HEADLESS_LABEL: &str = "service.kubernetes.io/headless";
 const OVER_CAPACITY_ANNOTATION: &str = "endpoints.kubernetes.io/over-capacity";
 /// How long to wait before retrying a failed write.
-const RETRY: Duration = Duration::from_secs(2);
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -54,37 +51,25 @@ pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, 
     let services = inf.store::<Service>();
     let pods = inf.store::<Pod>();
     let endpoints = inf.store::<Endpoints>();
-    let index = service_index::PodToServices::new(services.clone(), pods.clone());
     let state = Arc::new(State { ctx: ctx.clone(), pods, endpoints, recorder: ctx.recorder(CONTROLLER_NAME) });
-    // Subscriptions carry deletions too (the last state of the object).
-    let main = Controller::for_shared_stream(inf.subscribe::<Service>(), services)
-        .watches_shared_stream(inf.subscribe::<Pod>(), move |p| index.services_of(p))
-        .watches_shared_stream(inf.subscribe::<Endpoints>(), service_of);
+    let main = Controller::new("endpoint", inf)
+        .watches(inf, move |c: &Change<Pod>| pods::services_of(&services, c))
+        .watches(inf, |c: &Change<Endpoints>| service_of(c.object()))
+        .workers(WORKERS)
+        .run(inf, reconcile, state);
     let cleanup = orphans::controller(inf, ctx);
-    async move {
-        cache_sync::wait(&state.pods).await;
-        cache_sync::wait(&state.endpoints).await;
-        let main = main.run(reconcile, error_policy, state).for_each(|_| async {});
-        futures::future::join(main, cleanup).await;
-    }
-    .boxed()
+    futures::future::join(main, cleanup).map(|_| ()).boxed()
 }
 
 /// The Service an Endpoints object belongs to: the one of the same name.
-fn service_of(ep: Arc<Endpoints>) -> Option<ObjectRef<Service>> {
+fn service_of(ep: &Endpoints) -> Option<ObjectRef<Service>> {
     Some(ObjectRef::new(ep.metadata.name.as_deref()?).within(ep.metadata.namespace.as_deref()?))
-}
-
-fn error_policy(_svc: Arc<Service>, err: &Error, _state: Arc<State>) -> Action {
-    debug!(error = %err, "endpoints sync failed; retrying");
-    Action::requeue(RETRY)
 }
 
 async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error> {
     let ns = svc.metadata.namespace.clone().unwrap_or_default();
     let name = svc.metadata.name.clone().unwrap_or_default();
-    let span = info_span!("reconcile", controller = CONTROLLER_NAME, object.ref = %format!("{ns}/{name}"));
-    sync(&svc, &ns, &name, &state).instrument(span).await
+    sync(&svc, &ns, &name, &state).await
 }
 
 async fn sync(svc: &Service, ns: &str, name: &str, state: &State) -> Result<Action, Error> {

@@ -5,21 +5,16 @@
 //! written before their Service, are left alone.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Endpoints, Service};
 use kube::api::{Api, DeleteParams, Preconditions};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use tracing::{debug, info, info_span, Instrument};
+use tracing::{debug, info};
 
 use super::{CONTROLLER_NAME, MANAGED_BY_LABEL};
-use crate::runtime::Informers;
-use crate::Context;
+use client_runtime::{Action, Change, Controller, Informers, ObjectRef, Store};
 
-const RETRY: Duration = Duration::from_secs(2);
+use crate::Context;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -36,23 +31,14 @@ pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, 
     let services = inf.store::<Service>();
     let endpoints = inf.store::<Endpoints>();
     let state = Arc::new(State { ctx, services });
-    // The Service subscription carries deletions too (the Service's last state).
-    let controller = Controller::for_shared_stream(inf.subscribe::<Endpoints>(), endpoints).watches_shared_stream(
-        inf.subscribe::<Service>(),
-        |svc: Arc<Service>| {
+    let _ = endpoints;
+    // A deleted Service's Endpoints go with it.
+    Controller::new("endpoint-orphans", inf)
+        .watches(inf, |c: &Change<Service>| {
+            let svc = c.object();
             Some(ObjectRef::<Endpoints>::new(svc.metadata.name.as_deref()?).within(svc.metadata.namespace.as_deref()?))
-        },
-    );
-    async move {
-        super::cache_sync::wait(&state.services).await;
-        controller.run(reconcile, error_policy, state).for_each(|_| async {}).await;
-    }
-    .boxed()
-}
-
-fn error_policy(_ep: Arc<Endpoints>, err: &Error, _state: Arc<State>) -> Action {
-    debug!(error = %err, "orphaned endpoints cleanup failed; retrying");
-    Action::requeue(RETRY)
+        })
+        .run(inf, reconcile, state)
 }
 
 async fn reconcile(ep: Arc<Endpoints>, state: Arc<State>) -> Result<Action, Error> {
@@ -62,8 +48,7 @@ async fn reconcile(ep: Arc<Endpoints>, state: Arc<State>) -> Result<Action, Erro
     if managed != Some(CONTROLLER_NAME) || state.services.get(&ObjectRef::new(&name).within(&namespace)).is_some() {
         return Ok(Action::await_change());
     }
-    let span = info_span!("reconcile", controller = CONTROLLER_NAME, object.ref = %format!("{namespace}/{name}"));
-    async {
+    {
         let api: Api<Endpoints> = Api::namespaced(state.ctx.client.clone(), &namespace);
         // Only the object we judged orphaned: a Service and Endpoints recreated meanwhile stay.
         let dp = DeleteParams {
@@ -77,6 +62,4 @@ async fn reconcile(ep: Arc<Endpoints>, state: Arc<State>) -> Result<Action, Erro
         }
         Ok(Action::await_change())
     }
-    .instrument(span)
-    .await
 }

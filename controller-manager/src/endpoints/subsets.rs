@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::core::v1::{EndpointAddress, EndpointPort, EndpointSubset, ObjectReference, Pod, Service};
 
-use super::pods;
+use crate::service_endpoints as pods;
 
 /// Most addresses one Endpoints object carries (upstream `maxCapacity`).
 pub const MAX_ADDRESSES: usize = 1000;

@@ -10,29 +10,24 @@ pub mod packing;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::{EndpointPort, EndpointSlice};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use tracing::{debug, info, info_span, warn, Instrument};
+use tracing::{debug, info, warn};
 
-use crate::endpoints::cache_sync;
-use crate::endpoints::pods::{self, IpFamily};
-use crate::endpoints::service_index::PodToServices;
-use crate::endpoints::trigger;
-use crate::runtime::Informers;
+use crate::service_endpoints::{self as pods, trigger, IpFamily};
+use client_runtime::{Action, Change, Controller, Informers, ObjectRef, Store};
+
 use crate::Context;
 use desired::{CONTROLLER_NAME, MANAGED_BY_LABEL, SERVICE_NAME_LABEL};
 
 /// Upstream's default `--max-endpoints-per-slice`.
 pub const MAX_ENDPOINTS_PER_SLICE: usize = 100;
-const RETRY: Duration = Duration::from_secs(2);
+/// Upstream's `--concurrent-service-endpoint-syncs`.
+const WORKERS: u16 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -52,23 +47,16 @@ struct State {
 pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, ()> {
     let services = inf.store::<Service>();
     let (pods, nodes, slices) = (inf.store::<Pod>(), inf.store::<Node>(), inf.store::<EndpointSlice>());
-    let index = PodToServices::new(services.clone(), pods.clone());
-    // Subscriptions carry deletions too (the object's last state).
-    let controller = Controller::for_shared_stream(inf.subscribe::<Service>(), services)
-        .watches_shared_stream(inf.subscribe::<Pod>(), move |p| index.services_of(p))
-        .watches_shared_stream(inf.subscribe::<EndpointSlice>(), service_of);
     let state = Arc::new(State { ctx, pods, nodes, slices });
-    async move {
-        cache_sync::wait(&state.pods).await;
-        cache_sync::wait(&state.nodes).await;
-        cache_sync::wait(&state.slices).await;
-        controller.run(reconcile, error_policy, state).for_each(|_| async {}).await;
-    }
-    .boxed()
+    Controller::new("endpointslice", inf)
+        .watches(inf, move |c: &Change<Pod>| pods::services_of(&services, c))
+        .watches(inf, |c: &Change<EndpointSlice>| service_of(c.object()))
+        .workers(WORKERS)
+        .run(inf, reconcile, state)
 }
 
 /// The Service a slice this controller manages belongs to.
-fn service_of(slice: Arc<EndpointSlice>) -> Option<ObjectRef<Service>> {
+fn service_of(slice: &EndpointSlice) -> Option<ObjectRef<Service>> {
     let labels = slice.metadata.labels.as_ref()?;
     if labels.get(MANAGED_BY_LABEL).map(String::as_str) != Some(CONTROLLER_NAME) {
         return None;
@@ -76,16 +64,10 @@ fn service_of(slice: Arc<EndpointSlice>) -> Option<ObjectRef<Service>> {
     Some(ObjectRef::new(labels.get(SERVICE_NAME_LABEL)?).within(slice.metadata.namespace.as_deref()?))
 }
 
-fn error_policy(_svc: Arc<Service>, err: &Error, _state: Arc<State>) -> Action {
-    debug!(error = %err, "endpointslice sync failed; retrying");
-    Action::requeue(RETRY)
-}
-
 async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error> {
     let ns = svc.metadata.namespace.clone().unwrap_or_default();
     let name = svc.metadata.name.clone().unwrap_or_default();
-    let span = info_span!("reconcile", controller = "endpointslice-controller", object.ref = %format!("{ns}/{name}"));
-    async {
+    {
         if !pods::managed(&svc) {
             return Ok(Action::await_change());
         }
@@ -94,8 +76,7 @@ async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error
         let mut existing: BTreeMap<&str, Vec<EndpointSlice>> = BTreeMap::new();
         let mut plan = packing::Plan::default();
         let this = ObjectRef::<Service>::from_obj(svc.as_ref());
-        let mine: Vec<_> =
-            state.slices.state().into_iter().filter(|s| service_of(s.clone()) == Some(this.clone())).collect();
+        let mine: Vec<_> = state.slices.state().into_iter().filter(|s| service_of(s) == Some(this.clone())).collect();
         let previous = mine.iter().filter_map(|s| trigger_annotation(s)).max();
         for slice in mine {
             let family = families.iter().find(|f| f.address_type() == slice.address_type);
@@ -124,8 +105,6 @@ async fn reconcile(svc: Arc<Service>, state: Arc<State>) -> Result<Action, Error
         }
         Ok(Action::await_change())
     }
-    .instrument(span)
-    .await
 }
 
 fn trigger_annotation(slice: &EndpointSlice) -> Option<String> {

@@ -2,52 +2,48 @@
 //! objects each change concerns: the object itself, its owners waiting for their dependents,
 //! and — when it is being deleted with a cascading finalizer, or is gone — its dependents.
 //!
-//! The shared subscriptions deliver changes but not deletions, so a sweep compares the graph
-//! with the caches every [`SWEEP`] and treats objects missing from their cache as deleted.
+//! Deletions arrive as such from the shared informers (with the object's last state).
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Duration;
 
+use client_runtime::{ObjectRef, Synced};
 use futures::channel::mpsc::UnboundedSender;
 use futures::stream::BoxStream;
 use futures::StreamExt;
 use kube::runtime::reflector::store::Writer;
-use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher::Event;
 
 use super::graph::{Item, FOREGROUND, ORPHAN};
-use super::stores::Stores;
+use super::stores::GraphChange;
 use super::Graph;
-
-/// How often the graph is compared with the caches to notice deleted objects.
-pub const SWEEP: Duration = Duration::from_secs(1);
 
 pub struct Builder {
     pub graph: Arc<Graph>,
     pub writer: Writer<Item>,
-    pub stores: Stores,
     pub queue: UnboundedSender<ObjectRef<Item>>,
 }
 
 impl Builder {
-    /// Runs until the change streams end.
-    pub async fn run(mut self, mut changes: BoxStream<'static, Item>) {
-        let mut tick = tokio::time::interval(SWEEP);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let stores = self.stores.clone();
-        let ready = async move { stores.wait_until_ready().await };
+    /// Runs until the change streams end. The graph is marked ready (and the work queue starts)
+    /// once every informer has listed.
+    pub async fn run(mut self, mut changes: BoxStream<'static, GraphChange>, synced: Synced) {
+        let ready = synced.wait();
         tokio::pin!(ready);
         let mut primed = false;
         loop {
             tokio::select! {
                 change = changes.next() => match change {
-                    Some(item) => self.apply(item),
+                    Some(GraphChange::Applied(item)) => self.apply(item),
+                    Some(GraphChange::Deleted(item)) => {
+                        // Only the object the graph holds (a recreated one has another uid).
+                        if self.graph.store.get(&item.key()).is_some_and(|held| held.uid() == item.uid()) {
+                            self.vanish(&item);
+                        }
+                    }
                     None => return,
                 },
-                _ = tick.tick(), if primed => self.sweep(),
                 _ = &mut ready, if !primed => {
-                    self.sweep();
                     self.prime();
                     primed = true;
                 }
@@ -111,13 +107,6 @@ impl Builder {
         }
         self.writer.apply_watcher_event(&Event::Delete(item.clone()));
         also.into_iter().for_each(|k| self.send(k));
-    }
-
-    fn sweep(&mut self) {
-        let gone: Vec<_> = self.graph.store.state().into_iter().filter(|i| !self.stores.contains(i)).collect();
-        for item in gone {
-            self.vanish(&item);
-        }
     }
 
     /// Marks the graph ready once every cache has listed (the work queue waits for this).

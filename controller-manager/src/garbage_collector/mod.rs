@@ -18,21 +18,19 @@ mod graph;
 mod owners;
 mod stores;
 
-use std::convert::Infallible;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
+use client_runtime::{Controller, Informers, Store};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use kube::runtime::controller::{self, applier, Action};
-use kube::runtime::reflector::{self, Store};
+use kube::runtime::reflector;
 
-use crate::runtime::Informers;
 use crate::Context;
 use graph::{Index, Item};
 
-/// At most this many objects are handled at once (bounds the API load of a mass deletion).
-const CONCURRENCY: u16 = 32;
+/// At most this many objects are handled at once (upstream's `--concurrent-gc-syncs`; bounds the
+/// API load of a mass deletion).
+const WORKERS: u16 = 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -79,33 +77,20 @@ impl Gc {
 
 /// The garbage collector: the graph builder and the work queue, as one future.
 pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, ()> {
-    let (stores, changes) = stores::Stores::register(inf);
+    let changes = stores::subscribe(inf);
+    let synced = inf.synced();
     let (store, writer) = reflector::store::<Item>();
     let graph = Arc::new(Graph { store: store.clone(), index: Mutex::new(Index::default()) });
     let (queue, requests) = futures::channel::mpsc::unbounded();
-    let builder = builder::Builder { graph: graph.clone(), writer, stores, queue };
+    let builder = builder::Builder { graph: graph.clone(), writer, queue };
     let gc = Arc::new(Gc { client: ctx.client.clone(), graph, owners: owners::Owners::new(ctx.client.clone()) });
-    let work = applier(
-        |item, gc| attempt::reconcile(item, gc).boxed(),
-        error_policy,
+    let work = Controller::for_store("garbagecollector", store).triggers(requests.boxed()).workers(WORKERS).run(
+        inf,
+        attempt::reconcile,
         gc,
-        store,
-        requests.map(Ok::<_, Infallible>),
-        controller::Config::default().concurrency(CONCURRENCY),
-    )
-    .for_each(|res| async move {
-        if let Err(e) = res {
-            tracing::debug!(error = %e, "garbage collector work item ended with an error");
-        }
-    });
+    );
     async move {
-        futures::join!(builder.run(changes), work);
+        futures::join!(builder.run(changes, synced), work);
     }
     .boxed()
-}
-
-fn error_policy(item: Arc<Item>, err: &Error, _gc: Arc<Gc>) -> Action {
-    tracing::warn!(object = %item.describe(), error = %err, "garbage collection failed; retrying");
-    let conflict = matches!(err, Error::Api { source: kube::Error::Api(e), .. } if e.code == 409);
-    Action::requeue(if conflict { Duration::from_millis(200) } else { Duration::from_secs(5) })
 }

@@ -17,19 +17,17 @@ pub mod ttl;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use client_runtime::{Controller, Informers, Store};
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
-use k8s_openapi::api::batch::v1::Job;
+use futures::FutureExt;
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::Store;
-use kube::ResourceExt;
-use tracing::Instrument;
 
-use crate::runtime::Informers;
 use crate::Context;
+
+/// Upstream's `--concurrent-job-syncs`.
+const WORKERS: u16 = 5;
 use expectations::Expectations;
 
 pub use conditions::is_finished;
@@ -53,19 +51,6 @@ pub enum Error {
     UpdateStatus { job: String, source: kube::Error },
 }
 
-impl Error {
-    fn is_conflict(&self) -> bool {
-        let source = match self {
-            Error::CreatePod { source, .. }
-            | Error::DeletePod { source, .. }
-            | Error::RemoveFinalizer { source, .. }
-            | Error::UpdateStatus { source, .. } => source,
-        };
-        matches!(source, kube::Error::Api(s) if s.code == 409 || s.code == 422)
-    }
-}
-
-/// Failures since the last success of one Job, for the pod failure backoff.
 #[derive(Debug, Clone, Copy)]
 struct Backoff {
     failures: u32,
@@ -87,7 +72,6 @@ pub struct JobCtx {
 /// The Job controller (`--controllers` name `job`), with its orphan-pod cleanup.
 pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, ()> {
     let orphans = orphans::controller(inf, ctx.clone());
-    let jobs = inf.store::<Job>();
     let jctx = Arc::new(JobCtx {
         recorder: ctx.recorder("job-controller"),
         ctx,
@@ -96,23 +80,6 @@ pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, 
         counted: Expectations::default(),
         backoff: Mutex::new(HashMap::new()),
     });
-    let main = Controller::for_shared_stream(inf.subscribe::<Job>(), jobs)
-        .owns_shared_stream(inf.subscribe::<Pod>())
-        .run(reconcile, error_policy, jctx)
-        .for_each(|_| async {});
+    let main = Controller::new("job", inf).owns::<Pod>(inf).workers(WORKERS).run(inf, sync::sync, jctx);
     futures::future::join(main, orphans).map(|_| ()).boxed()
-}
-
-async fn reconcile(job: Arc<Job>, c: Arc<JobCtx>) -> Result<Action, Error> {
-    let span = tracing::info_span!("reconcile", object.ref = %format!("job/{}/{}", job.namespace().unwrap_or_default(), job.name_any()));
-    sync::sync(job, c).instrument(span).await
-}
-
-fn error_policy(job: Arc<Job>, err: &Error, _c: Arc<JobCtx>) -> Action {
-    tracing::warn!(job = %job.name_any(), error = %err, "job sync failed");
-    if err.is_conflict() {
-        Action::requeue(Duration::from_millis(500))
-    } else {
-        Action::requeue(Duration::from_secs(5))
-    }
 }

@@ -5,19 +5,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use client_runtime::{Action, Controller, Informers, ObjectRef, Store};
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
-use tracing::Instrument;
 
 use super::accounting::has_tracking_finalizer;
 use super::tracking::remove_finalizer;
 use super::Error;
-use crate::runtime::Informers;
 use crate::Context;
 
 struct OrphanCtx {
@@ -28,10 +24,7 @@ struct OrphanCtx {
 /// Part of the `job` controller, started by [`super::controller`].
 pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, ()> {
     let octx = Arc::new(OrphanCtx { ctx, jobs: inf.store::<Job>() });
-    Controller::for_shared_stream(inf.subscribe::<Pod>(), inf.store::<Pod>())
-        .run(reconcile, error_policy, octx)
-        .for_each(|_| async {})
-        .boxed()
+    Controller::<Pod>::new("job-orphan-pods", inf).run(inf, reconcile, octx)
 }
 
 async fn reconcile(pod: Arc<Pod>, c: Arc<OrphanCtx>) -> Result<Action, Error> {
@@ -47,8 +40,7 @@ async fn reconcile(pod: Arc<Pod>, c: Arc<OrphanCtx>) -> Result<Action, Error> {
     if cached {
         return Ok(Action::await_change());
     }
-    let span = tracing::info_span!("reconcile", object.ref = %format!("pod/{ns}/{}", pod.name_any()));
-    async {
+    {
         if let Some(o) = &owner {
             let api: Api<Job> = Api::namespaced(c.ctx.client.clone(), &ns);
             match api.get_opt(&o.name).await {
@@ -66,11 +58,4 @@ async fn reconcile(pod: Arc<Pod>, c: Arc<OrphanCtx>) -> Result<Action, Error> {
         remove_finalizer(&pods, &pod).await?;
         Ok(Action::await_change())
     }
-    .instrument(span)
-    .await
-}
-
-fn error_policy(_pod: Arc<Pod>, err: &Error, _c: Arc<OrphanCtx>) -> Action {
-    tracing::warn!(error = %err, "orphan pod cleanup failed");
-    Action::requeue(Duration::from_secs(5))
 }

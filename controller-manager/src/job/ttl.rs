@@ -6,18 +6,18 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use client_runtime::{Action, Controller, Informers};
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::Job;
 use kube::api::{DeleteParams, Preconditions, PropagationPolicy};
-use kube::runtime::controller::{Action, Controller};
 use kube::{Api, ResourceExt};
-use tracing::Instrument;
 
 use super::conditions::{COMPLETE, FAILED};
-use crate::runtime::Informers;
 use crate::Context;
+
+/// Upstream's `--concurrent-ttl-after-finished-syncs`.
+const WORKERS: u16 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -27,10 +27,7 @@ pub enum Error {
 
 /// The TTL-after-finished controller (`--controllers` name `ttl-after-finished`).
 pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, ()> {
-    Controller::for_shared_stream(inf.subscribe::<Job>(), inf.store::<Job>())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|_| async {})
-        .boxed()
+    Controller::new("ttl-after-finished", inf).workers(WORKERS).run(inf, reconcile, ctx)
 }
 
 /// When a finished Job with a TTL expires: its finish (the terminal condition's transition
@@ -63,8 +60,7 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
     }
     let Some(ns) = job.namespace() else { return Ok(Action::await_change()) };
     let name = job.name_any();
-    let span = tracing::info_span!("reconcile", object.ref = %format!("job/{ns}/{name}"));
-    async {
+    {
         let api: Api<Job> = Api::namespaced(ctx.client.clone(), &ns);
         let fresh = match api.get_opt(&name).await {
             Ok(Some(j)) => j,
@@ -88,11 +84,4 @@ async fn reconcile(job: Arc<Job>, ctx: Arc<Context>) -> Result<Action, Error> {
         }
         Ok(Action::await_change())
     }
-    .instrument(span)
-    .await
-}
-
-fn error_policy(_job: Arc<Job>, err: &Error, _ctx: Arc<Context>) -> Action {
-    tracing::warn!(error = %err, "ttl-after-finished failed");
-    Action::requeue(Duration::from_secs(5))
 }

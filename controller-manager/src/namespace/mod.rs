@@ -11,19 +11,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
-use tracing::{debug, info, info_span, Instrument};
+use tracing::{debug, info};
 
-use crate::runtime::Informers;
+use client_runtime::{Action, Change, Controller, Informers, ObjectRef};
+
 use crate::Context;
 
 /// The finalizer this controller owns in `spec.finalizers`.
 pub const FINALIZER: &str = "kubernetes";
-const RETRY: Duration = Duration::from_secs(2);
+/// Upstream's `--concurrent-namespace-syncs`.
+const WORKERS: u16 = 10;
 const MIN_WAIT: Duration = Duration::from_secs(1);
 const MAX_WAIT: Duration = Duration::from_secs(30);
 
@@ -35,22 +34,15 @@ pub enum Error {
 
 pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, ()> {
     let namespaces = inf.store::<Namespace>();
-    let pods = inf.store::<Pod>();
-    let controller = Controller::for_shared_stream(inf.subscribe::<Namespace>(), namespaces).watches_shared_stream(
-        inf.subscribe::<Pod>(),
-        move |pod: Arc<Pod>| {
-            // Only a pod that is gone (the subscription passes on deletions) can be the last
-            // thing a terminating namespace waits for.
-            let (ns, name) = (pod.metadata.namespace.as_deref()?, pod.metadata.name.as_deref()?);
-            pods.get(&ObjectRef::new(name).within(ns)).is_none().then(|| ObjectRef::<Namespace>::new(ns))
-        },
-    );
-    controller.run(reconcile, error_policy, ctx).for_each(|_| async {}).boxed()
-}
-
-fn error_policy(_ns: Arc<Namespace>, err: &Error, _ctx: Arc<Context>) -> Action {
-    debug!(error = %err, "namespace sync failed; retrying");
-    Action::requeue(RETRY)
+    let _ = namespaces;
+    Controller::new("namespace", inf)
+        .watches(inf, |c: &Change<Pod>| {
+            // Only a pod that is gone can be the last thing a terminating namespace waits for.
+            let Change::Deleted(pod) = c else { return None };
+            Some(ObjectRef::<Namespace>::new(pod.metadata.namespace.as_deref()?))
+        })
+        .workers(WORKERS)
+        .run(inf, reconcile, ctx)
 }
 
 fn has_finalizer(ns: &Namespace) -> bool {
@@ -69,8 +61,7 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Erro
         return Ok(Action::await_change());
     }
     let name = ns.metadata.name.clone().unwrap_or_default();
-    let span = info_span!("reconcile", controller = "namespace-controller", object.ref = %name);
-    async {
+    {
         let remaining = content::delete_all(&ctx.client, &name).await;
         let api: Api<Namespace> = Api::all(ctx.client.clone());
         let want = conditions::for_remaining(&remaining);
@@ -89,8 +80,6 @@ async fn reconcile(ns: Arc<Namespace>, ctx: Arc<Context>) -> Result<Action, Erro
         }
         finalize(&api, &name).await
     }
-    .instrument(span)
-    .await
 }
 
 /// Removes [`FINALIZER`] from `spec.finalizers` of the current namespace object.

@@ -13,18 +13,15 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use api::events::{reference, EventType, Recorder};
+use client_runtime::{Action, Controller, Informers, Store};
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
+use futures::FutureExt;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::Store;
 use kube::{Api, ResourceExt};
-use tracing::Instrument;
 
 pub use cidr::{CidrError, CidrSet};
 
-use crate::runtime::Informers;
 use crate::Context;
 
 /// When the range is full, look again after this long (a Node deletion frees a subnet but does
@@ -73,10 +70,7 @@ pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, 
         alloc: Mutex::new(Allocator { set, next: 0, pending: HashMap::new() }),
         recorder: ctx.recorder("node-controller"),
     });
-    Controller::for_shared_stream(inf.subscribe::<Node>(), nodes)
-        .run(reconcile, error_policy, ipam)
-        .for_each(|_| async {})
-        .boxed()
+    Controller::new("nodeipam", inf).run(inf, reconcile, ipam)
 }
 
 fn node_cidrs(node: &Node) -> Vec<String> {
@@ -128,8 +122,7 @@ impl Ctx {
 
 async fn reconcile(node: Arc<Node>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let name = node.name_any();
-    let span = tracing::info_span!("reconcile", controller = "nodeipam", object.ref = %name);
-    async move {
+    {
         if !node_cidrs(&node).is_empty() || node.metadata.deletion_timestamp.is_some() {
             ctx.forget(&name);
             return Ok(Action::await_change());
@@ -166,11 +159,4 @@ async fn reconcile(node: Arc<Node>, ctx: Arc<Ctx>) -> Result<Action, Error> {
             }
         }
     }
-    .instrument(span)
-    .await
-}
-
-fn error_policy(node: Arc<Node>, err: &Error, _ctx: Arc<Ctx>) -> Action {
-    tracing::warn!(node = %node.name_any(), error = %err, "node IPAM failed; retrying");
-    Action::requeue(Duration::from_secs(5))
 }

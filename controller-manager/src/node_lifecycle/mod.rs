@@ -16,20 +16,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use api::events::{reference, EventType, Recorder};
+use client_runtime::policy::Conflict;
+use client_runtime::{Action, Change, Controller, Informers, ObjectRef, Store};
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Patch, PatchParams, PostParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
-use tracing::Instrument;
 
 use health::HealthMap;
 
-use crate::runtime::Informers;
 use crate::Context;
+
+/// Nodes checked at once.
+const WORKERS: u16 = 5;
 
 const LEASE_NAMESPACE: &str = "kube-node-lease";
 
@@ -46,6 +46,12 @@ pub enum Error {
         node: String,
         #[source]
         source: kube::Error,
+    },
+    #[error("update taints of node {node}: {source}")]
+    TaintsChanged {
+        node: String,
+        #[source]
+        source: Conflict,
     },
     #[error("update pod {pod}: {source}")]
     Pod {
@@ -82,22 +88,22 @@ pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, 
         node_recorder: ctx.recorder("node-controller"),
         eviction_recorder: ctx.recorder("taint-eviction-controller"),
     });
-    Controller::for_shared_stream(inf.subscribe::<Node>(), nodes)
-        .watches_shared_stream(inf.subscribe::<Lease>(), |lease| {
+    let _ = nodes;
+    Controller::new("nodelifecycle", inf)
+        .watches(inf, |c: &Change<Lease>| {
+            let lease = c.object();
             (lease.namespace().as_deref() == Some(LEASE_NAMESPACE)).then(|| ObjectRef::new(&lease.name_any()))
         })
-        .watches_shared_stream(inf.subscribe::<Pod>(), |pod| {
-            pod.spec.as_ref().and_then(|s| s.node_name.as_deref()).map(ObjectRef::new)
+        .watches(inf, |c: &Change<Pod>| {
+            c.object().spec.as_ref().and_then(|s| s.node_name.as_deref()).map(ObjectRef::new)
         })
-        .run(reconcile, error_policy, lc)
-        .for_each(|_| async {})
-        .boxed()
+        .workers(WORKERS)
+        .run(inf, reconcile, lc)
 }
 
 async fn reconcile(node: Arc<Node>, ctx: Arc<Ctx>) -> Result<Action, Error> {
     let name = node.name_any();
-    let span = tracing::info_span!("reconcile", controller = "nodelifecycle", object.ref = %name);
-    async move {
+    {
         let lease = ctx.leases.get(&ObjectRef::new(&name).within(LEASE_NAMESPACE));
         let observed = {
             let mut health = ctx.health.lock().unwrap_or_else(|p| p.into_inner());
@@ -140,8 +146,6 @@ async fn reconcile(node: Arc<Node>, ctx: Arc<Ctx>) -> Result<Action, Error> {
         }
         Ok(Action::requeue(next))
     }
-    .instrument(span)
-    .await
 }
 
 /// Taint writes of this process that failed their reconcile on a precondition (the taints kept
@@ -201,8 +205,11 @@ async fn update_taints(ctx: &Ctx, mut node: Node) -> Result<Node, Error> {
                 node = api.get(&name).await.map_err(|source| Error::Taints { node: name.clone(), source })?;
             }
             Err(source) => {
-                if matches!(&source, kube::Error::Api(e) if taints_changed(e)) {
-                    TAINT_CONFLICTS.fetch_add(1, Ordering::Relaxed);
+                if let kube::Error::Api(e) = &source {
+                    if taints_changed(e) {
+                        TAINT_CONFLICTS.fetch_add(1, Ordering::Relaxed);
+                        return Err(Error::TaintsChanged { node: name, source: Conflict(e.message.clone()) });
+                    }
                 }
                 return Err(Error::Taints { node: name, source });
             }
@@ -214,14 +221,4 @@ async fn update_taints(ctx: &Ctx, mut node: Node) -> Result<Node, Error> {
 /// failed JSON patch test) or a conflict.
 fn taints_changed(e: &kube::core::Status) -> bool {
     e.code == 409 || (e.code == 422 && e.message.contains("test"))
-}
-
-fn error_policy(node: Arc<Node>, err: &Error, _ctx: Arc<Ctx>) -> Action {
-    tracing::warn!(node = %node.name_any(), error = %err, "node lifecycle check failed; retrying");
-    let conflict = match err {
-        Error::Status { source: kube::Error::Api(e), .. } => e.code == 409,
-        Error::Taints { source: kube::Error::Api(e), .. } => taints_changed(e),
-        _ => false,
-    };
-    Action::requeue(if conflict { Duration::from_millis(200) } else { Duration::from_secs(2) })
 }

@@ -2,6 +2,9 @@
 //! [`BURST`] per sync, creations in slow-start batches of 1, 2, 4, ... that stop at the first
 //! batch with a failure (so a quota error costs one request, not hundreds), deletions in
 //! parallel, chosen by [`super::rank`]. Every pod gets an Event on the ReplicaSet as upstream.
+//!
+//! Expectations are raised before any write and lowered here for every write that will never be
+//! observed (a failed or skipped create, a failed delete); the informer lowers the rest.
 
 use std::sync::Arc;
 
@@ -15,8 +18,9 @@ use kube::{Api, ResourceExt};
 
 use api::events::{reference, EventType, Recorder};
 
-use super::claim::Owner;
-use super::overlay::Overlay;
+use client_runtime::policy::{namespace_terminating, status_message};
+use client_runtime::Expectations;
+
 use super::rank;
 
 /// Upstream's `burstReplicas`: the most pods created or deleted in one sync.
@@ -31,7 +35,9 @@ pub struct Outcome {
 pub struct Manager<'a> {
     pub api: &'a Api<Pod>,
     pub recorder: &'a Recorder,
-    pub overlay: &'a Overlay,
+    pub expectations: &'a Expectations,
+    /// The ReplicaSet's expectations key (`namespace/name`).
+    pub key: &'a str,
 }
 
 impl Manager<'_> {
@@ -50,26 +56,27 @@ impl Manager<'_> {
 
     async fn create(&self, rs: &ReplicaSet, count: usize) -> Outcome {
         let template = pod_from_template(rs);
-        let rs_uid = rs.uid().unwrap_or_default();
         let (mut remaining, mut batch) = (count, 1usize);
         tracing::info!(count, "creating pods");
+        self.expectations.expect_creations(self.key, count);
         while remaining > 0 {
             let size = batch.min(remaining);
             let results = join_all((0..size).map(|_| self.create_one(rs, &template))).await;
             let mut first_err = None;
             for r in results {
-                match r {
-                    Ok(pod) => self.overlay.created(&rs_uid, pod),
-                    Err(e) => {
-                        first_err.get_or_insert(e);
-                    }
+                if let Err(e) = r {
+                    // No pod will appear for this one.
+                    self.expectations.creation_observed(self.key);
+                    first_err.get_or_insert(e);
                 }
             }
+            remaining -= size;
             if let Some(e) = first_err {
+                // The rest are skipped: none of them will appear either.
+                (0..remaining).for_each(|_| self.expectations.creation_observed(self.key));
                 // A terminating namespace refuses every create; there is nothing to retry.
                 return Outcome { error: (!namespace_terminating(&e)).then_some(e) };
             }
-            remaining -= size;
             batch = size * 2;
         }
         Outcome::default()
@@ -88,7 +95,7 @@ impl Manager<'_> {
                         &reference(rs),
                         EventType::Warning,
                         "FailedCreate",
-                        &format!("Error creating: {}", message(&e)),
+                        &format!("Error creating: {}", status_message(&e)),
                     )
                     .await;
                 Err(e)
@@ -97,8 +104,8 @@ impl Manager<'_> {
     }
 
     async fn delete(&self, rs: &ReplicaSet, doomed: Vec<Arc<Pod>>) -> Outcome {
-        let rs_uid = rs.uid().unwrap_or_default();
         tracing::info!(count = doomed.len(), "deleting pods");
+        self.expectations.expect_deletions(self.key, doomed.iter().map(|p| pod_key(p)));
         let results = join_all(doomed.iter().map(|pod| async move {
             let name = pod.name_any();
             match self.api.delete(&name, &DeleteParams::default()).await {
@@ -107,9 +114,13 @@ impl Manager<'_> {
                     self.recorder.record(&reference(rs), EventType::Normal, "SuccessfulDelete", &msg).await;
                     Ok(())
                 }
-                Err(kube::Error::Api(s)) if s.is_not_found() => Ok(()),
+                Err(kube::Error::Api(s)) if s.is_not_found() => {
+                    // Already gone: its deletion may have been observed before it was expected.
+                    self.expectations.deletion_observed(self.key, &pod_key(pod));
+                    Ok(())
+                }
                 Err(e) => {
-                    let msg = format!("Error deleting: {}", message(&e));
+                    let msg = format!("Error deleting: {}", status_message(&e));
                     self.recorder.record(&reference(rs), EventType::Warning, "FailedDelete", &msg).await;
                     Err(e)
                 }
@@ -118,33 +129,19 @@ impl Manager<'_> {
         .await;
         let mut outcome = Outcome::default();
         for (pod, r) in doomed.iter().zip(results) {
-            match r {
-                Ok(()) => self.overlay.deleted(&rs_uid, pod),
-                Err(e) => {
-                    outcome.error.get_or_insert(e);
-                }
+            if let Err(e) = r {
+                // The pod stays: its deletion will never be observed.
+                self.expectations.deletion_observed(self.key, &pod_key(pod));
+                outcome.error.get_or_insert(e);
             }
         }
         outcome
     }
 }
 
-/// A failed API call as upstream prints it (the Status message, not the Rust wrapper).
-pub fn message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(s) if !s.message.is_empty() => s.message.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Whether creates fail because the namespace is being deleted (then nothing is to be done).
-pub fn namespace_terminating(e: &kube::Error) -> bool {
-    match e {
-        kube::Error::Api(s) => {
-            s.details.as_ref().is_some_and(|d| d.causes.iter().any(|c| c.reason == "NamespaceTerminating"))
-        }
-        _ => false,
-    }
+/// A pod's key for deletion expectations (`namespace/name`, as upstream's `PodKey`).
+pub fn pod_key(pod: &Pod) -> String {
+    format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any())
 }
 
 /// A pod of `rs` (upstream `GetPodFromTemplate`): the template's labels, annotations, finalizers
@@ -159,7 +156,7 @@ pub fn pod_from_template(rs: &ReplicaSet) -> Pod {
             labels: meta.labels,
             annotations: meta.annotations,
             finalizers: meta.finalizers,
-            owner_references: Some(vec![Owner::of(rs).reference()]),
+            owner_references: Some(vec![api::owner::controller_ref(rs)]),
             ..Default::default()
         },
         spec: template.spec,

@@ -4,40 +4,36 @@
 //! `<rs>-<random>` by the server) and deletes the least valuable ones first, and reports
 //! replicas / fullyLabeledReplicas / readyReplicas / availableReplicas / observedGeneration and
 //! the ReplicaFailure condition. Terminating and finished pods do not count.
+//!
+//! It never creates or deletes for a ReplicaSet whose expectations are unsatisfied (upstream
+//! `ControllerExpectations`, raised in [`manage`] and lowered by [`pod_changed`]), so a cache that
+//! lags its own writes cannot make it create or delete twice.
 
-pub(crate) mod claim;
 mod manage;
-mod overlay;
-pub(crate) mod pods;
 mod rank;
 mod status;
-
-pub(crate) use manage::{message as error_message, namespace_terminating};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::future::BoxFuture;
-use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::PostParams;
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Api, ResourceExt};
-use tracing::Instrument;
 
 use api::events::Recorder;
 use api::selector::LabelSelector;
+use client_runtime::claim::{self, Owner};
+use client_runtime::{pods, Action, Change, Controller, Expectations, Informers, ObjectRef, Store};
 
-use crate::runtime::Informers;
 use crate::Context;
-use claim::Owner;
-use overlay::Overlay;
 
 /// Added to a requeue for availability, so that the pod is available when we look.
 const REQUEUE_SLACK: Duration = Duration::from_millis(100);
+/// Upstream's `--concurrent-replicaset-syncs`.
+const WORKERS: u16 = 5;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -49,56 +45,96 @@ pub enum Error {
     Status { rs: String, source: kube::Error },
 }
 
-impl Error {
-    fn is_conflict(&self) -> bool {
-        let (Error::Claim { source, .. } | Error::Manage { source, .. } | Error::Status { source, .. }) = self;
-        matches!(source, kube::Error::Api(s) if s.is_conflict())
-    }
-}
-
 struct State {
     ctx: Arc<Context>,
     replicasets: Store<ReplicaSet>,
     pods: Store<Pod>,
     recorder: Recorder,
-    overlay: Overlay,
+    expectations: Arc<Expectations>,
 }
 
 /// The `replicaset` controller.
 pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, ()> {
     let replicasets = inf.store::<ReplicaSet>();
-    let pods = inf.store::<Pod>();
+    let expectations = Arc::new(Expectations::default());
     let state = Arc::new(State {
         recorder: ctx.recorder("replicaset-controller"),
         ctx,
         replicasets: replicasets.clone(),
-        pods,
-        overlay: Overlay::default(),
+        pods: inf.store::<Pod>(),
+        expectations: expectations.clone(),
     });
-    let rs_for_pods = replicasets.clone();
-    Controller::for_shared_stream(inf.subscribe::<ReplicaSet>(), replicasets)
-        .watches_shared_stream(inf.subscribe::<Pod>(), move |pod: Arc<Pod>| replicasets_of_pod(&rs_for_pods, &pod))
-        .run(reconcile, error_policy, state)
-        .for_each(|_| async {})
-        .boxed()
+    let forget = expectations.clone();
+    Controller::new("replicaset", inf)
+        .watches(inf, move |c: &Change<ReplicaSet>| {
+            if let Change::Deleted(rs) = c {
+                forget.forget(&key_of(rs.as_ref()));
+            }
+            None
+        })
+        .watches(inf, move |c: &Change<Pod>| pod_changed(&replicasets, &expectations, c))
+        .workers(WORKERS)
+        .run(inf, reconcile, state)
 }
 
-/// The ReplicaSets a pod event concerns: its controller, or for an orphan every ReplicaSet of
-/// its namespace that selects it (one of them may adopt it).
-fn replicasets_of_pod(store: &Store<ReplicaSet>, pod: &Pod) -> Vec<ObjectRef<ReplicaSet>> {
+/// `namespace/name`: the key of expectations and of the work queue.
+fn key_of<K: kube::Resource>(obj: &K) -> String {
+    format!(
+        "{}/{}",
+        obj.meta().namespace.as_deref().unwrap_or_default(),
+        obj.meta().name.as_deref().unwrap_or_default()
+    )
+}
+
+fn rs_ref(ns: &str, name: &str) -> ObjectRef<ReplicaSet> {
+    ObjectRef::new(name).within(ns)
+}
+
+/// The ReplicaSet controlling a pod, if any.
+fn controlling_rs(pod: &Pod) -> Option<&str> {
+    claim::controller_of(pod).filter(|r| r.kind == "ReplicaSet" && r.api_version == "apps/v1").map(|r| r.name.as_str())
+}
+
+/// A pod change (upstream `addPod`/`updatePod`/`deletePod`): lowers its controller's
+/// expectations and names the ReplicaSets to sync — its controller (old and new, when that
+/// changed), or for an orphan every ReplicaSet of its namespace that selects it.
+fn pod_changed(store: &Store<ReplicaSet>, exp: &Expectations, change: &Change<Pod>) -> Vec<ObjectRef<ReplicaSet>> {
+    let pod = change.object();
     let ns = pod.namespace().unwrap_or_default();
-    match claim::controller_of(pod) {
-        Some(r) if r.kind == "ReplicaSet" => vec![ObjectRef::new(&r.name).within(&ns)],
-        Some(_) => vec![],
-        None if pod.metadata.deletion_timestamp.is_some() => vec![],
-        None => store
-            .state()
-            .iter()
-            .filter(|rs| rs.namespace().as_deref() == Some(ns.as_str()))
-            .filter(|rs| selector(rs).is_some_and(|s| !s.is_empty() && claim::selects(&s, pod)))
-            .map(|rs| ObjectRef::from_obj(rs.as_ref()))
-            .collect(),
+    let pod_key = manage::pod_key(pod);
+    let mut out = Vec::new();
+    let previous = match change {
+        Change::Applied { previous, .. } => previous.as_deref(),
+        Change::Deleted(_) => None,
+    };
+    if let Some(old) = previous.and_then(controlling_rs) {
+        if Some(old) != controlling_rs(pod) {
+            out.push(rs_ref(&ns, old));
+        }
     }
+    match controlling_rs(pod) {
+        Some(rs) => {
+            let key = format!("{ns}/{rs}");
+            if change.is_deleted() || pod.metadata.deletion_timestamp.is_some() {
+                // A pod being deleted is a deletion observed, never a creation (upstream).
+                exp.deletion_observed(&key, &pod_key);
+            } else if change.is_added() {
+                exp.creation_observed(&key);
+            }
+            out.push(rs_ref(&ns, rs));
+        }
+        None if change.is_deleted() || pod.metadata.deletion_timestamp.is_some() => {}
+        None if claim::controller_of(pod.as_ref()).is_some() => {}
+        None => out.extend(
+            store
+                .state()
+                .iter()
+                .filter(|rs| rs.namespace().as_deref() == Some(ns.as_str()))
+                .filter(|rs| selector(rs).is_some_and(|s| !s.is_empty() && claim::selects(&s, pod.as_ref())))
+                .map(|rs| ObjectRef::from_obj(rs.as_ref())),
+        ),
+    }
+    out
 }
 
 fn selector(rs: &ReplicaSet) -> Option<LabelSelector> {
@@ -106,20 +142,9 @@ fn selector(rs: &ReplicaSet) -> Option<LabelSelector> {
     LabelSelector::from_json(&sel).ok()
 }
 
-fn error_policy(rs: Arc<ReplicaSet>, err: &Error, _: Arc<State>) -> Action {
-    if err.is_conflict() {
-        // Optimistic concurrency: the cache was behind a write; the next sync sees it.
-        tracing::debug!(replicaset = %rs.name_any(), error = %err, "conflict; retrying");
-        return Action::requeue(Duration::from_millis(200));
-    }
-    tracing::warn!(replicaset = %rs.name_any(), error = %err, "sync failed; retrying");
-    Action::requeue(Duration::from_secs(5))
-}
-
 async fn reconcile(rs: Arc<ReplicaSet>, st: Arc<State>) -> Result<Action, Error> {
-    let key = format!("{}/{}", rs.namespace().unwrap_or_default(), rs.name_any());
-    let span = tracing::info_span!("replicaset", object.ref = %key);
-    sync(rs, &st, key).instrument(span).await
+    let key = key_of(rs.as_ref());
+    sync(rs, &st, key).await
 }
 
 async fn sync(rs: Arc<ReplicaSet>, st: &State, key: String) -> Result<Action, Error> {
@@ -140,23 +165,26 @@ async fn sync(rs: Arc<ReplicaSet>, st: &State, key: String) -> Result<Action, Er
         .filter(|p| claim::controller_of(p.as_ref()).is_none_or(|r| r.uid == uid))
         .filter(|p| pods::is_active(p))
         .collect();
-    let (owned, claim_err) = claim::claim(&pod_api, &rs_api, &Owner::of(rs.as_ref()), &sel, candidates).await;
+    // Checked before the cache is read (upstream): expectations satisfied now mean the cache
+    // read below shows every write this controller made.
+    let needs_sync = st.expectations.satisfied(&key);
+    let (active, claim_err) = claim::claim(&pod_api, &rs_api, &Owner::of(rs.as_ref()), &sel, candidates).await;
     if let Some(source) = claim_err {
         return Err(Error::Claim { rs: key, source });
     }
-    let mut active = st.overlay.apply(&uid, &ns, &st.pods, owned);
 
     let mut manage_err = None;
-    if rs.metadata.deletion_timestamp.is_none() {
+    if needs_sync && rs.metadata.deletion_timestamp.is_none() {
         let desired = rs.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1).max(0) as usize;
         let related = if active.len() > desired { related_pods(st, &rs, &ns) } else { Vec::new() };
-        let manager = manage::Manager { api: &pod_api, recorder: &st.recorder, overlay: &st.overlay };
+        let manager =
+            manage::Manager { api: &pod_api, recorder: &st.recorder, expectations: &st.expectations, key: &key };
         manage_err = manager.manage(&rs, &active, &related).await.error;
-        active = st.overlay.apply(&uid, &ns, &st.pods, active);
     }
 
     let now = Timestamp::now();
-    let mut new_status = status::calculate(&rs, &active, manage_err.as_ref().map(manage::message), now);
+    let mut new_status =
+        status::calculate(&rs, &active, manage_err.as_ref().map(client_runtime::policy::status_message), now);
     new_status.observed_generation = rs.metadata.generation;
     let current = rs.status.clone().unwrap_or_default();
     if !status::same(&current, &new_status) {

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Pod;
 
-use super::pods;
+use client_runtime::pods;
 
 const DELETION_COST: &str = "controller.kubernetes.io/pod-deletion-cost";
 

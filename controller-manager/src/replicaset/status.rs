@@ -9,7 +9,7 @@ use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetCondition, ReplicaSetStat
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
-use super::pods;
+use client_runtime::pods;
 
 /// The status for `active` pods; `manage_error` is the message of a failed create/delete.
 pub fn calculate(

@@ -10,7 +10,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use controller_manager::runtime::Informers;
+use client_runtime::Informers;
 use controller_manager::{Context, Opts};
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Namespace, Pod};

@@ -1,5 +1,6 @@
-//! Pod predicates shared by the ReplicaSet and Deployment controllers: active, ready, available
-//! (upstream `controller.IsPodActive`, `podutil.IsPodReady`, `podutil.IsPodAvailable`).
+//! The one set of pod predicates every controller uses: active, terminal, ready, available
+//! (upstream `controller.IsPodActive`, `podutil.IsPodTerminal`, `podutil.IsPodReady`,
+//! `podutil.IsPodAvailable`).
 
 use jiff::{SignedDuration, Timestamp};
 use k8s_openapi::api::core::v1::Pod;
@@ -17,6 +18,11 @@ pub fn is_terminal(pod: &Pod) -> bool {
 /// `status.phase`, empty when unset.
 pub fn phase(pod: &Pod) -> &str {
     pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
+}
+
+/// Whether the pod is being deleted (has a deletionTimestamp).
+pub fn is_terminating(pod: &Pod) -> bool {
+    pod.metadata.deletion_timestamp.is_some()
 }
 
 /// Whether the pod's `Ready` condition is `True`.

@@ -36,7 +36,8 @@ impl Owner {
         }
     }
 
-    /// The controller ownerReference (controller and blockOwnerDeletion true).
+    /// The controller ownerReference (controller and blockOwnerDeletion true), as
+    /// [`api::owner::controller_ref`] builds it.
     pub fn reference(&self) -> OwnerReference {
         OwnerReference {
             api_version: self.api_version.clone(),
@@ -51,7 +52,7 @@ impl Owner {
 
 /// The controller reference of an object, if any.
 pub fn controller_of<K: Resource>(obj: &K) -> Option<&OwnerReference> {
-    obj.meta().owner_references.as_ref()?.iter().find(|r| r.controller == Some(true))
+    api::owner::controller_of(obj.meta())
 }
 
 /// Labels as the JSON map `LabelSelector::matches` takes.

@@ -1,10 +1,15 @@
 //! Which pods back a Service, and how (shared by the Endpoints and EndpointSlice controllers):
 //! selector matching, readiness, the pod's address, and resolving a Service port's targetPort
-//! against the pod's containers.
+//! against the pod's containers (upstream `pkg/controller/util/endpoint`), and which Services a
+//! pod change concerns ([`services_of`]).
+
+pub mod trigger;
 
 use k8s_openapi::api::core::v1::{Pod, Service, ServicePort};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
-use kube::runtime::reflector::Store;
+use std::collections::HashSet;
+
+use client_runtime::{Change, ObjectRef, Store};
 
 /// The protocol a port has when none is given.
 const DEFAULT_PROTOCOL: &str = "TCP";
@@ -243,4 +248,19 @@ mod tests {
         let svc: Service = serde_json::from_value(json!({"spec": {"clusterIP": "10.96.0.5"}})).expect("svc");
         assert_eq!(service_families(&svc), vec![IpFamily::V4]);
     }
+}
+
+/// The Services a pod change concerns (upstream `getPodServiceMemberships` of the old and the new
+/// pod): those selecting the pod as it is now, and those that selected it before.
+pub fn services_of(services: &Store<Service>, change: &Change<Pod>) -> Vec<ObjectRef<Service>> {
+    let selecting = |pod: &Pod| -> HashSet<ObjectRef<Service>> {
+        services.state().iter().filter(|s| selects(s, pod)).map(|s| ObjectRef::from_obj(s.as_ref())).collect()
+    };
+    let mut out = selecting(change.object());
+    if let Change::Applied { previous: Some(old), object } = change {
+        if old.metadata.labels != object.metadata.labels {
+            out.extend(selecting(old));
+        }
+    }
+    out.into_iter().collect()
 }
