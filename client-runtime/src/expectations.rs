@@ -14,6 +14,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use kube::Resource;
+
+use crate::informers::Change;
+
 /// As upstream's `ExpectationsTimeout`.
 pub const TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -23,6 +27,12 @@ struct Record {
     dels: i64,
     deleting: HashSet<String>,
     at: Instant,
+}
+
+impl Record {
+    fn empty() -> Self {
+        Record { adds: 0, dels: 0, deleting: HashSet::new(), at: Instant::now() }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -68,6 +78,36 @@ impl Expectations {
         self.with(|m| m.insert(key.to_string(), Record { adds: 0, dels, deleting, at: Instant::now() }));
     }
 
+    /// Adds `n` expected creations to what `key` already awaits (upstream `RaiseExpectations`),
+    /// for a controller that writes in several steps of one sync.
+    pub fn raise_creations(&self, key: &str, n: usize) {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        self.with(|m| {
+            let r = m.entry(key.to_string()).or_insert_with(Record::empty);
+            r.adds = r.adds.max(0).saturating_add(n);
+            r.at = Instant::now();
+        });
+    }
+
+    /// Adds expected deletions (by child key) to what `key` already awaits.
+    pub fn raise_deletions(&self, key: &str, children: impl IntoIterator<Item = String>) {
+        self.with(|m| {
+            let r = m.entry(key.to_string()).or_insert_with(Record::empty);
+            for child in children {
+                if r.deleting.insert(child) {
+                    r.dels = r.dels.max(0) + 1;
+                }
+            }
+            r.at = Instant::now();
+        });
+    }
+
+    /// Whether the deletion of `child` is still awaited for `key` (so a cache entry that still
+    /// shows it must not be acted on), unless the record expired.
+    pub fn awaits_deletion(&self, key: &str, child: &str) -> bool {
+        self.with(|m| m.get(key).is_some_and(|r| r.at.elapsed() <= TIMEOUT && r.deleting.contains(child)))
+    }
+
     /// One expected creation was observed — or will never be (the create failed or was skipped).
     pub fn creation_observed(&self, key: &str) {
         self.with(|m| {
@@ -94,10 +134,29 @@ impl Expectations {
         self.with(|m| m.remove(key));
     }
 
+    /// Lowers what `key` awaits for a change of one of its children, as upstream's informer
+    /// handlers do: a child being deleted (or gone) is a deletion observed — never a creation —
+    /// and a child new to the cache is a creation observed. Children are keyed by
+    /// [`child_key`].
+    pub fn observe<C: Resource>(&self, key: &str, change: &Change<C>) {
+        let child = change.object();
+        if change.is_deleted() || child.meta().deletion_timestamp.is_some() {
+            self.deletion_observed(key, &child_key(child.as_ref()));
+        } else if change.is_added() {
+            self.creation_observed(key);
+        }
+    }
+
     /// What is still awaited for `key`: (creations, deletions).
     pub fn pending(&self, key: &str) -> (i64, i64) {
         self.with(|m| m.get(key).map(|r| (r.adds, r.dels)).unwrap_or((0, 0)))
     }
+}
+
+/// A child's key for deletion expectations: `namespace/name` (upstream's `PodKey`).
+pub fn child_key<C: Resource>(child: &C) -> String {
+    let meta = child.meta();
+    format!("{}/{}", meta.namespace.as_deref().unwrap_or_default(), meta.name.as_deref().unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -129,6 +188,23 @@ mod tests {
         assert!(!e.satisfied("ns/rs"));
         e.deletion_observed("ns/rs", "ns/b");
         assert!(e.satisfied("ns/rs"));
+    }
+
+    #[test]
+    fn raises_add_to_what_is_awaited() {
+        let e = Expectations::default();
+        e.raise_creations("ns/j", 1);
+        e.raise_creations("ns/j", 2);
+        e.raise_deletions("ns/j", ["u1".to_string()]);
+        e.raise_deletions("ns/j", ["u1".to_string(), "u2".to_string()]);
+        assert_eq!(e.pending("ns/j"), (3, 2));
+        assert!(e.awaits_deletion("ns/j", "u2"));
+        (0..3).for_each(|_| e.creation_observed("ns/j"));
+        e.deletion_observed("ns/j", "u1");
+        assert!(!e.awaits_deletion("ns/j", "u1"));
+        assert!(!e.satisfied("ns/j"));
+        e.deletion_observed("ns/j", "u2");
+        assert!(e.satisfied("ns/j"));
     }
 
     #[test]

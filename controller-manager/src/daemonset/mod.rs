@@ -18,12 +18,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use client_runtime::{Change, Controller, Informers, ObjectRef, Store};
+use client_runtime::{Change, Controller, Expectations, Informers, ObjectRef, Store};
 use futures::future::BoxFuture;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{Node, Pod};
 
-use crate::job::expectations::Expectations;
 use crate::Context;
 
 /// Upstream's `--concurrent-daemonset-syncs`.
@@ -44,7 +43,8 @@ pub struct DsCtx {
     pods: Store<Pod>,
     nodes: Store<Node>,
     recorder: api::events::Recorder,
-    writes: Expectations,
+    /// Pods created or deleted, by DaemonSet UID (upstream `expectations`).
+    writes: Arc<Expectations>,
     /// Backoff for replacing failed pods, by (DaemonSet UID, node): when it ends and the next delay.
     failed_backoff: Mutex<HashMap<(String, String), (Instant, Duration)>>,
 }
@@ -68,7 +68,7 @@ pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, 
         ctx,
         pods: inf.store::<Pod>(),
         nodes: inf.store::<Node>(),
-        writes: Expectations::default(),
+        writes: Arc::default(),
         failed_backoff: Mutex::new(HashMap::new()),
     });
     // Every DaemonSet looks at a node that is new or changed in a way placement cares about;
@@ -84,9 +84,34 @@ pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, 
         }
         all.state().iter().map(|ds| ObjectRef::from_obj(ds.as_ref())).collect::<Vec<_>>()
     };
-    Controller::new("daemonset", inf).owns::<Pod>(inf).watches(inf, node_trigger).workers(WORKERS).run(
-        inf,
-        sync::sync,
-        dctx,
-    )
+    let writes = dctx.writes.clone();
+    Controller::new("daemonset", inf)
+        .watches(inf, move |c: &Change<Pod>| pod_changed(&writes, c))
+        .watches(inf, node_trigger)
+        .workers(WORKERS)
+        .run(inf, sync::sync, dctx)
+}
+
+/// The DaemonSet controlling a pod: its UID (the expectations key) and its reference.
+fn daemonset_of(pod: &Pod) -> Option<(String, ObjectRef<DaemonSet>)> {
+    let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+    api::owner::controller_of(&pod.metadata)
+        .filter(|r| r.kind == "DaemonSet" && r.api_version == "apps/v1")
+        .map(|r| (r.uid.clone(), ObjectRef::new(&r.name).within(ns)))
+}
+
+/// A pod change (upstream `addPod`/`updatePod`/`deletePod`): lowers its DaemonSet's expectations
+/// and names the DaemonSets to sync (old and new controller when that changed).
+fn pod_changed(writes: &Expectations, change: &Change<Pod>) -> Vec<ObjectRef<DaemonSet>> {
+    let pod = change.object();
+    let mut out = Vec::new();
+    if let Change::Applied { previous: Some(old), .. } = change {
+        let now = daemonset_of(pod).map(|(uid, _)| uid);
+        out.extend(daemonset_of(old).filter(|(uid, _)| now.as_ref() != Some(uid)).map(|(_, r)| r));
+    }
+    if let Some((uid, r)) = daemonset_of(pod) {
+        writes.observe(&uid, change);
+        out.push(r);
+    }
+    out
 }

@@ -11,7 +11,6 @@ use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
 use super::manage::{self, NodeFit};
@@ -19,13 +18,10 @@ use super::placement::node_should_run;
 use super::pods::{daemon_spec, is_updated, new_pod, target_node, template_hash};
 use super::{rollout, status, DsCtx, Error};
 use crate::job::controlled_by;
-use crate::job::expectations::Seen;
+use client_runtime::expectations::child_key;
 
 const FAILED_BACKOFF_START: Duration = Duration::from_secs(1);
 const FAILED_BACKOFF_MAX: Duration = Duration::from_secs(15 * 60);
-/// How often to look again while pods of the DaemonSet are terminating: the shared watch does
-/// not report deletions, so their disappearance would otherwise go unnoticed.
-const TERMINATING_RECHECK: Duration = Duration::from_secs(2);
 
 pub async fn sync(ds: Arc<DaemonSet>, c: Arc<DsCtx>) -> Result<Action, Error> {
     let (Some(ns), Some(uid)) = (ds.namespace(), ds.uid()) else { return Ok(Action::await_change()) };
@@ -60,14 +56,7 @@ pub async fn sync(ds: Arc<DaemonSet>, c: Arc<DsCtx>) -> Result<Action, Error> {
     let updated = |p: &Pod| is_updated(p, &ds, &hash);
     let mut requeue: Option<Duration> = None;
 
-    let seen = c.writes.satisfied(
-        &uid,
-        |n| c.pods.get(&ObjectRef::new(n).within(&ns)).is_some(),
-        |u| match owned.iter().find(|p| p.metadata.uid.as_deref() == Some(u)) {
-            Some(p) => Seen::Present { changed: p.metadata.deletion_timestamp.is_some() },
-            None => Seen::Absent,
-        },
-    );
+    let seen = c.writes.satisfied(&uid);
     if seen {
         let surge = rollout_limits(&ds, &nodes).0 > 0;
         let plan = manage::plan(&manage::Inputs {
@@ -89,7 +78,7 @@ pub async fn sync(ds: Arc<DaemonSet>, c: Arc<DsCtx>) -> Result<Action, Error> {
                 }
             }
         }
-        let mut wrote = apply(&c, &ds, &pod_api, &uid, &owned, &delete, &plan.create_on, &hash).await?;
+        let wrote = apply(&c, &ds, &pod_api, &uid, &owned, &delete, &plan.create_on, &hash).await?;
         let rolling = ds.spec.as_ref().and_then(|s| s.update_strategy.as_ref()).and_then(|u| u.type_.as_deref())
             != Some("OnDelete");
         if rolling && !wrote {
@@ -104,11 +93,7 @@ pub async fn sync(ds: Arc<DaemonSet>, c: Arc<DsCtx>) -> Result<Action, Error> {
                 min_ready_seconds: min_ready,
                 now,
             });
-            wrote = apply(&c, &ds, &pod_api, &uid, &owned, &old, &create_on, &hash).await?;
-        }
-        if wrote {
-            // Pods we deleted may vanish without an event reaching us: look again soon.
-            requeue = Some(requeue.map_or(TERMINATING_RECHECK, |r| r.min(TERMINATING_RECHECK)));
+            apply(&c, &ds, &pod_api, &uid, &owned, &old, &create_on, &hash).await?;
         }
     }
 
@@ -128,9 +113,6 @@ pub async fn sync(ds: Arc<DaemonSet>, c: Arc<DsCtx>) -> Result<Action, Error> {
     if min_ready > 0 && st.number_ready != st.number_available.unwrap_or(0) {
         let wait = Duration::from_secs(min_ready as u64);
         requeue = Some(requeue.map_or(wait, |r| r.min(wait)));
-    }
-    if owned.iter().any(|p| p.metadata.deletion_timestamp.is_some()) {
-        requeue = Some(requeue.map_or(TERMINATING_RECHECK, |r| r.min(TERMINATING_RECHECK)));
     }
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }
@@ -174,22 +156,30 @@ async fn apply(
     hash: &str,
 ) -> Result<bool, Error> {
     for name in delete {
+        let key = owned
+            .iter()
+            .find(|p| p.metadata.name.as_deref() == Some(name))
+            .map(|p| child_key(p.as_ref()))
+            .unwrap_or_else(|| format!("{}/{name}", ds.namespace().unwrap_or_default()));
+        c.writes.raise_deletions(uid, [key.clone()]);
         match api.delete(name, &DeleteParams::background()).await {
             Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 => {}
-            Err(source) => return Err(Error::DeletePod { ds: ds.name_any(), pod: name.clone(), source }),
-        }
-        if let Some(pod_uid) = owned.iter().find(|p| p.metadata.name.as_deref() == Some(name)).and_then(|p| p.uid()) {
-            c.writes.changed(uid, pod_uid);
+            Err(e) => {
+                // Gone already, or not deleted: no deletion will be observed for this request.
+                c.writes.deletion_observed(uid, &key);
+                if !matches!(&e, kube::Error::Api(s) if s.code == 404) {
+                    return Err(Error::DeletePod { ds: ds.name_any(), pod: name.clone(), source: e });
+                }
+            }
         }
         tracing::info!(pod = %name, "deleted pod");
         c.recorder.record(&reference(ds), EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {name}")).await;
     }
-    for node in create_on {
+    c.writes.raise_creations(uid, create_on.len());
+    for (i, node) in create_on.iter().enumerate() {
         match api.create(&PostParams::default(), &new_pod(ds, node, hash)).await {
             Ok(p) => {
                 let pname = p.name_any();
-                c.writes.created(uid, pname.clone());
                 tracing::info!(pod = %pname, node = %node, "created pod");
                 c.recorder
                     .record(&reference(ds), EventType::Normal, "SuccessfulCreate", &format!("Created pod: {pname}"))
@@ -197,6 +187,8 @@ async fn apply(
             }
             Err(source) => {
                 let msg = format!("Error creating: {source}");
+                // Neither this pod nor the ones not tried will appear.
+                (i..create_on.len()).for_each(|_| c.writes.creation_observed(uid));
                 c.recorder.record(&reference(ds), EventType::Warning, "FailedCreate", &msg).await;
                 return Err(Error::CreatePod { ds: ds.name_any(), node: node.clone(), source });
             }

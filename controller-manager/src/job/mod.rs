@@ -8,7 +8,6 @@
 
 mod accounting;
 mod conditions;
-pub(crate) mod expectations;
 mod orphans;
 mod pods;
 mod sync;
@@ -19,16 +18,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use client_runtime::{Controller, Informers, Store};
+use client_runtime::{Change, Controller, Expectations, Informers, ObjectRef, Store};
 use futures::future::BoxFuture;
 use futures::FutureExt;
+use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 
 use crate::Context;
 
 /// Upstream's `--concurrent-job-syncs`.
 const WORKERS: u16 = 5;
-use expectations::Expectations;
 
 pub use conditions::is_finished;
 pub(crate) use pods::{controlled_by, controller_ref};
@@ -62,10 +61,11 @@ pub struct JobCtx {
     ctx: Arc<Context>,
     pods: Store<Pod>,
     recorder: api::events::Recorder,
-    /// Pods created or deleted, by Job UID.
-    pod_writes: Expectations,
-    /// Pods stripped of the tracking finalizer (already counted), by Job UID.
-    counted: Expectations,
+    /// Pods created or deleted, by Job UID (upstream `expectations`).
+    pod_writes: Arc<Expectations>,
+    /// Pods (by UID) whose tracking finalizer was removed after they were counted, by Job UID
+    /// (upstream `finalizerExpectations`): deletions of the finalizer, awaited the same way.
+    counted: Arc<Expectations>,
     backoff: Mutex<HashMap<String, Backoff>>,
 }
 
@@ -76,10 +76,41 @@ pub fn controller(inf: &mut Informers, ctx: Arc<Context>) -> BoxFuture<'static, 
         recorder: ctx.recorder("job-controller"),
         ctx,
         pods: inf.store::<Pod>(),
-        pod_writes: Expectations::default(),
-        counted: Expectations::default(),
+        pod_writes: Arc::default(),
+        counted: Arc::default(),
         backoff: Mutex::new(HashMap::new()),
     });
-    let main = Controller::new("job", inf).owns::<Pod>(inf).workers(WORKERS).run(inf, sync::sync, jctx);
+    let (writes, counted) = (jctx.pod_writes.clone(), jctx.counted.clone());
+    let main = Controller::new("job", inf)
+        .watches(inf, move |c: &Change<Pod>| pod_changed(&writes, &counted, c))
+        .workers(WORKERS)
+        .run(inf, sync::sync, jctx);
     futures::future::join(main, orphans).map(|_| ()).boxed()
+}
+
+/// The Job controlling a pod, if any.
+fn job_of(pod: &Pod) -> Option<&k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference> {
+    api::owner::controller_of(&pod.metadata).filter(|r| r.kind == "Job" && r.api_version == "batch/v1")
+}
+
+/// A pod change (upstream `addPod`/`updatePod`/`deletePod`): lowers its Job's expectations — pod
+/// writes, and the removal of the tracking finalizer — and names the Jobs to sync (the pod's
+/// controller, old and new when that changed).
+fn pod_changed(writes: &Expectations, counted: &Expectations, change: &Change<Pod>) -> Vec<ObjectRef<Job>> {
+    let pod = change.object();
+    let ns = pod.metadata.namespace.as_deref().unwrap_or_default();
+    let mut out = Vec::new();
+    if let Change::Applied { previous: Some(old), .. } = change {
+        if let Some(r) = job_of(old).filter(|r| job_of(pod).is_none_or(|now| now.uid != r.uid)) {
+            out.push(ObjectRef::new(&r.name).within(ns));
+        }
+    }
+    if let Some(r) = job_of(pod) {
+        writes.observe(&r.uid, change);
+        if change.is_deleted() || !accounting::has_tracking_finalizer(pod) {
+            counted.deletion_observed(&r.uid, pod.metadata.uid.as_deref().unwrap_or_default());
+        }
+        out.push(ObjectRef::new(&r.name).within(ns));
+    }
+    out
 }

@@ -12,14 +12,14 @@ use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, PostParams};
 use kube::runtime::controller::Action;
-use kube::runtime::reflector::ObjectRef;
 use kube::{Api, ResourceExt};
 
 use super::accounting::{self, Outcome};
 use super::conditions::{self, Finish};
-use super::expectations::Seen;
 use super::pods::{controlled_by, deletion_order, new_pod};
 use super::tracking::{remove_finalizer, write_status};
+use client_runtime::expectations::child_key;
+
 use super::{Backoff, Error, JobCtx};
 
 pub async fn sync(job: Arc<Job>, c: Arc<JobCtx>) -> Result<Action, Error> {
@@ -40,12 +40,7 @@ pub async fn sync(job: Arc<Job>, c: Arc<JobCtx>) -> Result<Action, Error> {
         return Ok(Action::await_change());
     }
 
-    let writes_seen = c.pod_writes.satisfied(
-        &uid,
-        |n| c.pods.get(&ObjectRef::new(n).within(&ns)).is_some(),
-        |u| seen(&pods, u, accounting::is_deleting),
-    );
-    c.counted.satisfied(&uid, |_| true, |u| seen(&pods, u, |p| !accounting::has_tracking_finalizer(p)));
+    let writes_seen = c.pod_writes.satisfied(&uid);
 
     let now = Time(jiff::Timestamp::now());
     let mut job_now: Job = (*job).clone();
@@ -56,7 +51,7 @@ pub async fn sync(job: Arc<Job>, c: Arc<JobCtx>) -> Result<Action, Error> {
 
     // 1. Record newly finished pods before touching them, so a crash cannot lose or repeat them.
     let known: HashSet<String> = unc_succeeded.iter().chain(unc_failed.iter()).cloned().collect();
-    let fresh = accounting::newly_finished(&job, &pods, &known, |u| c.counted.awaiting(&uid, u));
+    let fresh = accounting::newly_finished(&job, &pods, &known, |u| c.counted.awaits_deletion(&uid, u));
     if !fresh.is_empty() {
         for (pod, outcome) in &fresh {
             let pod_uid = pod.metadata.uid.clone().unwrap_or_default();
@@ -78,16 +73,17 @@ pub async fn sync(job: Arc<Job>, c: Arc<JobCtx>) -> Result<Action, Error> {
         let mut still = Vec::new();
         for pod_uid in list.drain(..) {
             let pod = pods.iter().find(|p| p.metadata.uid.as_deref() == Some(pod_uid.as_str()));
+            // Raised before the write: the informer may show the pod without its finalizer
+            // before the patch returns.
+            c.counted.raise_deletions(&uid, [pod_uid.clone()]);
             let freed = match pod {
                 Some(p) => remove_finalizer(&pod_api, p).await,
                 None => Ok(true),
             };
             match freed {
-                Ok(_) => {
-                    c.counted.changed(&uid, pod_uid);
-                    *counter += 1;
-                }
+                Ok(_) => *counter += 1,
                 Err(e) => {
+                    c.counted.deletion_observed(&uid, &pod_uid);
                     first_err.get_or_insert(e);
                     still.push(pod_uid);
                 }
@@ -201,13 +197,6 @@ pub async fn sync(job: Arc<Job>, c: Arc<JobCtx>) -> Result<Action, Error> {
     Ok(requeue.map_or_else(Action::await_change, Action::requeue))
 }
 
-fn seen(pods: &[Arc<Pod>], uid: &str, changed: impl Fn(&Pod) -> bool) -> Seen {
-    match pods.iter().find(|p| p.metadata.uid.as_deref() == Some(uid)) {
-        Some(p) => Seen::Present { changed: changed(p) },
-        None => Seen::Absent,
-    }
-}
-
 fn forget(c: &JobCtx, uid: &str) {
     c.pod_writes.forget(uid);
     c.counted.forget(uid);
@@ -256,11 +245,11 @@ fn past_deadline(job: &Job, start: Option<&Time>, now: &Time) -> bool {
 async fn create_pods(c: &JobCtx, job: &Job, api: &Api<Pod>, uid: &str, n: usize) -> Result<usize, Error> {
     let pod = new_pod(job);
     let mut created = 0;
-    for _ in 0..n {
+    c.pod_writes.raise_creations(uid, n);
+    for attempt in 0..n {
         match api.create(&PostParams::default(), &pod).await {
             Ok(p) => {
                 let pname = p.name_any();
-                c.pod_writes.created(uid, pname.clone());
                 created += 1;
                 tracing::info!(pod = %pname, "created pod");
                 c.recorder
@@ -268,6 +257,8 @@ async fn create_pods(c: &JobCtx, job: &Job, api: &Api<Pod>, uid: &str, n: usize)
                     .await;
             }
             Err(source) => {
+                // Neither this pod nor the ones not tried will appear.
+                (attempt..n).for_each(|_| c.pod_writes.creation_observed(uid));
                 let msg = format!("Error creating: {source}");
                 c.recorder.record(&reference(job), EventType::Warning, "FailedCreate", &msg).await;
                 return Err(Error::CreatePod { job: job.name_any(), source });
@@ -279,13 +270,17 @@ async fn create_pods(c: &JobCtx, job: &Job, api: &Api<Pod>, uid: &str, n: usize)
 
 async fn delete_pod(c: &JobCtx, job: &Job, api: &Api<Pod>, uid: &str, pod: &Pod) -> Result<(), Error> {
     let pname = pod.name_any();
+    let key = child_key(pod);
+    c.pod_writes.raise_deletions(uid, [key.clone()]);
     match api.delete(&pname, &DeleteParams::background()).await {
         Ok(_) => {}
-        Err(kube::Error::Api(s)) if s.code == 404 => {}
-        Err(source) => return Err(Error::DeletePod { job: job.name_any(), pod: pname, source }),
-    }
-    if let Some(pod_uid) = pod.uid() {
-        c.pod_writes.changed(uid, pod_uid);
+        Err(e) => {
+            // Gone already, or not deleted: no deletion will be observed for this request.
+            c.pod_writes.deletion_observed(uid, &key);
+            if !matches!(&e, kube::Error::Api(s) if s.code == 404) {
+                return Err(Error::DeletePod { job: job.name_any(), pod: pname, source: e });
+            }
+        }
     }
     tracing::info!(pod = %pname, "deleted pod");
     c.recorder.record(&reference(job), EventType::Normal, "SuccessfulDelete", &format!("Deleted pod: {pname}")).await;

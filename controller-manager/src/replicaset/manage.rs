@@ -18,6 +18,7 @@ use kube::{Api, ResourceExt};
 
 use api::events::{reference, EventType, Recorder};
 
+use client_runtime::expectations::child_key as pod_key;
 use client_runtime::policy::{namespace_terminating, status_message};
 use client_runtime::Expectations;
 
@@ -105,7 +106,7 @@ impl Manager<'_> {
 
     async fn delete(&self, rs: &ReplicaSet, doomed: Vec<Arc<Pod>>) -> Outcome {
         tracing::info!(count = doomed.len(), "deleting pods");
-        self.expectations.expect_deletions(self.key, doomed.iter().map(|p| pod_key(p)));
+        self.expectations.expect_deletions(self.key, doomed.iter().map(|p| pod_key(p.as_ref())));
         let results = join_all(doomed.iter().map(|pod| async move {
             let name = pod.name_any();
             match self.api.delete(&name, &DeleteParams::default()).await {
@@ -116,7 +117,7 @@ impl Manager<'_> {
                 }
                 Err(kube::Error::Api(s)) if s.is_not_found() => {
                     // Already gone: its deletion may have been observed before it was expected.
-                    self.expectations.deletion_observed(self.key, &pod_key(pod));
+                    self.expectations.deletion_observed(self.key, &pod_key(pod.as_ref()));
                     Ok(())
                 }
                 Err(e) => {
@@ -131,17 +132,12 @@ impl Manager<'_> {
         for (pod, r) in doomed.iter().zip(results) {
             if let Err(e) = r {
                 // The pod stays: its deletion will never be observed.
-                self.expectations.deletion_observed(self.key, &pod_key(pod));
+                self.expectations.deletion_observed(self.key, &pod_key(pod.as_ref()));
                 outcome.error.get_or_insert(e);
             }
         }
         outcome
     }
-}
-
-/// A pod's key for deletion expectations (`namespace/name`, as upstream's `PodKey`).
-pub fn pod_key(pod: &Pod) -> String {
-    format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any())
 }
 
 /// A pod of `rs` (upstream `GetPodFromTemplate`): the template's labels, annotations, finalizers

@@ -101,7 +101,6 @@ fn controlling_rs(pod: &Pod) -> Option<&str> {
 fn pod_changed(store: &Store<ReplicaSet>, exp: &Expectations, change: &Change<Pod>) -> Vec<ObjectRef<ReplicaSet>> {
     let pod = change.object();
     let ns = pod.namespace().unwrap_or_default();
-    let pod_key = manage::pod_key(pod);
     let mut out = Vec::new();
     let previous = match change {
         Change::Applied { previous, .. } => previous.as_deref(),
@@ -114,13 +113,7 @@ fn pod_changed(store: &Store<ReplicaSet>, exp: &Expectations, change: &Change<Po
     }
     match controlling_rs(pod) {
         Some(rs) => {
-            let key = format!("{ns}/{rs}");
-            if change.is_deleted() || pod.metadata.deletion_timestamp.is_some() {
-                // A pod being deleted is a deletion observed, never a creation (upstream).
-                exp.deletion_observed(&key, &pod_key);
-            } else if change.is_added() {
-                exp.creation_observed(&key);
-            }
+            exp.observe(&format!("{ns}/{rs}"), change);
             out.push(rs_ref(&ns, rs));
         }
         None if change.is_deleted() || pod.metadata.deletion_timestamp.is_some() => {}
