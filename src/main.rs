@@ -129,12 +129,23 @@ async fn server(data_dir: PathBuf, args: ServerArgs) -> anyhow::Result<()> {
     let enabled = |name: &str| !args.disable.iter().any(|d| d == name);
     if enabled("scheduler") || enabled("controller-manager") {
         let client = api::client::from_kubeconfig(&kubeconfig).await?;
+        // One shared informer per kind for both: one watch of Pods in this process, not two.
+        let mut informers = client_runtime::Informers::new();
         if enabled("scheduler") {
-            components.spawn(scheduler::run_with_client(args.scheduler, client.clone(), shutdown.clone()));
+            let scheduling = scheduler::start(args.scheduler, client.clone(), &mut informers, shutdown.clone());
+            components.spawn(scheduling);
         }
         if enabled("controller-manager") {
-            components.spawn(controller_manager::run_with_client(args.controllers, client, shutdown.clone()));
+            let controllers = controller_manager::start(args.controllers, client.clone(), &mut informers);
+            let stop = shutdown.clone();
+            components.spawn(async move {
+                tokio::select! {
+                    _ = controllers => {}
+                    _ = stop.cancelled() => {}
+                }
+            });
         }
+        informers.start(&client, &shutdown);
     }
     let result = api_server.await;
     shutdown.cancel();

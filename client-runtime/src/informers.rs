@@ -75,6 +75,24 @@ impl<K> Change<K> {
     }
 }
 
+/// What a subscriber of [`Informers::subscribe_events`] receives: the changes, and once, right
+/// after the changes of the first list, `Synced` (for a consumer that must know when it has seen
+/// everything that existed, e.g. a scheduler that may not place pods before it knows the nodes).
+#[derive(Debug)]
+pub enum Event<K> {
+    Change(Change<K>),
+    Synced,
+}
+
+impl<K> Clone for Event<K> {
+    fn clone(&self) -> Self {
+        match self {
+            Event::Change(c) => Event::Change(c.clone()),
+            Event::Synced => Event::Synced,
+        }
+    }
+}
+
 /// Which objects of a kind an informer watches: field and label selectors in the API's syntax
 /// (e.g. `spec.nodeName=node-1`). The default is every object.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
@@ -93,7 +111,7 @@ impl Selection {
     }
 }
 
-type Subscribers<K> = Arc<Mutex<Vec<mpsc::UnboundedSender<Change<K>>>>>;
+type Subscribers<K> = Arc<Mutex<Vec<mpsc::UnboundedSender<Event<K>>>>>;
 type Starter = Box<dyn FnOnce(&Client, &CancellationToken) + Send>;
 
 struct Entry<K: Kind> {
@@ -187,6 +205,23 @@ impl Informers {
     /// matching is delivered as `Deleted`, one that starts matching as new (the API server's
     /// selector transitions).
     pub fn subscribe_selected<K: Kind>(&mut self, selection: &Selection) -> BoxStream<'static, Change<K>> {
+        self.subscribe_events_selected::<K>(selection)
+            .filter_map(|e| async move {
+                match e {
+                    Event::Change(c) => Some(c),
+                    Event::Synced => None,
+                }
+            })
+            .boxed()
+    }
+
+    /// Every change of every object of kind `K`, and [`Event::Synced`] after the first list.
+    pub fn subscribe_events<K: Kind>(&mut self) -> BoxStream<'static, Event<K>> {
+        self.subscribe_events_selected::<K>(&Selection::default())
+    }
+
+    /// [`Informers::subscribe_events`] for the objects `selection` selects.
+    pub fn subscribe_events_selected<K: Kind>(&mut self, selection: &Selection) -> BoxStream<'static, Event<K>> {
         let entry = self.entry::<K>(selection);
         let (tx, rx) = mpsc::unbounded();
         let mut subs = unlock(&entry.subscribers);
@@ -194,8 +229,9 @@ impl Informers {
         // snapshot and the next delivered change in order.
         if *entry.synced.borrow() {
             for object in entry.store.state() {
-                let _ = tx.unbounded_send(Change::Applied { object, previous: None });
+                let _ = tx.unbounded_send(Event::Change(Change::Applied { object, previous: None }));
             }
+            let _ = tx.unbounded_send(Event::Synced);
         }
         subs.push(tx);
         rx.boxed()
@@ -258,9 +294,13 @@ impl<K: Kind> Reflector<K> {
         }
     }
 
-    fn deliver(subs: &mut Vec<mpsc::UnboundedSender<Change<K>>>, change: Change<K>) {
+    fn deliver(subs: &mut Vec<mpsc::UnboundedSender<Event<K>>>, change: Change<K>) {
+        Self::send(subs, Event::Change(change));
+    }
+
+    fn send(subs: &mut Vec<mpsc::UnboundedSender<Event<K>>>, event: Event<K>) {
         // A subscriber whose stream was dropped is forgotten.
-        subs.retain(|tx| tx.unbounded_send(change.clone()).is_ok());
+        subs.retain(|tx| tx.unbounded_send(event.clone()).is_ok());
     }
 
     fn apply(&mut self, event: watcher::Event<K>) {
@@ -302,6 +342,7 @@ impl<K: Kind> Reflector<K> {
                 }
                 if !synced {
                     tracing::debug!(kind = K::kind(&()).as_ref(), objects = self.store.len(), "informer synced");
+                    Self::send(&mut subs, Event::Synced);
                     let _ = self.synced_tx.send(true);
                 }
             }

@@ -21,6 +21,6 @@ pub mod policy;
 
 pub use controller::Controller;
 pub use expectations::Expectations;
-pub use informers::{Change, Informers, Kind, Selection, Synced};
+pub use informers::{Change, Event, Informers, Kind, Selection, Synced};
 pub use kube::runtime::controller::Action;
 pub use kube::runtime::reflector::{ObjectRef, Store};

@@ -27,6 +27,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use futures::FutureExt;
 use tokio_util::sync::CancellationToken;
 
 use client_runtime::Informers;
@@ -67,18 +68,25 @@ pub async fn run(opts: Opts, kubeconfig: &Path, shutdown: CancellationToken) -> 
 }
 
 pub async fn run_with_client(opts: Opts, client: kube::Client, shutdown: CancellationToken) {
-    let ctx = Arc::new(Context { client: client.clone(), opts });
     let mut informers = Informers::new();
+    let loops = start(opts, client.clone(), &mut informers);
+    informers.start(&client, &shutdown);
+    tokio::select! {
+        _ = loops => {}
+        _ = shutdown.cancelled() => {}
+    }
+}
+
+/// Registers the enabled controllers on `informers` (shared with other components of the
+/// process; the caller starts them) and returns their loops as one future.
+pub fn start(opts: Opts, client: kube::Client, informers: &mut Informers) -> BoxFuture<'static, ()> {
+    let ctx = Arc::new(Context { client, opts });
     let mut loops = Vec::new();
     for (name, start) in controllers() {
         if ctx.opts.enabled(name) {
             tracing::info!(controller = name, "starting controller");
-            loops.push(start(&mut informers, ctx.clone()));
+            loops.push(start(informers, ctx.clone()));
         }
     }
-    informers.start(&client, &shutdown);
-    tokio::select! {
-        _ = futures::future::join_all(loops) => {}
-        _ = shutdown.cancelled() => {}
-    }
+    futures::future::join_all(loops).map(|_| ()).boxed()
 }

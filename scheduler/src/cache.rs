@@ -3,7 +3,7 @@
 //! the scheduler decides (assumed, as upstream's cache) so decisions made while bindings are in
 //! flight see each other; the watch confirms them, a failed binding forgets them.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::host_ports::HostPort;
 use crate::node_info::NodeProps;
@@ -82,6 +82,11 @@ impl Cache {
     /// All slots, indexed by slot number (some empty).
     pub fn slots(&self) -> &[Option<NodeInfo>] {
         &self.slots
+    }
+
+    /// Pods the cache counts (bound or assumed).
+    pub fn pod_count(&self) -> usize {
+        self.pods.len()
     }
 
     /// Nodes known from the API (slots with properties).
@@ -170,14 +175,6 @@ impl Cache {
         self.release_if_empty(slot);
     }
 
-    /// After a re-list: removes the nodes not in `names`.
-    pub fn retain_nodes(&mut self, names: &HashSet<String>) {
-        let gone: Vec<String> = self.by_name.keys().filter(|n| !names.contains(*n)).cloned().collect();
-        for name in gone {
-            self.delete_node(&name);
-        }
-    }
-
     fn insert(&mut self, uid: String, slot: usize, usage: PodUsage, state: PodState) {
         if let Some(info) = self.slots[slot].as_mut() {
             info.add(&usage);
@@ -259,20 +256,6 @@ impl Cache {
     pub fn contains_pod(&self, uid: &str) -> bool {
         self.pods.contains_key(uid)
     }
-
-    /// After a re-list: removes pods not in `seen`, except assumptions whose binding is still in
-    /// flight.
-    pub fn retain_pods(&mut self, seen: &HashSet<String>) {
-        let gone: Vec<String> = self
-            .pods
-            .iter()
-            .filter(|(uid, e)| !seen.contains(*uid) && e.state != (PodState::Assumed { bind_done: false }))
-            .map(|(uid, _)| uid.clone())
-            .collect();
-        for uid in gone {
-            self.remove_pod(&uid);
-        }
-    }
 }
 
 #[cfg(test)]
@@ -350,7 +333,7 @@ mod tests {
     }
 
     #[test]
-    fn moved_and_relisted() {
+    fn moved_and_removed() {
         let mut c = Cache::default();
         c.apply_node(node("a", 1000));
         c.apply_node(node("b", 1000));
@@ -360,12 +343,9 @@ mod tests {
         c.add_bound("p1", "b", usage(100, None));
         assert_eq!(c.node(a).map(|n| n.requested.pods), Some(0));
         assert_eq!(c.node(b).map(|n| n.requested.pods), Some(1));
-        c.assume("p2", a, usage(100, None));
-        let seen: HashSet<String> = HashSet::new();
-        c.retain_pods(&seen);
+        assert!(c.remove_pod("p1"));
         assert!(!c.contains_pod("p1"));
-        assert!(c.contains_pod("p2"), "in-flight assumptions survive a re-list");
-        c.retain_nodes(&["a".to_string()].into_iter().collect());
+        c.delete_node("b");
         assert_eq!(c.node_count(), 1);
     }
 }

@@ -1,6 +1,6 @@
 //! The scheduler: binds pending pods to nodes through `pods/binding` (DESIGN §4).
 //!
-//! Its shape follows upstream's `pkg/scheduler`: a watch of Pods and one of Nodes feed a cache
+//! Its shape follows upstream's `pkg/scheduler`: the shared Pod and Node informers feed a cache
 //! of what each node has left ([`cache`]) and a priority queue of pods to place ([`queue`]).
 //! One loop ([`scheduler`]) takes a pod, filters the nodes ([`filter`]: Ready, unschedulable,
 //! taints, nodeSelector and required node affinity, host ports, resources), scores the rest
@@ -8,8 +8,9 @@
 //! assumes the pod on the best node and binds it in the background ([`bind`]). A pod no node
 //! takes gets a `FailedScheduling` event ([`fit_error`]) and waits for the cluster to change.
 //!
-//! Architecture invariant: the scheduler only reads through its watches and only writes
-//! bindings, pod status conditions and events. It depends on `api`, never on another component.
+//! Architecture invariant: the scheduler only reads through the informers and only writes
+//! bindings, pod status conditions and events. It depends on `api` and `client-runtime`, never
+//! on another component.
 
 pub mod bind;
 pub mod cache;
@@ -48,6 +49,8 @@ pub async fn run(opts: Opts, kubeconfig: &Path, shutdown: CancellationToken) -> 
     run_with_client(opts, client, shutdown).await;
     Ok(())
 }
+
+pub use scheduler::start;
 
 /// Schedules with `client` until `shutdown`.
 pub async fn run_with_client(opts: Opts, client: kube::Client, shutdown: CancellationToken) {

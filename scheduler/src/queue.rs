@@ -217,11 +217,6 @@ impl Queue {
         [backoff, unschedulable].into_iter().flatten().min().unwrap_or(now + self.max_unschedulable)
     }
 
-    /// Drops queued pods not in `seen` (after a re-list), except those in flight.
-    pub fn retain(&mut self, seen: &std::collections::HashSet<String>) {
-        self.entries.retain(|uid, e| seen.contains(uid) || e.state == State::InFlight);
-    }
-
     pub fn len(&self) -> usize {
         self.entries.len()
     }
@@ -322,10 +317,5 @@ mod tests {
         assert_eq!(pop_uid(&mut q, t0), None);
         q.flush(t0 + Duration::from_secs(1));
         assert_eq!(pop_uid(&mut q, t0 + Duration::from_secs(1)).as_deref(), Some("a"));
-        let seen = std::collections::HashSet::new();
-        q.add_or_update(pod("gone", 0), t0);
-        q.retain(&seen);
-        assert!(q.contains("a"), "in flight");
-        assert!(!q.contains("gone"));
     }
 }

@@ -6,6 +6,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use client_runtime::Informers;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use kube::Client;
 use rand::rngs::SmallRng;
 use rand::SeedableRng;
@@ -46,11 +49,30 @@ struct Scheduler {
     nodes_synced: bool,
 }
 
-/// Runs the scheduler until `shutdown`.
+/// Runs the scheduler until `shutdown`, on informers of its own.
 pub async fn run(opts: Opts, client: Client, shutdown: CancellationToken) {
-    let (events_tx, mut events) = mpsc::channel(EVENT_BUFFER);
+    let mut inf = Informers::new();
+    let scheduling = start(opts, client.clone(), &mut inf, shutdown.clone());
+    inf.start(&client, &shutdown);
+    scheduling.await
+}
+
+/// Subscribes the scheduler to `inf` (the caller starts it) and returns its loop, which runs
+/// until `shutdown`.
+pub fn start(opts: Opts, client: Client, inf: &mut Informers, shutdown: CancellationToken) -> BoxFuture<'static, ()> {
+    let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
     let stop_watches = shutdown.child_token();
-    watch::start(&client, &opts.scheduler_name, events_tx, &stop_watches);
+    watch::subscribe(inf, &opts.scheduler_name, events_tx, &stop_watches);
+    run_loop(opts, client, events, stop_watches, shutdown).boxed()
+}
+
+async fn run_loop(
+    opts: Opts,
+    client: Client,
+    mut events: mpsc::Receiver<ClusterEvent>,
+    stop_watches: CancellationToken,
+    shutdown: CancellationToken,
+) {
     let (results_tx, mut results) = mpsc::unbounded_channel();
     let mut s = Scheduler {
         recorder: Recorder::new(client.clone(), opts.scheduler_name.clone()),
@@ -107,12 +129,8 @@ impl Scheduler {
                     self.cluster_changed("pod left its node", now);
                 }
             }
-            ClusterEvent::PodsListed(seen) => {
-                self.cache.retain_pods(&seen);
-                self.queue.retain(&seen);
-                if !self.pods_synced {
-                    tracing::info!(pods = seen.len(), pending = self.queue.len(), "pods listed");
-                }
+            ClusterEvent::PodsSynced => {
+                tracing::info!(pods = self.cache.pod_count(), pending = self.queue.len(), "pods listed");
                 self.pods_synced = true;
             }
             ClusterEvent::Node(props) => {
@@ -127,11 +145,8 @@ impl Scheduler {
                 }
             }
             ClusterEvent::NodeDeleted { name } => self.cache.delete_node(&name),
-            ClusterEvent::NodesListed(seen) => {
-                self.cache.retain_nodes(&seen);
-                if !self.nodes_synced {
-                    tracing::info!(nodes = seen.len(), "nodes listed");
-                }
+            ClusterEvent::NodesSynced => {
+                tracing::info!(nodes = self.cache.node_count(), "nodes listed");
                 self.nodes_synced = true;
                 self.cluster_changed("nodes listed", now);
             }
