@@ -103,9 +103,10 @@ fn a_big_deployment_on_a_loaded_cluster_never_has_more_pods_than_replicas_plus_s
     lab.eventually("the big Deployment Available with every replica", Duration::from_secs(120), || {
         let d = lab.json(&["get", "deployment", "big"]);
         let available = d.pointer("/status/availableReplicas").and_then(Value::as_u64) == Some(REPLICAS as u64);
-        let condition = d.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|cs| {
-            cs.iter().any(|c| c["type"] == "Available" && c["status"] == "True")
-        });
+        let condition = d
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Available" && c["status"] == "True"));
         (available && condition).then_some(())
     });
     // The watch has caught up when it shows what a fresh list shows.

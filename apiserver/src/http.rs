@@ -3,7 +3,6 @@
 
 use std::time::Instant;
 
-use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, Method};
 use axum::response::Response;
@@ -51,12 +50,12 @@ async fn dispatch(state: State, req: Request) -> Response {
         Err(e) => return response::error(&e),
     };
     // The body is read whole here, once, before anything answers, whatever the verb (bounded in
-    // size and time): answering a request whose body is still arriving makes hyper close the
+    // size and time by `handlers::read_body`): answering a request whose body is still arriving makes hyper close the
     // connection under a client that is still writing it (a broken pipe instead of the answer,
     // also for the client's next request on that keep-alive connection). The handlers get the
     // bytes; the request's parts keep its extensions (upgrades, for exec and attach later).
     let (req, body) = req.into_parts();
-    let body = match read_body(body, state.request_timeout).await {
+    let body = match handlers::read_body(body, state.request_timeout).await {
         Ok(b) => b,
         Err(e) => return response::error(&e),
     };
@@ -177,26 +176,4 @@ pub fn acceptable(accept: &str) -> bool {
                 | "application/apply-patch+yaml"
         ) || media.starts_with("application/com.github.proto-openapi")
     })
-}
-
-/// The API's request body limit (3 MiB, as upstream).
-pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
-
-/// Reads a request body up to [`BODY_LIMIT`] (413 past it) within `timeout` (408 for a client
-/// that sends its body too slowly, or declares more than it sends). The body is read up to the
-/// limit even when its declared length is larger, as upstream does, so that the client, which
-/// is still sending, gets the 413 rather than a broken pipe.
-async fn read_body(body: Body, timeout: std::time::Duration) -> Result<bytes::Bytes, ApiError> {
-    use http_body_util::BodyExt;
-    let too_large = || ApiError::too_large(format!("the request body exceeds the limit of {BODY_LIMIT} bytes"));
-    match tokio::time::timeout(timeout, http_body_util::Limited::new(body, BODY_LIMIT).collect()).await {
-        Ok(Ok(c)) => Ok(c.to_bytes()),
-        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
-        Ok(Err(e)) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
-        Err(_) => Err(ApiError::new(
-            408,
-            "Timeout",
-            format!("the request body was not received within {}s", timeout.as_secs_f64()),
-        )),
-    }
 }

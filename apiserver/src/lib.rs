@@ -1,9 +1,16 @@
 //! The skiff API server: the Kubernetes REST API (1.33) over HTTPS, with watch, backed by an
 //! in-memory watch cache in front of a durable store.
 //!
-//! Entry point: [`run`]. Request handling starts in `server.rs` (TLS accept loop), goes through
-//! `http.rs` (authentication, routing) to the verb handlers in `handlers/`, which read the cache
-//! and write through the single commit path of `storage/`.
+//! Entry point: [`run`]: it builds the shared state (`state.rs`), then writes the objects every
+//! cluster has (`bootstrap.rs`) and the admin kubeconfig, then serves. Request handling starts in
+//! `server.rs` (TLS accept loop), goes through `http.rs` (authentication, routing) to the verb
+//! handlers in `handlers/`, which ask `strategy/` for the per-kind rules, read the cache and
+//! write through the single commit path of `storage/`.
+//!
+//! Module dependencies point one way: `run` (here) → `state`, `bootstrap`, `kubeconfig`,
+//! `server`; `server` → `http` → `handlers` → `strategy`, `admission`, `storage`, `state`;
+//! `bootstrap` → `handlers`, `state`. `state` depends on none of `bootstrap`, `handlers`, `http`
+//! or `server`.
 
 pub mod admission;
 pub mod apply;
@@ -13,6 +20,7 @@ mod discovery;
 mod files;
 mod handlers;
 mod http;
+mod identity;
 mod inflight;
 mod ipalloc;
 mod kubeconfig;
@@ -26,10 +34,10 @@ mod state;
 pub mod storage;
 mod strategy;
 pub mod table;
+mod timestamps;
 mod tls;
-mod util;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -89,6 +97,37 @@ pub struct Opts {
     pub idle_connection_timeout: Duration,
 }
 
+impl Opts {
+    /// The address other hosts use to reach this server: `--advertise-address`, else the bind
+    /// address, else 127.0.0.1 when binding to every address.
+    pub(crate) fn advertised_address(&self) -> IpAddr {
+        self.advertise_address.unwrap_or(if self.bind_address.is_unspecified() {
+            IpAddr::V4(Ipv4Addr::LOCALHOST)
+        } else {
+            self.bind_address
+        })
+    }
+
+    /// The ClusterIP of the `kubernetes` Service: the first address of the service range.
+    pub(crate) fn kubernetes_service_ip(&self) -> Ipv4Addr {
+        ipalloc::first_service_ip(&self.service_cidr)
+    }
+
+    /// The URL the admin kubeconfig names: the bind address, or loopback when binding to every
+    /// address (or to loopback).
+    pub(crate) fn local_url(&self) -> String {
+        let host = if self.bind_address.is_unspecified() || self.bind_address.is_loopback() {
+            "127.0.0.1".to_string()
+        } else {
+            match self.bind_address {
+                IpAddr::V6(v6) => format!("[{v6}]"),
+                IpAddr::V4(v4) => v4.to_string(),
+            }
+        };
+        format!("https://{host}:{}", self.port)
+    }
+}
+
 /// Everything the API server needs besides its own flags.
 #[derive(Debug, Clone)]
 pub struct Context {
@@ -112,7 +151,15 @@ pub enum Error {
 /// Runs the API server until `shutdown` is cancelled. `ready` fires once `/readyz` would answer 200.
 pub async fn run(opts: Opts, ctx: Context, ready: ReadySignal, shutdown: CancellationToken) -> Result<(), Error> {
     server::raise_fd_limit();
-    let state = state::AppState::start(&opts, &ctx, ready).await?;
+    let (state, admin) = state::AppState::build(&opts, &ctx, ready)?;
+    bootstrap::ensure(&state, opts.kubernetes_service_ip(), opts.advertised_address(), opts.port).await?;
+    kubeconfig::write(
+        &ctx.data_dir.join("kubeconfig.yaml"),
+        &opts.local_url(),
+        &admin.ca_cert_pem,
+        &admin.token,
+        "admin",
+    )?;
     let trimmer = {
         let store = state.store.clone();
         let stop = shutdown.clone();

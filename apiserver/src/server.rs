@@ -4,7 +4,8 @@
 //! Every connection is bounded in time, as upstream's `http.Server` is (ReadHeaderTimeout 32 s,
 //! IdleTimeout 90 s): a client that starts a request must finish its line and headers within
 //! `--request-header-timeout`, and a keep-alive connection with no request in flight is closed
-//! after `--idle-connection-timeout`. The body is read once, bounded in size and time, in `http.rs`.
+//! after `--idle-connection-timeout`. The body is read once, bounded in size and time, in `http.rs`
+//! (with `handlers/body.rs`'s `read_body`).
 //! Requests that hyper itself rejects (malformed, URI or headers too long) get a `Status` body
 //! like every other error (see `status_for_automatic_response`).
 

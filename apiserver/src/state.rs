@@ -1,4 +1,6 @@
-//! The server's shared state, built once at start-up.
+//! The server's shared state, built once at start-up: TLS material, tokens, the store and the
+//! allocators. Building it writes no API objects; `run` bootstraps the cluster's objects and
+//! writes the admin kubeconfig once the state exists.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,9 +10,10 @@ use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::auth::{self, AuthChain, StaticTokens};
+use crate::inflight::Inflight;
 use crate::ipalloc::Allocators;
 use crate::storage::{RedbBackend, Store, StoreOptions};
-use crate::{admission, bootstrap, files, kubeconfig, openapi, tls, Context, Error, Opts};
+use crate::{admission, files, openapi, tls, Context, Error, Opts};
 
 /// Fires once the server is ready (store open, bootstrap objects written, cache primed).
 #[derive(Clone, Default)]
@@ -45,14 +48,24 @@ pub struct AppState {
     pub min_request_timeout: Duration,
     /// How long a client may take to send a request body.
     pub request_timeout: Duration,
-    pub inflight: crate::inflight::Inflight,
+    pub inflight: Inflight,
     pub tls: Arc<rustls::ServerConfig>,
 }
 
 pub type State = Arc<AppState>;
 
+/// The admin's credentials made (or loaded) while building the state, for the admin kubeconfig.
+pub struct AdminCredentials {
+    /// The cluster CA certificate clients trust, PEM.
+    pub ca_cert_pem: String,
+    /// The admin's bearer token.
+    pub token: String,
+}
+
 impl AppState {
-    pub async fn start(opts: &Opts, ctx: &Context, ready: ReadySignal) -> Result<State, Error> {
+    /// Builds the state: data directories, the cluster CA and serving certificate, the tokens,
+    /// the store (loaded into the watch cache) and the allocators (from the stored Services).
+    pub fn build(opts: &Opts, ctx: &Context, ready: ReadySignal) -> Result<(State, AdminCredentials), Error> {
         let server_dir = ctx.data_dir.join("server");
         let tls_dir = server_dir.join("tls");
         files::create_dir(&ctx.data_dir, 0o755)?;
@@ -60,12 +73,8 @@ impl AppState {
         files::create_dir(&tls_dir, 0o700)?;
 
         let ca = tls::ClusterCa::load_or_create(&tls_dir)?;
-        let advertise = opts.advertise_address.unwrap_or(if opts.bind_address.is_unspecified() {
-            IpAddr::V4(Ipv4Addr::LOCALHOST)
-        } else {
-            opts.bind_address
-        });
-        let kubernetes_ip = crate::ipalloc::first_service_ip(&opts.service_cidr);
+        let advertise = opts.advertised_address();
+        let kubernetes_ip = opts.kubernetes_service_ip();
         let mut ips = vec![IpAddr::V4(Ipv4Addr::LOCALHOST), IpAddr::V4(kubernetes_ip), advertise];
         if !opts.bind_address.is_unspecified() {
             ips.push(opts.bind_address);
@@ -112,22 +121,10 @@ impl AppState {
             },
             min_request_timeout: Duration::from_secs(opts.min_request_timeout.max(1)),
             request_timeout: opts.request_timeout.max(Duration::from_millis(100)),
-            inflight: crate::inflight::Inflight::new(opts.max_requests_inflight, opts.max_mutating_requests_inflight),
+            inflight: Inflight::new(opts.max_requests_inflight, opts.max_mutating_requests_inflight),
             tls,
         });
-        bootstrap::ensure(&state, kubernetes_ip, advertise, opts.port).await?;
-
-        let host = if opts.bind_address.is_unspecified() || opts.bind_address.is_loopback() {
-            "127.0.0.1".to_string()
-        } else {
-            match opts.bind_address {
-                IpAddr::V6(v6) => format!("[{v6}]"),
-                IpAddr::V4(v4) => v4.to_string(),
-            }
-        };
-        let url = format!("https://{host}:{}", opts.port);
-        kubeconfig::write(&ctx.data_dir.join("kubeconfig.yaml"), &url, &ca.cert_pem, &admin_token, "admin")?;
-        Ok(state)
+        Ok((state, AdminCredentials { ca_cert_pem: ca.cert_pem, token: admin_token }))
     }
 
     pub fn alloc(&self) -> std::sync::MutexGuard<'_, Allocators> {

@@ -1,11 +1,38 @@
-//! Request bodies: JSON, YAML or Kubernetes protobuf into a JSON object, and the checks every
-//! written object passes first (kind, apiVersion, namespace, name).
+//! Request bodies: reading one (bounded in size and time; `http.rs` reads every body once,
+//! before anything answers, and hands the bytes to the handlers), decoding JSON, YAML or
+//! Kubernetes protobuf into a JSON object, and the checks every written object passes first
+//! (kind, apiVersion, namespace, name).
 
-use serde_json::{Map, Value};
+use std::time::Duration;
+
+use axum::body::Body;
+use serde_json::{json, Map, Value};
 
 use api::{ApiError, ResourceInfo};
 
 use super::Ctx;
+
+/// The API's request body limit (3 MiB, as upstream).
+pub const BODY_LIMIT: usize = 3 * 1024 * 1024;
+
+/// Reads a request body up to [`BODY_LIMIT`] (413 past it) within `timeout` (408 for a client
+/// that sends its body too slowly, or declares more than it sends). The body is read up to the
+/// limit even when its declared length is larger, as upstream does, so that the client, which
+/// is still sending, gets the 413 rather than a broken pipe.
+pub async fn read_body(body: Body, timeout: Duration) -> Result<bytes::Bytes, ApiError> {
+    use http_body_util::BodyExt;
+    let too_large = || ApiError::too_large(format!("the request body exceeds the limit of {BODY_LIMIT} bytes"));
+    match tokio::time::timeout(timeout, http_body_util::Limited::new(body, BODY_LIMIT).collect()).await {
+        Ok(Ok(c)) => Ok(c.to_bytes()),
+        Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => Err(too_large()),
+        Ok(Err(e)) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
+        Err(_) => Err(ApiError::new(
+            408,
+            "Timeout",
+            format!("the request body was not received within {}s", timeout.as_secs_f64()),
+        )),
+    }
+}
 
 /// The media type of the request, without parameters, lower-case; empty when absent.
 pub fn media_type(ctx: &Ctx) -> String {
@@ -36,6 +63,29 @@ pub fn parse_json(body: &[u8]) -> Result<Value, ApiError> {
     }
     serde_json::from_slice(body)
         .map_err(|e| ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}")))
+}
+
+/// An options body (`DeleteOptions`): JSON only, empty meaning `{}`; its `kind`, when set,
+/// must be `kind`.
+pub fn decode_options(raw: &[u8], kind: &str) -> Result<Value, ApiError> {
+    let body: Value = if raw.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        serde_json::from_slice(raw).map_err(|e| ApiError::bad_request(format!("invalid {kind}: {e}")))?
+    };
+    if !body.is_object() {
+        return Err(ApiError::bad_request(format!("{kind} must be a JSON object")));
+    }
+    match body.get("kind") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(k)) if k.is_empty() || k == kind => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "decoded object cannot be converted to {kind}: the body is of kind {other}"
+            )))
+        }
+    }
+    Ok(body)
 }
 
 /// YAML (a single document); JSON is valid YAML and is parsed as JSON first.
@@ -161,6 +211,14 @@ mod tests {
         assert_eq!(check_kind(pods, &mut v).map_err(|e| e.code), Err(400));
         let mut v = json!({"kind":"Pod","metadata":[]});
         assert_eq!(check_kind(pods, &mut v).map_err(|e| e.code), Err(400));
+    }
+
+    #[test]
+    fn options_bodies() {
+        assert_eq!(decode_options(b" ", "DeleteOptions").ok(), Some(json!({})));
+        assert!(decode_options(br#"{"kind":"DeleteOptions","gracePeriodSeconds":0}"#, "DeleteOptions").is_ok());
+        assert_eq!(decode_options(b"[]", "DeleteOptions").map_err(|e| e.code), Err(400));
+        assert_eq!(decode_options(br#"{"kind":"Pod"}"#, "DeleteOptions").map_err(|e| e.code), Err(400));
     }
 
     #[test]

@@ -2,15 +2,16 @@
 //! finalizers (`orphan`, `foregroundDeletion`), preconditions, and delete-collection.
 
 use axum::response::Response;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use api::{ApiError, ResourceInfo};
 
-use super::body::meta_str;
+use super::body::{self, meta_str};
 use super::filter::Filter;
 use super::Ctx;
 use crate::storage::{Precondition, WriteError, WriteOp, WriteRequest};
-use crate::{response, strategy, util};
+use crate::strategy::{self, GcPolicy, Strategy};
+use crate::{response, timestamps};
 
 const FOREGROUND: &str = "foregroundDeletion";
 const ORPHAN: &str = "orphan";
@@ -32,23 +33,7 @@ pub(super) struct DeleteOptions {
 
 pub(super) fn parse_options(ctx: &Ctx, raw: &[u8]) -> Result<DeleteOptions, ApiError> {
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::DeleteOptions as Typed;
-    let body: Value = if raw.iter().all(u8::is_ascii_whitespace) {
-        json!({})
-    } else {
-        serde_json::from_slice(raw).map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
-    };
-    if !body.is_object() {
-        return Err(ApiError::bad_request("DeleteOptions must be a JSON object"));
-    }
-    match body.get("kind") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(k)) if k.is_empty() || k == "DeleteOptions" => {}
-        Some(other) => {
-            return Err(ApiError::bad_request(format!(
-                "decoded object cannot be converted to DeleteOptions: the body is of kind {other}"
-            )))
-        }
-    }
+    let body = body::decode_options(raw, "DeleteOptions")?;
     // Decoding through the typed struct checks every field's type (a number where the uid
     // precondition's string belongs is a 400, not an ignored precondition).
     let typed: Typed =
@@ -110,13 +95,12 @@ pub(super) fn parse_options(ctx: &Ctx, raw: &[u8]) -> Result<DeleteOptions, ApiE
     })
 }
 
-/// The default propagation when the client names none (upstream's DefaultGarbageCollectionPolicy:
-/// batch/v1 Jobs orphan for backward compatibility; everything else is background).
-fn default_propagation(res: &ResourceInfo) -> Propagation {
-    if res.kind == "Job" {
-        Propagation::Orphan
-    } else {
-        Propagation::Background
+/// The default propagation when the client names none: the kind's garbage-collection policy
+/// (upstream's DefaultGarbageCollectionPolicy).
+fn default_propagation(st: &Strategy) -> Propagation {
+    match st.gc_policy {
+        GcPolicy::OrphanDependents => Propagation::Orphan,
+        GcPolicy::DeleteDependents => Propagation::Background,
     }
 }
 
@@ -153,23 +137,10 @@ fn set_propagation_finalizers(obj: &mut Value, p: Propagation) -> bool {
     changed
 }
 
-/// The grace period a pod gets: the request's, else the pod's own, else 30 s; 0 for a pod
-/// never bound to a node or already finished (nothing to stop), as upstream.
-fn pod_grace(obj: &Value, requested: Option<i64>) -> i64 {
-    let bound = obj.pointer("/spec/nodeName").and_then(Value::as_str).map(|s| !s.is_empty()).unwrap_or(false);
-    let phase = obj.pointer("/status/phase").and_then(Value::as_str).unwrap_or("");
-    if !bound || phase == "Succeeded" || phase == "Failed" {
-        return 0;
-    }
-    let g =
-        requested.or_else(|| obj.pointer("/spec/terminationGracePeriodSeconds").and_then(Value::as_i64)).unwrap_or(30);
-    g.max(0)
-}
-
-/// The response for an object that is gone: the object itself for pods and services (as
-/// upstream's ReturnDeletedObject), a success Status otherwise.
-fn gone_response(res: &ResourceInfo, name: &str, obj_json: bytes::Bytes, v: &Value) -> Response {
-    if matches!(res.kind, "Pod" | "Service") {
+/// The response for an object that is gone: the object itself for the kinds whose strategy says
+/// so (pods and services, upstream's ReturnDeletedObject), a success Status otherwise.
+fn gone_response(res: &ResourceInfo, st: &Strategy, name: &str, obj_json: bytes::Bytes, v: &Value) -> Response {
+    if st.returns_deleted_object {
         return response::json_bytes(200, obj_json);
     }
     let uid = meta_str(v, "uid").unwrap_or("");
@@ -182,11 +153,9 @@ pub async fn delete(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
     delete_one(ctx, &name, &opts).await
 }
 
-/// The namespaces the server itself needs (upstream's NamespaceLifecycle "immortal" set).
-const IMMORTAL_NAMESPACES: [&str; 3] = ["default", "kube-system", "kube-public"];
-
-fn refuse_immortal(res: &ResourceInfo, name: &str) -> Result<(), ApiError> {
-    if res.kind == "Namespace" && IMMORTAL_NAMESPACES.contains(&name) {
+/// Objects the server itself needs (the immortal namespaces) may not be deleted.
+fn refuse_immortal(res: &ResourceInfo, st: &Strategy, name: &str) -> Result<(), ApiError> {
+    if st.is_immortal(name) {
         return Err(ApiError::forbidden(format!(
             "{} \"{name}\" is forbidden: this namespace may not be deleted",
             res.qualified_plural()
@@ -198,7 +167,8 @@ fn refuse_immortal(res: &ResourceInfo, name: &str) -> Result<(), ApiError> {
 
 pub(super) async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> Result<Response, ApiError> {
     let res = ctx.target.res;
-    refuse_immortal(res, name)?;
+    let st = strategy::of(res);
+    refuse_immortal(res, &st, name)?;
     let key = ctx.target.key(name);
     for _ in 0..16 {
         let cur = ctx.state.store.get(&key).ok_or_else(|| ApiError::not_found(res.group, res.plural, name))?;
@@ -220,11 +190,11 @@ pub(super) async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> R
             }
         }
         let mut new = old.clone();
-        let propagation = opts.propagation.unwrap_or_else(|| default_propagation(res));
+        let propagation = opts.propagation.unwrap_or_else(|| default_propagation(&st));
         set_propagation_finalizers(&mut new, propagation);
-        let grace = if res.kind == "Pod" { pod_grace(&old, opts.grace) } else { 0 };
+        let grace = st.grace_period(&old, opts.grace);
         let deleting = strategy::is_deleting(&old);
-        let keep = grace > 0 || strategy::has_finalizers(&new);
+        let keep = grace > 0 || st.has_finalizers(&new);
         if keep {
             if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
                 let shorter = match meta.get("deletionGracePeriodSeconds").and_then(Value::as_i64) {
@@ -232,16 +202,11 @@ pub(super) async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> R
                     None => true,
                 };
                 if !deleting || shorter {
-                    meta.insert("deletionTimestamp".into(), json!(util::now_plus_rfc3339(grace)));
+                    meta.insert("deletionTimestamp".into(), json!(timestamps::now_plus_rfc3339(grace)));
                     meta.insert("deletionGracePeriodSeconds".into(), json!(grace));
                 }
             }
-            if res.kind == "Namespace" {
-                if let Some(o) = new.as_object_mut() {
-                    let status = o.entry("status").or_insert_with(|| Value::Object(Map::new()));
-                    status["phase"] = json!("Terminating");
-                }
-            }
+            st.prepare_for_graceful_delete(&mut new);
             if new == old || opts.dry_run {
                 let body = serde_json::to_vec(&new).map_err(|e| ApiError::internal(e.to_string()))?;
                 return Ok(response::json_bytes(200, body));
@@ -266,7 +231,7 @@ pub(super) async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> R
             }
         }
         if opts.dry_run {
-            return Ok(gone_response(res, name, cur.json.clone(), &old));
+            return Ok(gone_response(res, &st, name, cur.json.clone(), &old));
         }
         match ctx
             .state
@@ -279,10 +244,10 @@ pub(super) async fn delete_one(ctx: &Ctx, name: &str, opts: &DeleteOptions) -> R
             .await
         {
             Ok(c) => {
-                if res.kind == "Service" {
+                if st.allocates_service_addresses {
                     super::service_alloc::release_all(&mut ctx.state.alloc(), &old);
                 }
-                return Ok(gone_response(res, name, c.obj.json.clone(), &old));
+                return Ok(gone_response(res, &st, name, c.obj.json.clone(), &old));
             }
             Err(WriteError::Conflict) => continue,
             Err(WriteError::NotFound) => return Err(ApiError::not_found(res.group, res.plural, name)),
@@ -328,15 +293,5 @@ mod tests {
         let mut o = json!({"metadata":{}});
         assert!(!set_propagation_finalizers(&mut o, Propagation::Background));
         assert!(o["metadata"].get("finalizers").is_none());
-    }
-
-    #[test]
-    fn pods_get_grace_only_on_a_node() {
-        assert_eq!(pod_grace(&json!({"spec":{}}), Some(30)), 0);
-        let bound = json!({"spec":{"nodeName":"n","terminationGracePeriodSeconds":10},"status":{"phase":"Running"}});
-        assert_eq!(pod_grace(&bound, None), 10);
-        assert_eq!(pod_grace(&bound, Some(0)), 0);
-        let done = json!({"spec":{"nodeName":"n"},"status":{"phase":"Succeeded"}});
-        assert_eq!(pod_grace(&done, Some(5)), 0);
     }
 }

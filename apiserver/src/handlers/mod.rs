@@ -21,6 +21,7 @@ use crate::request::{Query, Target};
 use crate::response;
 use crate::state::State;
 
+pub use body::read_body;
 pub use write::internal_create;
 
 /// Everything a verb handler needs about its request.

@@ -12,7 +12,7 @@ use super::body::{self, meta_str};
 use super::write::{self, Manager, WriteOpts};
 use super::Ctx;
 use crate::request::FieldValidation;
-use crate::util;
+use crate::timestamps;
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(e.to_string())
@@ -224,7 +224,7 @@ fn check_type_meta(obj: &Value, api_version: &str, kind: &str) -> Result<(), Api
 }
 
 fn set_condition(pod: &mut Value, ty: &str, status: &str) {
-    let now = util::now_rfc3339();
+    let now = timestamps::now_rfc3339();
     let Some(st) = pod.as_object_mut().map(|o| o.entry("status").or_insert_with(|| json!({}))) else { return };
     let Some(so) = st.as_object_mut() else { return };
     let conds = so.entry("conditions").or_insert_with(|| json!([]));

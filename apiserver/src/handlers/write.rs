@@ -16,7 +16,7 @@ use super::Ctx;
 use crate::request::FieldValidation;
 use crate::state::AppState;
 use crate::storage::{Obj, Precondition, WriteError, WriteOp, WriteRequest};
-use crate::{admission, apply, patch, response, strategy, util};
+use crate::{admission, apply, identity, patch, response, strategy, timestamps};
 
 /// Tries of a write that lost a race to a concurrent writer (without a client precondition).
 const RETRIES: usize = 16;
@@ -144,7 +144,7 @@ fn with_namespace_check(state: &AppState, res: &ResourceInfo, obj: &Value) -> Re
     let key = format!("/registry/namespaces/{ns}");
     let nsobj = state.store.get(&key).ok_or_else(|| ApiError::not_found("", "namespaces", ns))?;
     let v = nsobj.value().map_err(internal)?;
-    if strategy::is_deleting(&v) || v.pointer("/status/phase").and_then(Value::as_str) == Some("Terminating") {
+    if strategy::namespace_is_terminating(&v) {
         return Err(ApiError::forbidden(format!(
             "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
             res.plural,
@@ -184,18 +184,19 @@ pub async fn create_object(
         ));
     }
     let (mut obj, warnings) = normalize(res, obj, opts.validation, &opts.duplicates)?;
+    let st = strategy::of(res);
     for attempt in 0..8 {
         let mut candidate = obj.clone();
         if let Some(prefix) = &generate {
-            set_meta(&mut candidate, "name", json!(format!("{prefix}{}", util::name_suffix())));
+            set_meta(&mut candidate, "name", json!(format!("{prefix}{}", identity::name_suffix())));
         }
         let name = meta_str(&candidate, "name").unwrap_or("").to_string();
-        let uid = util::new_uid();
-        let now = util::now_rfc3339();
-        strategy::prepare_for_create(res, &mut candidate, &uid, &now);
+        let uid = identity::new_uid();
+        let now = timestamps::now_rfc3339();
+        st.prepare_for_create(&mut candidate, &uid, &now);
         admission::apply_defaults(res.kind, &mut candidate, &state.defaults);
         validate(res, &candidate, None)?;
-        let alloc = if res.kind == "Service" {
+        let alloc = if st.allocates_service_addresses {
             Some(ServiceAlloc::prepare(&mut state.alloc(), &mut candidate, None)?)
         } else {
             None
@@ -289,6 +290,7 @@ pub async fn update_object(
     let name = ctx.name()?.to_string();
     let key = ctx.target.key(&name);
     let part = part(ctx);
+    let st = strategy::of(res);
     for _ in 0..RETRIES {
         let cur: Arc<Obj> =
             ctx.state.store.get(&key).ok_or_else(|| ApiError::not_found(res.group, res.plural, &name))?;
@@ -322,18 +324,14 @@ pub async fn update_object(
         }
         new = match part {
             Part::Status => strategy::prepare_for_status_update(&new, &old),
-            Part::Finalize => {
-                let mut out = old.clone();
-                out["spec"]["finalizers"] = new.pointer("/spec/finalizers").cloned().unwrap_or_else(|| json!([]));
-                out
-            }
+            Part::Finalize => strategy::prepare_for_finalize_update(&new, &old),
             Part::Main => {
-                strategy::prepare_for_update(res, &mut new, &old);
+                st.prepare_for_update(&mut new, &old);
                 new
             }
             Part::Binding => {
                 let status = new.get("status").cloned();
-                strategy::prepare_for_update(res, &mut new, &old);
+                st.prepare_for_update(&mut new, &old);
                 if let (Some(s), Some(o)) = (status, new.as_object_mut()) {
                     o.insert("status".into(), s);
                 }
@@ -344,14 +342,14 @@ pub async fn update_object(
         // Like upstream (defaulting happens at decode time), generation follows the defaulted
         // spec: dropping a field the server defaults is no change.
         if part == Part::Main {
-            strategy::update_generation(res, &mut new, &old);
+            st.update_generation(&mut new, &old);
         }
         // The stored resourceVersion is not part of the comparison or of validation.
         set_meta(&mut new, "resourceVersion", json!(cur.rev.to_string()));
         // A binding changes what no pod update may (spec.nodeName): the bound pod is checked
         // as a whole instead.
         validate(res, &new, if part == Part::Binding { None } else { Some(&old) })?;
-        let alloc = if res.kind == "Service" && part == Part::Main {
+        let alloc = if st.allocates_service_addresses && part == Part::Main {
             Some(ServiceAlloc::prepare(&mut ctx.state.alloc(), &mut new, Some(&old))?)
         } else {
             None
@@ -361,7 +359,7 @@ pub async fn update_object(
                 a.rollback(&mut ctx.state.alloc());
             }
         };
-        let now = util::now_rfc3339();
+        let now = timestamps::now_rfc3339();
         if let Manager::Update(m) = &opts.manager {
             apply::record_update(res.kind, &res.api_version(), Some(&old), &mut new, m, &now);
         }
@@ -369,7 +367,7 @@ pub async fn update_object(
             rollback(&alloc);
             return Ok((200, Written { json: cur.json.clone(), warnings }));
         }
-        let finished = strategy::is_deleting(&new) && !strategy::has_finalizers(&new);
+        let finished = strategy::is_deleting(&new) && !st.has_finalizers(&new);
         if opts.dry_run {
             rollback(&alloc);
             return Ok((200, Written { json: dry_json(&new)?, warnings }));
@@ -385,7 +383,7 @@ pub async fn update_object(
                 if let Some(a) = &alloc {
                     a.commit(&mut ctx.state.alloc());
                 }
-                if finished && res.kind == "Service" {
+                if finished && st.allocates_service_addresses {
                     super::service_alloc::release_all(&mut ctx.state.alloc(), &old);
                 }
                 return Ok((200, Written { json: c.obj.json.clone(), warnings }));
@@ -474,7 +472,7 @@ fn check_preconditions(res: &ResourceInfo, name: &str, cur: &Obj, old: &Value, n
 
 /// The largest object the server stores, serialized (the request body limit: an object no
 /// client could have sent whole is not made by a patch either).
-const MAX_OBJECT_BYTES: usize = crate::http::BODY_LIMIT;
+const MAX_OBJECT_BYTES: usize = body::BODY_LIMIT;
 
 /// Refuses a would-be object that is larger or deeper than the store accepts (a patch can
 /// build one from a small request).
@@ -579,7 +577,7 @@ async fn server_side_apply(
     }
     let (applied, mut warnings) = normalize(res, applied, validation, &super::duplicates::duplicate_fields(raw))?;
     let av = res.api_version();
-    let now = util::now_rfc3339();
+    let now = timestamps::now_rfc3339();
     if ctx.state.store.get(&ctx.target.key(&name)).is_none() && ctx.target.subresource.is_none() {
         let obj =
             apply::server_side_apply(res.kind, &av, None, &applied, &manager, force, &now).map_err(apply_error)?;
@@ -596,7 +594,7 @@ async fn server_side_apply(
     }
     let opts = WriteOpts { dry_run, validation, manager: Manager::Applied, duplicates: Vec::new() };
     let (code, w) = update_object(ctx, &opts, None, |cur| {
-        apply::server_side_apply(res.kind, &av, Some(cur), &applied, &manager, force, &util::now_rfc3339())
+        apply::server_side_apply(res.kind, &av, Some(cur), &applied, &manager, force, &timestamps::now_rfc3339())
             .map_err(apply_error)
     })
     .await?;
