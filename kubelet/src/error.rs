@@ -1,5 +1,7 @@
 //! The kubelet's errors.
 
+use crate::pods::config::ConfigError;
+use crate::runtime::factory::FactoryError;
 use crate::runtime::RuntimeError;
 
 #[derive(Debug, thiserror::Error)]
@@ -17,8 +19,22 @@ pub enum Error {
         #[source]
         source: kube::Error,
     },
+    #[error("{action} {object}: timed out")]
+    Timeout { action: &'static str, object: String },
     #[error("runtime: {0}")]
     Runtime(#[from] RuntimeError),
+    #[error("runtime: {0}")]
+    RuntimeFactory(#[from] FactoryError),
+    /// The sandbox's config could not be made from the pod.
+    #[error("sandbox: {0}")]
+    SandboxConfig(#[source] ConfigError),
+    /// The container's config could not be made from the pod (`CreateContainerConfigError`).
+    #[error("container {container}: {source}")]
+    ContainerConfig {
+        container: String,
+        #[source]
+        source: ConfigError,
+    },
     #[error("pod IP: {0}")]
     PodIp(#[from] crate::pods::ip_pool::PoolError),
 }

@@ -8,12 +8,15 @@
 //! Code map:
 //! - [`opts`]: flags and the per-node plan;
 //! - [`node`]: registration, Lease and NodeStatus heartbeats, podCIDR;
-//! - [`pods`]: per-pod workers, status computation, restart policy, pod IPs;
+//! - [`pods`]: per-pod workers, status computation, restart policy, pod IPs, the pod → runtime
+//!   config translation ([`pods::config`]), adoption of sandboxes at start ([`pods::adopt`]);
 //! - [`dispatch`]: the shared watches, routed per node;
-//! - [`runtime`]: the runtime interface and the fake runtime.
+//! - [`runtime`]: the runtime interface, the factory that picks one, and the fake runtime.
 //!
 //! Invariants: the kubelet never writes a pod's spec (status and the final delete only); it reads
-//! the API through watches and never polls it.
+//! the API through watches and never polls it. The exceptions are one-shot reads: the ConfigMaps
+//! and Secrets a container's environment names, read when the container is created, and the list
+//! of the node's pods when it finds sandboxes at start.
 
 pub mod dispatch;
 pub mod error;
@@ -33,17 +36,46 @@ use tracing::Instrument;
 pub use error::Error;
 pub use opts::{Opts, RuntimeKind};
 
-use runtime::Runtime;
+use pods::config::{dns, NodeFacts};
+use runtime::factory::{RuntimeFactory, RuntimeFor};
 
 /// Registrations in flight at once (1,000 hollow nodes start without a thundering herd).
 const REGISTRATION_CONCURRENCY: usize = 32;
+/// The host's resolver configuration (for `dnsPolicy: Default` pods and the host search path).
+const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 
-/// Runs this host's node(s) until `shutdown`. `data_dir` is unused by the fake runtime, which
-/// keeps nothing on disk.
+/// Runs this host's node(s) until `shutdown`, each on a runtime made by the [`RuntimeFactory`]
+/// for `--runtime` and `data_dir`.
 pub async fn run(opts: Opts, kubeconfig: &Path, data_dir: &Path, shutdown: CancellationToken) -> Result<(), Error> {
-    let _ = data_dir;
-    let probe = runtime::fake::FakeRuntime::new(opts.fake_run_for()).version();
-    let plan = opts.plan(&format!("{}://{}", probe.name, probe.version))?;
+    let factory = RuntimeFactory::new(opts.runtime, data_dir, opts.fake_run_for());
+    run_with_runtimes(opts, kubeconfig, data_dir, shutdown, &|_node: &str| factory.create()).await
+}
+
+/// [`run`] with the runtime of each node (by node name) from `runtimes`: how tests hand a
+/// restarted kubelet the runtimes of the previous one.
+pub async fn run_with_runtimes(
+    opts: Opts,
+    kubeconfig: &Path,
+    data_dir: &Path,
+    shutdown: CancellationToken,
+    runtimes: &RuntimeFor<'_>,
+) -> Result<(), Error> {
+    let mut plan = opts.plan()?;
+    let mut node_runtimes = Vec::with_capacity(plan.len());
+    for cfg in &mut plan {
+        let rt = runtimes(&cfg.name)?;
+        let v = rt.version();
+        cfg.runtime_version = format!("{}://{}", v.name, v.version);
+        node_runtimes.push((rt, v.name));
+    }
+    let host_dns = match std::fs::read_to_string(HOST_RESOLV_CONF) {
+        Ok(text) => dns::parse_resolv_conf(&text),
+        Err(e) => {
+            tracing::warn!(path = HOST_RESOLV_CONF, error = %e, "cannot read the host's resolver configuration");
+            Default::default()
+        }
+    };
+    let log_root = data_dir.join("agent").join("logs");
     let client = api::client::from_kubeconfig(kubeconfig).await?;
     let timing = node::Timing {
         status_every: opts.node_status_update_frequency,
@@ -58,18 +90,21 @@ pub async fn run(opts: Opts, kubeconfig: &Path, data_dir: &Path, shutdown: Cance
     let count = plan.len();
     let mut routes = HashMap::with_capacity(count);
     let mut tasks = Vec::with_capacity(2 * count + 2);
-    for cfg in plan {
+    let mut runtime_name = String::new();
+    for (cfg, (rt, scheme)) in plan.into_iter().zip(node_runtimes) {
         let (pod_tx, pod_rx) = mpsc::unbounded_channel();
         let (node_tx, node_rx) = mpsc::unbounded_channel();
         let (cidr_tx, cidr_rx) = watch::channel(None);
-        let rt: Arc<dyn Runtime> = Arc::new(runtime::fake::FakeRuntime::new(opts.fake_run_for()));
         let span = tracing::info_span!("node", node = %cfg.name);
+        let mut facts = NodeFacts::new(cfg.name.clone(), cfg.ip, cfg.capacity.clone());
+        facts.host_dns = host_dns.clone();
+        facts.log_root = Some(log_root.clone());
+        runtime_name.clone_from(&scheme);
         let ctx = Arc::new(pods::NodeCtx {
-            node_name: cfg.name.clone(),
+            facts,
             client: client.clone(),
             runtime: rt,
-            scheme: probe.name.clone(),
-            host_ip: cfg.ip,
+            scheme,
             ips: Mutex::new(pods::ip_pool::IpPool::default()),
             cidr: cidr_rx,
         });
@@ -81,7 +116,7 @@ pub async fn run(opts: Opts, kubeconfig: &Path, data_dir: &Path, shutdown: Cance
     let routes = Arc::new(routes);
     tasks.push(dispatch::spawn_pod_watch(client.clone(), routes.clone(), pod_fields, shutdown.clone()));
     tasks.push(dispatch::spawn_node_watch(client, routes, node_fields, shutdown.clone()));
-    tracing::info!(nodes = count, runtime = %probe.name, "kubelet started");
+    tracing::info!(nodes = count, runtime = %runtime_name, "kubelet started");
     shutdown.cancelled().await;
     for t in tasks {
         let _ = t.await;

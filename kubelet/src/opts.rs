@@ -15,13 +15,7 @@ use crate::error::Error;
 use crate::node::object::NodeConfig;
 use api::cidr::Cidr;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum RuntimeKind {
-    /// Real containers (not available yet).
-    Linux,
-    /// In-memory hollow nodes.
-    Fake,
-}
+pub use crate::runtime::factory::RuntimeKind;
 
 #[derive(Debug, Clone, clap::Args)]
 #[group(id = "kubelet")]
@@ -119,8 +113,9 @@ fn quantity(flag: &'static str, v: &str) -> Result<Quantity, Error> {
 }
 
 impl Opts {
-    /// The nodes to run, validated. `kernel_version`/`boot_id` describe this host.
-    pub fn plan(&self, runtime_version: &str) -> Result<Vec<NodeConfig>, Error> {
+    /// The nodes to run, validated. `kernel_version`/`boot_id` describe this host;
+    /// `runtime_version` is left empty for [`crate::run`] to fill from each node's runtime.
+    pub fn plan(&self) -> Result<Vec<NodeConfig>, Error> {
         if self.runtime == RuntimeKind::Linux {
             return Err(Error::RuntimeUnavailable("linux".into()));
         }
@@ -195,7 +190,7 @@ impl Opts {
                 pod_cidr,
                 labels: labels.clone(),
                 capacity: capacity.clone(),
-                runtime_version: runtime_version.to_string(),
+                runtime_version: String::new(),
                 kernel_version: kernel_version.clone(),
                 os_image: "skiff hollow node".into(),
                 boot_id: boot_id.clone(),
@@ -227,7 +222,7 @@ mod tests {
         let mut o = fake(3);
         o.pod_cidr = Some("10.100.0.0/16".parse().expect("cidr"));
         o.node_labels = vec!["zone=a".into(), "tier=".into()];
-        let plan = o.plan("skiff-fake://0.1").expect("plan");
+        let plan = o.plan().expect("plan");
         let got: Vec<(String, String, String)> = plan
             .iter()
             .map(|n| (n.name.clone(), n.ip.to_string(), n.pod_cidr.map(|c| c.to_string()).unwrap_or_default()))
@@ -249,17 +244,17 @@ mod tests {
             fake_ephemeral_storage: ".5Ti".into(),
             ..fake(1)
         };
-        let caps = &exp.plan("x").expect("plan")[0].capacity;
+        let caps = &exp.plan().expect("plan")[0].capacity;
         assert_eq!(caps.get("memory").map(|q| q.0.as_str()), Some("16e9"));
 
-        let single = fake(1).plan("x").expect("plan");
+        let single = fake(1).plan().expect("plan");
         assert_eq!(single[0].name, "hollow-0", "hollow nodes are numbered also when there is one");
     }
 
     #[test]
     fn rejects_bad_flags() {
         let linux = Opts { runtime: RuntimeKind::Linux, ..fake(1) };
-        assert!(matches!(linux.plan("x"), Err(Error::RuntimeUnavailable(_))));
+        assert!(matches!(linux.plan(), Err(Error::RuntimeUnavailable(_))));
         let cases: Vec<(Opts, &str)> = vec![
             (fake(0), "count"),
             (Opts { node_name: Some("Bad_Name".into()), ..fake(1) }, "node-name"),
@@ -274,7 +269,7 @@ mod tests {
             (Opts { pod_cidr: Some("fd00::/64".parse().expect("cidr")), ..fake(1) }, "pod-cidr"),
         ];
         for (o, flag) in cases {
-            match o.plan("x") {
+            match o.plan() {
                 Err(Error::InvalidFlag { flag: f, .. }) => assert_eq!(f, flag),
                 other => panic!("{flag}: {other:?}"),
             }

@@ -76,6 +76,19 @@ impl IpPool {
         Err(PoolError::Exhausted(cidr))
     }
 
+    /// Records that `owner` already holds `ip` (a sandbox adopted at start), whatever the range;
+    /// false if another owner holds it, or `owner` holds a different one.
+    pub fn reserve(&mut self, owner: &str, ip: IpAddr) -> bool {
+        if let Some(held) = self.by_owner.get(owner) {
+            return *held == ip;
+        }
+        if self.owner_of.contains_key(&ip) {
+            return false;
+        }
+        self.take(owner, ip);
+        true
+    }
+
     fn take(&mut self, owner: &str, ip: IpAddr) {
         self.by_owner.insert(owner.to_string(), ip);
         self.owner_of.insert(ip, owner.to_string());
@@ -161,5 +174,20 @@ mod tests {
         p.set_cidr("10.0.0.0/29".parse().expect("cidr"));
         assert_eq!(p.allocate("b", None), Ok(ip("10.0.0.3")));
         assert_eq!(p.allocate("a", None), Ok(ip("10.0.0.2")));
+    }
+
+    #[test]
+    fn reserved_ips_of_adopted_sandboxes_are_kept() {
+        // Before the podCIDR is known (the kubelet adopts sandboxes at start).
+        let mut p = IpPool::default();
+        assert!(p.reserve("a", ip("10.0.0.2")));
+        assert!(p.reserve("a", ip("10.0.0.2")), "idempotent");
+        assert!(!p.reserve("a", ip("10.0.0.3")), "a holds another");
+        assert!(!p.reserve("b", ip("10.0.0.2")), "held by a");
+        p.set_cidr("10.0.0.0/29".parse().expect("cidr"));
+        assert_eq!(p.allocate("a", None), Ok(ip("10.0.0.2")));
+        assert_eq!(p.allocate("b", None), Ok(ip("10.0.0.3")));
+        p.release("a");
+        assert!(p.reserve("c", ip("10.0.0.2")));
     }
 }

@@ -1,22 +1,26 @@
 //! Pod workers of one node: one task per pod bound to it, fed by the process's shared pod watch
-//! and woken by the runtime's container events.
+//! and woken by the runtime's container events. At start the node takes over the sandboxes a
+//! previous kubelet left in the runtime ([`adopt`]).
 
+pub mod adopt;
+pub mod config;
 pub mod ip_pool;
 pub mod restart;
 pub mod status;
 mod worker;
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::runtime::Runtime;
 use api::cidr::Cidr;
+use config::NodeFacts;
 use ip_pool::IpPool;
 
 /// What the shared pod watch tells a node.
@@ -30,12 +34,12 @@ pub enum PodEvent {
 
 /// What the pod workers of one node share.
 pub struct NodeCtx {
-    pub node_name: String,
+    /// The node's name, IP, allocatable, DNS, cgroup root: what pod configs are made from.
+    pub facts: NodeFacts,
     pub client: kube::Client,
     pub runtime: Arc<dyn Runtime>,
     /// Container ID scheme (`skiff-fake`).
     pub scheme: String,
-    pub host_ip: IpAddr,
     pub ips: Mutex<IpPool>,
     /// The node's podCIDR once known (set by the node task).
     pub cidr: watch::Receiver<Option<Cidr>>,
@@ -52,6 +56,12 @@ impl NodeCtx {
 pub async fn run_manager(ctx: Arc<NodeCtx>, mut rx: mpsc::UnboundedReceiver<PodEvent>, shutdown: CancellationToken) {
     let mut workers: HashMap<String, worker::Handle> = HashMap::new();
     let mut events = ctx.runtime.events();
+    // Pod events wait in the channel meanwhile: no worker starts before adoption is decided.
+    let mut unclaimed = tokio::select! {
+        _ = shutdown.cancelled() => return,
+        found = adopt::at_start(&ctx) => found,
+    };
+    let mut recheck_at = Instant::now() + adopt::RECHECK_EVERY;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -64,7 +74,8 @@ pub async fn run_manager(ctx: Arc<NodeCtx>, mut rx: mpsc::UnboundedReceiver<PodE
                             h.pod.send_replace(pod);
                         }
                         None => {
-                            workers.insert(uid, worker::spawn(ctx.clone(), pod, shutdown.clone()));
+                            let adopted = unclaimed.remove(&uid);
+                            workers.insert(uid, worker::spawn(ctx.clone(), pod, adopted, shutdown.clone()));
                         }
                     }
                 }
@@ -78,6 +89,10 @@ pub async fn run_manager(ctx: Arc<NodeCtx>, mut rx: mpsc::UnboundedReceiver<PodE
                 if let Some(h) = workers.get(&e.pod_uid) {
                     h.wake.notify_one();
                 }
+            }
+            _ = tokio::time::sleep_until(recheck_at), if !unclaimed.is_empty() => {
+                adopt::recheck(&ctx, &mut unclaimed).await;
+                recheck_at = Instant::now() + adopt::RECHECK_EVERY;
             }
         }
     }

@@ -11,6 +11,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
+use crate::pods::config::CONFIG_ERROR_REASON;
 use crate::runtime as rt;
 
 /// Condition types this kubelet writes; others on the pod (PodScheduled, DisruptionTarget,
@@ -33,6 +34,8 @@ pub struct ContainerView<'a> {
     pub previous: Option<&'a rt::ContainerStatus>,
     /// Set while an exited container waits to be restarted: the CrashLoopBackOff message.
     pub backoff: Option<String>,
+    /// Set when the container's config could not be made: the CreateContainerConfigError message.
+    pub config_error: Option<String>,
     /// An app container that waits for init containers.
     pub init_pending: bool,
 }
@@ -75,6 +78,7 @@ pub fn container_status(v: &ContainerView<'_>, scheme: &str) -> ContainerStatus 
         ..Default::default()
     };
     s.state = Some(match v.latest {
+        None if v.config_error.is_some() => waiting(CONFIG_ERROR_REASON, v.config_error.clone()),
         None if v.init_pending => waiting("PodInitializing", None),
         None => waiting("ContainerCreating", None),
         Some(c) => match c.state {
@@ -88,12 +92,16 @@ pub fn container_status(v: &ContainerView<'_>, scheme: &str) -> ContainerStatus 
                     ..Default::default()
                 }
             }
-            rt::ContainerState::Exited | rt::ContainerState::Unknown => match &v.backoff {
-                Some(msg) => {
+            rt::ContainerState::Exited | rt::ContainerState::Unknown => match (&v.backoff, &v.config_error) {
+                (Some(msg), _) => {
                     s.last_state = Some(terminated(c, scheme));
                     waiting("CrashLoopBackOff", Some(msg.clone()))
                 }
-                None => terminated(c, scheme),
+                (None, Some(msg)) => {
+                    s.last_state = Some(terminated(c, scheme));
+                    waiting(CONFIG_ERROR_REASON, Some(msg.clone()))
+                }
+                (None, None) => terminated(c, scheme),
             },
         },
     });

@@ -4,6 +4,12 @@
 //!
 //! Level-triggered: every pass re-reads the runtime and recomputes; it runs again when the pod
 //! changes, a container event arrives, the podCIDR shows up, or a backoff expires.
+//!
+//! Sandbox and container configs come from [`super::config`]; the ConfigMaps and Secrets a
+//! container's environment reads are fetched (GET) right before it is created. A container whose
+//! config cannot be made waits with reason `CreateContainerConfigError` and is tried again after
+//! a growing delay. A sandbox adopted at start ([`super::adopt`]) is taken over, with its
+//! containers, instead of a new one being made.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -11,7 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use k8s_openapi::api::core::v1::{Container, Pod, PodSpec, PodStatus};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodSpec, PodStatus, Secret};
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::Api;
 use tokio::sync::{watch, Notify};
@@ -19,14 +25,13 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use super::adopt::Adopted;
+use super::config::{self, ContainerRole, LookupError, Objects};
 use super::restart::{self, Next};
 use super::status::{self, ContainerView, Observed};
 use super::NodeCtx;
 use crate::error::{code, Error};
-use crate::runtime::{
-    self as rt, ContainerConfig, ContainerFilter, PodNetwork, PodSandboxConfig, SandboxMetadata, LABEL_CONTAINER_NAME,
-    LABEL_CONTAINER_TYPE, LABEL_POD_NAME, LABEL_POD_NAMESPACE, LABEL_POD_UID, LABEL_RESTART_POLICY,
-};
+use crate::runtime::{self as rt, ContainerFilter, PodNetwork, PodSandboxConfig, LABEL_CONTAINER_NAME};
 
 /// How the manager talks to a worker.
 pub(super) struct Handle {
@@ -36,7 +41,8 @@ pub(super) struct Handle {
     pub gone: CancellationToken,
 }
 
-pub(super) fn spawn(ctx: Arc<NodeCtx>, pod: Arc<Pod>, shutdown: CancellationToken) -> Handle {
+/// Starts the worker of `pod`; `adopted` is the sandbox a previous kubelet left for it.
+pub(super) fn spawn(ctx: Arc<NodeCtx>, pod: Arc<Pod>, adopted: Option<Adopted>, shutdown: CancellationToken) -> Handle {
     let (tx, rx) = watch::channel(pod.clone());
     let wake = Arc::new(Notify::new());
     let gone = CancellationToken::new();
@@ -52,6 +58,7 @@ pub(super) fn spawn(ctx: Arc<NodeCtx>, pod: Arc<Pod>, shutdown: CancellationToke
         namespace: pod.metadata.namespace.clone().unwrap_or_default(),
         name: pod.metadata.name.clone().unwrap_or_default(),
         sandbox: None,
+        adopted,
         ip: None,
         owns_ip: false,
         pulled: HashSet::new(),
@@ -60,6 +67,7 @@ pub(super) fn spawn(ctx: Arc<NodeCtx>, pod: Arc<Pod>, shutdown: CancellationToke
         final_status: None,
         deleted: false,
         failures: 0,
+        config_failures: 0,
     };
     tokio::spawn(worker.run(rx, wake.clone(), gone.clone(), shutdown).instrument(span));
     Handle { pod: tx, wake, gone }
@@ -76,6 +84,8 @@ struct Worker {
     namespace: String,
     name: String,
     sandbox: Option<Sandbox>,
+    /// A sandbox found at start, taken over on the first pass.
+    adopted: Option<Adopted>,
     ip: Option<IpAddr>,
     /// Whether `ip` came from the node's pool (not a hostNetwork pod).
     owns_ip: bool,
@@ -88,21 +98,28 @@ struct Worker {
     /// The final DELETE went through.
     deleted: bool,
     failures: u32,
+    /// Passes in a row in which some container's config could not be made.
+    config_failures: u32,
 }
 
-fn view<'a>(
-    c: &'a Container,
-    instances: &'a Instances,
-    backoffs: &HashMap<String, String>,
-    init_pending: bool,
-) -> ContainerView<'a> {
+/// Why containers are not running although they should (by container name).
+#[derive(Default)]
+struct Waits {
+    /// CrashLoopBackOff messages.
+    backoffs: HashMap<String, String>,
+    /// CreateContainerConfigError messages.
+    config_errors: HashMap<String, String>,
+}
+
+fn view<'a>(c: &'a Container, instances: &'a Instances, waits: &Waits, init_pending: bool) -> ContainerView<'a> {
     let v = instances.get(&c.name);
     ContainerView {
         name: &c.name,
         image: c.image.as_deref().unwrap_or_default(),
         latest: v.and_then(|v| v.first()),
         previous: v.and_then(|v| v.get(1)),
-        backoff: backoffs.get(&c.name).cloned(),
+        backoff: waits.backoffs.get(&c.name).cloned(),
+        config_error: waits.config_errors.get(&c.name).cloned(),
         init_pending,
     }
 }
@@ -151,7 +168,14 @@ impl Worker {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = gone.cancelled() => break,
-                r = pod_rx.changed() => if r.is_err() { break },
+                // The manager dropped the pod's sender: at shutdown (containers keep running, for
+                // the next kubelet to adopt) or because the pod is gone.
+                r = pod_rx.changed() => if r.is_err() {
+                    if shutdown.is_cancelled() {
+                        return;
+                    }
+                    break;
+                },
                 _ = wake.notified() => {}
                 r = cidr.changed() => if r.is_err() { return },
                 _ = tokio::time::sleep_until(wake_at.unwrap_or_else(Instant::now)), if wake_at.is_some() => {}
@@ -165,6 +189,10 @@ impl Worker {
     async fn sync(&mut self, pod: &Pod) -> Result<Option<Timestamp>, Error> {
         if self.deleted {
             return Ok(None);
+        }
+        // First, so that a pod deleted or finished meanwhile stops and removes what it took over.
+        if let Some(a) = self.adopted.take() {
+            self.take_over(pod, a).await;
         }
         if pod.metadata.deletion_timestamp.is_some() {
             self.terminate(pod).await?;
@@ -192,7 +220,7 @@ impl Worker {
         let init_policy = if policy == "Never" { "Never" } else { "OnFailure" };
         let mut instances = self.instances().await?;
         let mut wake: Option<Timestamp> = None;
-        let mut backoffs: HashMap<String, String> = HashMap::new();
+        let mut waits = Waits::default();
         let mut started = false;
         let mut init_done = true;
         for c in spec.init_containers.iter().flatten() {
@@ -202,25 +230,32 @@ impl Worker {
                 continue;
             }
             init_done = false;
-            started |= self.act(c, true, next, &mut wake, &mut backoffs).await?;
+            started |= self.act(pod, c, ContainerRole::Init, next, &mut wake, &mut waits).await?;
             break;
         }
         if init_done {
             for c in &spec.containers {
                 let next = restart::next(policy, instances.get(&c.name).and_then(|v| v.first()), now);
-                started |= self.act(c, false, next, &mut wake, &mut backoffs).await?;
+                started |= self.act(pod, c, ContainerRole::App, next, &mut wake, &mut waits).await?;
             }
+        }
+        if waits.config_errors.is_empty() {
+            self.config_failures = 0;
+        } else {
+            self.config_failures += 1;
+            let retry = Timestamp::now() + retry_delay(self.config_failures);
+            wake = Some(wake.map_or(retry, |w| w.min(retry)));
         }
         if started {
             instances = self.instances().await?;
         }
         self.collect_old_instances(&instances).await;
 
-        let mut status = self.status(pod, spec, &instances, &backoffs, !init_done, true, now);
+        let mut status = self.status(pod, spec, &instances, &waits, !init_done, true, now);
         if is_terminal(status.phase.as_deref()) {
             tracing::info!(phase = status.phase.as_deref().unwrap_or_default(), "pod finished");
             self.teardown().await;
-            status = self.status(pod, spec, &instances, &backoffs, !init_done, false, now);
+            status = self.status(pod, spec, &instances, &waits, !init_done, false, now);
             self.final_status = Some(status.clone());
             wake = None;
         }
@@ -228,38 +263,49 @@ impl Worker {
         Ok(wake)
     }
 
-    /// Carries out `next` for one container; true if it started one.
+    /// Carries out `next` for one container; true if it started one. A container whose config
+    /// cannot be made is recorded in `waits` (not an error of the pass).
     async fn act(
         &mut self,
+        pod: &Pod,
         c: &Container,
-        init: bool,
+        role: ContainerRole,
         next: Next,
         wake: &mut Option<Timestamp>,
-        backoffs: &mut HashMap<String, String>,
+        waits: &mut Waits,
     ) -> Result<bool, Error> {
-        match next {
-            Next::Start => self.start_container(c, 0, init).await.map(|_| true),
-            Next::Restart { attempt } => self.start_container(c, attempt, init).await.map(|_| true),
+        let attempt = match next {
+            Next::Start => 0,
+            Next::Restart { attempt } => attempt,
             Next::BackOff { at } => {
                 *wake = Some(wake.map_or(at, |w| w.min(at)));
                 let secs = at.duration_since(Timestamp::now()).as_secs().max(0);
-                backoffs.insert(
+                waits.backoffs.insert(
                     c.name.clone(),
                     format!(
                         "back-off {secs}s restarting failed container={} pod={}_{}({})",
                         c.name, self.name, self.namespace, self.uid
                     ),
                 );
+                return Ok(false);
+            }
+            Next::Keep | Next::Done => return Ok(false),
+        };
+        match self.start_container(pod, c, attempt, role).await {
+            Ok(()) => Ok(true),
+            Err(Error::ContainerConfig { container, source }) => {
+                tracing::warn!(container, error = %source, "cannot make the container's config");
+                waits.config_errors.insert(container, source.to_string());
                 Ok(false)
             }
-            Next::Keep | Next::Done => Ok(false),
+            Err(e) => Err(e),
         }
     }
 
     /// Allocates the pod IP and starts the sandbox; false while the node has no podCIDR.
     async fn start_sandbox(&mut self, pod: &Pod, spec: &PodSpec) -> Result<bool, Error> {
         let network = if spec.host_network == Some(true) {
-            self.ip = Some(self.ctx.host_ip);
+            self.ip = Some(self.ctx.facts.host_ip);
             None
         } else {
             let Some(cidr) = *self.ctx.cidr.borrow() else {
@@ -277,26 +323,7 @@ impl Worker {
             self.owns_ip = true;
             Some(PodNetwork { ip, prefix_len: cidr.prefix(), gateway: gateway.unwrap_or(ip) })
         };
-        let policy = spec.restart_policy.clone().unwrap_or_else(|| "Always".into());
-        let config = PodSandboxConfig {
-            metadata: Some(SandboxMetadata {
-                name: self.name.clone(),
-                namespace: self.namespace.clone(),
-                uid: self.uid.clone(),
-                attempt: 0,
-            }),
-            hostname: spec.hostname.clone().unwrap_or_else(|| self.name.clone()),
-            log_directory: None,
-            network,
-            labels: [
-                (LABEL_POD_NAME.to_string(), self.name.clone()),
-                (LABEL_POD_NAMESPACE.to_string(), self.namespace.clone()),
-                (LABEL_POD_UID.to_string(), self.uid.clone()),
-                (LABEL_RESTART_POLICY.to_string(), policy),
-            ]
-            .into(),
-            annotations: pod.metadata.annotations.clone().unwrap_or_default(),
-        };
+        let config = config::sandbox_config(pod, &self.ctx.facts, network).map_err(Error::SandboxConfig)?;
         let id = self.ctx.runtime.run_pod_sandbox(&config).await?;
         tracing::debug!(sandbox = %id, ip = ?self.ip, "sandbox started");
         self.sandbox = Some(Sandbox { id, config });
@@ -318,33 +345,82 @@ impl Worker {
         Ok(())
     }
 
-    async fn start_container(&mut self, c: &Container, attempt: u32, init: bool) -> Result<(), Error> {
-        let Some(sb) = self.sandbox.as_ref() else { return Ok(()) };
-        let env = c.env.iter().flatten().filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v))).collect();
-        let config = ContainerConfig {
-            name: c.name.clone(),
-            attempt,
-            image: c.image.clone().unwrap_or_default(),
-            command: c.command.clone().unwrap_or_default(),
-            args: c.args.clone().unwrap_or_default(),
-            working_dir: c.working_dir.clone(),
-            env,
-            labels: [
-                (LABEL_CONTAINER_NAME.to_string(), c.name.clone()),
-                (LABEL_CONTAINER_TYPE.to_string(), if init { "init" } else { "app" }.to_string()),
-                (LABEL_POD_NAME.to_string(), self.name.clone()),
-                (LABEL_POD_NAMESPACE.to_string(), self.namespace.clone()),
-                (LABEL_POD_UID.to_string(), self.uid.clone()),
-            ]
-            .into(),
-            annotations: Default::default(),
-            log_path: Some(format!("{}/{attempt}.log", c.name).into()),
-            tty: c.tty == Some(true),
-            stdin: c.stdin == Some(true),
+    /// Takes over a sandbox found at start (with its containers), unless it does not fit the pod
+    /// (network mode changed): then it is removed and the next pass makes a new one.
+    async fn take_over(&mut self, pod: &Pod, a: Adopted) {
+        let host_ip = self.ctx.facts.host_ip;
+        let host_network = pod.spec.as_ref().and_then(|s| s.host_network) == Some(true);
+        let ip = match (host_network, a.ip) {
+            (true, None) => host_ip,
+            (true, Some(ip)) | (false, Some(ip)) if (ip == host_ip) == host_network => ip,
+            _ => {
+                tracing::info!(sandbox = %a.id, "the sandbox found at start does not fit the pod; replacing it");
+                self.sandbox = Some(Sandbox { id: a.id, config: PodSandboxConfig::default() });
+                self.owns_ip = true;
+                self.teardown().await;
+                return;
+            }
         };
+        let network = (!host_network).then(|| {
+            let cidr = *self.ctx.cidr.borrow();
+            let gateway = cidr.and_then(|c| c.nth(1)).unwrap_or(ip);
+            let full = if ip.is_ipv4() { 32 } else { 128 };
+            PodNetwork { ip, prefix_len: cidr.map_or(full, |c| c.prefix()), gateway }
+        });
+        let config = config::sandbox_config(pod, &self.ctx.facts, network).unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot make the adopted sandbox's config");
+            PodSandboxConfig::default()
+        });
+        tracing::info!(sandbox = %a.id, ip = %ip, "took over the sandbox found at start");
+        self.ip = Some(ip);
+        self.owns_ip = !host_network;
+        self.sandbox = Some(Sandbox { id: a.id, config });
+    }
+
+    /// The ConfigMaps and Secrets `c`'s environment reads, fetched now.
+    async fn objects(&self, c: &Container) -> Objects {
+        let refs = config::env::references(c);
+        let mut out = Objects::default();
+        let failed = |e: kube::Error| LookupError(e.to_string());
+        let config_maps: Api<ConfigMap> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        for name in refs.config_maps {
+            let r = config_maps.get_opt(&name).await.map(|o| o.map(|cm| cm.data.unwrap_or_default()));
+            out.config_maps.insert(name, r.map_err(failed));
+        }
+        let secrets: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        for name in refs.secrets {
+            let r = secrets
+                .get_opt(&name)
+                .await
+                .map(|o| o.map(|s| s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()));
+            out.secrets.insert(name, r.map_err(failed));
+        }
+        out
+    }
+
+    async fn start_container(
+        &mut self,
+        pod: &Pod,
+        c: &Container,
+        attempt: u32,
+        role: ContainerRole,
+    ) -> Result<(), Error> {
+        let Some(sb) = self.sandbox.as_ref() else { return Ok(()) };
+        let objects = self.objects(c).await;
+        let pod_ips: Vec<IpAddr> = self.ip.into_iter().collect();
+        let config = config::container_config(&config::ContainerInput {
+            pod,
+            container: c,
+            role,
+            attempt,
+            node: &self.ctx.facts,
+            pod_ips: &pod_ips,
+            objects: &objects,
+        })
+        .map_err(|source| Error::ContainerConfig { container: c.name.clone(), source })?;
         let id = self.ctx.runtime.create_container(&sb.id, &config, &sb.config).await?;
         self.ctx.runtime.start_container(&id).await?;
-        tracing::debug!(container = %c.name, attempt, init, "started container");
+        tracing::debug!(container = %c.name, attempt, ?role, "started container");
         Ok(())
     }
 
@@ -378,7 +454,7 @@ impl Worker {
         pod: &Pod,
         spec: &PodSpec,
         instances: &Instances,
-        backoffs: &HashMap<String, String>,
+        waits: &Waits,
         init_pending: bool,
         sandbox_ready: bool,
         now: Timestamp,
@@ -387,9 +463,9 @@ impl Worker {
             pod,
             sandbox_ready,
             pod_ip: self.ip,
-            host_ip: self.ctx.host_ip,
-            init: spec.init_containers.iter().flatten().map(|c| view(c, instances, backoffs, false)).collect(),
-            app: spec.containers.iter().map(|c| view(c, instances, backoffs, init_pending)).collect(),
+            host_ip: self.ctx.facts.host_ip,
+            init: spec.init_containers.iter().flatten().map(|c| view(c, instances, waits, false)).collect(),
+            app: spec.containers.iter().map(|c| view(c, instances, waits, init_pending)).collect(),
             scheme: &self.ctx.scheme,
             now,
         };

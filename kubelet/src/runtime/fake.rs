@@ -12,8 +12,12 @@
 //!
 //! Pulls always succeed: an image's digest is a stable hash of its normalised reference, so
 //! `imageID` looks like `docker.io/library/busybox@sha256:<64 hex>` and never changes.
+//!
+//! A `FakeRuntime` is a handle: clones share one node's state, so a test can hand the runtime of
+//! a stopped kubelet to a restarted one (which finds its sandboxes and containers still there),
+//! and read back the configs a sandbox or container was made from.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -31,12 +35,13 @@ pub const EXIT_CODE_ANNOTATION: &str = "skiff.io/fake-exit-code";
 
 struct Sandbox {
     status: PodSandboxStatus,
-    annotations: BTreeMap<String, String>,
+    config: PodSandboxConfig,
 }
 
 struct Container {
     status: ContainerStatus,
     log: Vec<String>,
+    config: ContainerConfig,
 }
 
 #[derive(Default)]
@@ -53,7 +58,7 @@ struct Shared {
     id_prefix: u64,
 }
 
-/// The in-memory runtime of one hollow node.
+/// The in-memory runtime of one hollow node (clones share it).
 #[derive(Clone)]
 pub struct FakeRuntime {
     shared: Arc<Shared>,
@@ -69,6 +74,16 @@ impl FakeRuntime {
             id_prefix: rand::random(),
         };
         FakeRuntime { shared: Arc::new(shared), run_for }
+    }
+
+    /// The config sandbox `id` was made from.
+    pub fn sandbox_config(&self, id: &str) -> Option<PodSandboxConfig> {
+        self.shared.lock().sandboxes.get(id).map(|s| s.config.clone())
+    }
+
+    /// The config container `id` was made from.
+    pub fn container_config(&self, id: &str) -> Option<ContainerConfig> {
+        self.shared.lock().containers.get(id).map(|c| c.config.clone())
     }
 }
 
@@ -146,7 +161,8 @@ fn planned_exit(sandbox: &Sandbox, init: bool, run_for: Duration) -> Option<(Dur
     if init {
         return Some((Duration::ZERO, 0));
     }
-    if let Some(code) = sandbox.annotations.get(EXIT_CODE_ANNOTATION).and_then(|v| v.trim().parse::<i32>().ok()) {
+    if let Some(code) = sandbox.config.annotations.get(EXIT_CODE_ANNOTATION).and_then(|v| v.trim().parse::<i32>().ok())
+    {
         return Some((run_for, code));
     }
     match sandbox.status.labels.get(LABEL_RESTART_POLICY).map(String::as_str) {
@@ -177,7 +193,8 @@ impl Runtime for FakeRuntime {
                 ip: config.network.as_ref().map(|n| n.ip),
                 labels: config.labels.clone(),
             };
-            state.sandboxes.insert(id.clone(), Sandbox { status, annotations: config.annotations.clone() });
+            let sandbox = Sandbox { status, config: config.clone() };
+            state.sandboxes.insert(id.clone(), sandbox);
             Ok(id)
         }
         .boxed()
@@ -271,7 +288,8 @@ impl Runtime for FakeRuntime {
                 image_ref,
                 labels: config.labels.clone(),
             };
-            state.containers.insert(id.clone(), Container { status: status.clone(), log: Vec::new() });
+            let container = Container { status: status.clone(), log: Vec::new(), config: config.clone() };
+            state.containers.insert(id.clone(), container);
             let uid = pod_uid(&state, sandbox_id);
             drop(state);
             self.shared.emit(&status, &uid, ContainerEventKind::Created);

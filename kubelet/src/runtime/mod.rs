@@ -4,12 +4,17 @@
 //! polling.
 //!
 //! The trait is async and object-safe (`Arc<dyn Runtime>`): the hollow-node runtime ([`fake`]) and
-//! the built-in Linux runtime (a later issue) sit behind it. Networking is the kubelet's: it
-//! allocates the pod IP from the node's podCIDR and hands it to the sandbox ([`PodNetwork`]), the
-//! runtime wires it up.
+//! the built-in Linux runtime (a later issue) sit behind it, chosen by [`factory`]. Networking is
+//! the kubelet's: it allocates the pod IP from the node's podCIDR and hands it to the sandbox
+//! ([`PodNetwork`]), the runtime wires it up. What a runtime applies on Linux (cgroups,
+//! namespaces, security context, mounts, DNS) comes in CRI-shaped structs ([`linux_config`]).
 
+pub mod factory;
 pub mod fake;
 pub mod image_ref;
+pub mod linux_config;
+
+pub use linux_config::*;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -78,13 +83,20 @@ pub struct PodNetwork {
 #[derive(Debug, Clone, Default)]
 pub struct PodSandboxConfig {
     pub metadata: Option<SandboxMetadata>,
+    /// Empty for `hostNetwork` pods (they keep the node's).
     pub hostname: String,
+    /// Where the containers' logs go (`<ns>_<name>_<uid>` under the node's log root).
     pub log_directory: Option<PathBuf>,
+    /// The resolv.conf of the pod; None leaves the image's.
+    pub dns_config: Option<DnsConfig>,
+    /// The app containers' ports, for `hostPort` publishing.
+    pub port_mappings: Vec<PortMapping>,
     /// None for `hostNetwork` pods.
     pub network: Option<PodNetwork>,
     pub labels: BTreeMap<String, String>,
     /// The pod's annotations, copied as CRI does.
     pub annotations: BTreeMap<String, String>,
+    pub linux: LinuxPodSandboxConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,13 +125,18 @@ pub struct ContainerConfig {
     pub command: Vec<String>,
     pub args: Vec<String>,
     pub working_dir: Option<String>,
+    /// Resolved (`valueFrom`, `envFrom`) and expanded (`$(VAR)`), in order; names are unique.
     pub env: Vec<(String, String)>,
+    pub mounts: Vec<Mount>,
     pub labels: BTreeMap<String, String>,
     pub annotations: BTreeMap<String, String>,
     /// Relative to the sandbox's log directory.
     pub log_path: Option<PathBuf>,
     pub tty: bool,
     pub stdin: bool,
+    /// Close stdin after the first attach ends.
+    pub stdin_once: bool,
+    pub linux: LinuxContainerConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,6 +253,22 @@ pub struct ContainerEvent {
 
 /// A CRI-shaped container runtime. Every method is idempotent where the CRI says so (stopping a
 /// stopped container or removing a removed sandbox succeeds).
+///
+/// # Where forking work runs
+///
+/// The kubelet is a multi-threaded tokio process, and a runtime must never `fork` (nor `clone` a
+/// process that does not exec at once) from it: the child of a multi-threaded process has one
+/// thread, and every lock the other threads held at that instant (the allocator's, tracing's,
+/// tokio's) stays locked forever, so until it execs it may only make async-signal-safe calls. Everything that
+/// needs a forked process — creating or joining namespaces (`unshare`, `setns`), mounting the
+/// rootfs, `pivot_root`, dropping capabilities, setting `no_new_privs`, and the final `exec` of
+/// the container's process — runs in a hidden `skiff shim` subcommand, which the runtime starts
+/// by fork+exec of `/proc/self/exe` (`std::process::Command` or `tokio::process::Command`:
+/// they exec right after the fork). The shim is single-threaded, does the forking itself,
+/// supervises the container, and outlives the kubelet so that a restarted kubelet can adopt the
+/// pod (DESIGN §5). A runtime method, in the kubelet's process, only talks to shims (pipes,
+/// sockets, state files under the data dir) and reads or writes files (cgroupfs, the image
+/// store); it calls none of `fork`, `unshare`, `setns` or `pivot_root` itself.
 pub trait Runtime: Send + Sync {
     fn version(&self) -> RuntimeVersion;
 

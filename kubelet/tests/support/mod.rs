@@ -3,7 +3,9 @@
 
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::Pod;
@@ -12,6 +14,9 @@ use kube::Client;
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
+pub use kubelet::runtime::factory::FactoryError;
+pub use kubelet::runtime::fake::FakeRuntime;
+pub use kubelet::runtime::Runtime;
 pub use testkit::ApiServer as Server;
 
 /// Starts the API server (no scheduler, controllers or agent) and waits until it answers.
@@ -29,6 +34,30 @@ pub fn start_kubelet(opts: kubelet::Opts, server: &Server) -> (CancellationToken
     let task = tokio::spawn(async move {
         if let Err(e) = kubelet::run(opts, &kc, &dir, token).await {
             panic!("kubelet::run failed: {e}");
+        }
+    });
+    (stop, task)
+}
+
+/// Runs `kubelet::run_with_runtimes` in the background with the given runtime per node name (a
+/// node without one fails to start); cancel the token to stop it. Clones of a `FakeRuntime`
+/// share its state, so a later kubelet can be handed the runtimes of an earlier one.
+pub fn start_kubelet_with(
+    opts: kubelet::Opts,
+    server: &Server,
+    runtimes: HashMap<String, FakeRuntime>,
+) -> (CancellationToken, tokio::task::JoinHandle<()>) {
+    let stop = CancellationToken::new();
+    let (kc, dir, token) = (server.kubeconfig.clone(), server.dir().to_path_buf(), stop.clone());
+    let task = tokio::spawn(async move {
+        let pick = |node: &str| -> Result<Arc<dyn Runtime>, FactoryError> {
+            match runtimes.get(node) {
+                Some(rt) => Ok(Arc::new(rt.clone())),
+                None => Err(FactoryError::NotBuilt(kubelet::RuntimeKind::Fake)),
+            }
+        };
+        if let Err(e) = kubelet::run_with_runtimes(opts, &kc, &dir, token, &pick).await {
+            panic!("kubelet::run_with_runtimes failed: {e}");
         }
     });
     (stop, task)
@@ -89,6 +118,13 @@ pub async fn get_pod(client: &Client, name: &str) -> Option<Pod> {
 
 pub fn phase(p: &Pod) -> &str {
     p.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
+}
+
+/// The runtime id of a container from its status (`skiff-fake://<id>`).
+pub fn container_id(p: &Pod, container: &str) -> Option<String> {
+    let statuses = p.status.as_ref()?.container_statuses.as_ref()?;
+    let id = statuses.iter().find(|c| c.name == container)?.container_id.as_deref()?;
+    id.split_once("://").map(|(_, id)| id.to_string())
 }
 
 pub fn condition<'a>(p: &'a Pod, ty: &str) -> Option<&'a str> {

@@ -82,6 +82,7 @@ fn container_status_shapes() {
         latest,
         previous,
         backoff: backoff.map(str::to_string),
+        config_error: None,
         init_pending,
     };
 
@@ -111,6 +112,22 @@ fn container_status_shapes() {
         assert_eq!(s.state.and_then(|st| st.waiting).and_then(|w| w.reason).as_deref(), Some(reason));
         assert_eq!(s.image_id, "");
     }
+
+    // A config that cannot be made: waiting with the error, before the first start and after an exit.
+    let msg = "configmap \"cfg\" not found";
+    for (latest, last) in [(None, None), (Some(&done), Some(0))] {
+        let v = ContainerView { config_error: Some(msg.to_string()), ..view(latest, None, None, false) };
+        let s = container_status(&v, "skiff-fake");
+        let w = s.state.and_then(|st| st.waiting).expect("waiting");
+        assert_eq!((w.reason.as_deref(), w.message.as_deref()), (Some("CreateContainerConfigError"), Some(msg)));
+        assert_eq!(s.last_state.and_then(|l| l.terminated).map(|t| t.exit_code), last);
+        assert!(!s.ready);
+    }
+    let app = [container_status(
+        &ContainerView { config_error: Some(msg.to_string()), ..view(None, None, None, false) },
+        "skiff-fake",
+    )];
+    assert_eq!(phase("Always", &[], &app), "Pending");
 }
 
 fn pod(value: serde_json::Value) -> Pod {

@@ -1,0 +1,103 @@
+//! Which runtime a node runs on: `--runtime linux|fake` (and `--data-dir`) → `Arc<dyn Runtime>`.
+//! The one place that names the concrete runtimes; everything else holds `Arc<dyn Runtime>`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::fake::FakeRuntime;
+use super::Runtime;
+
+/// The runtimes `--runtime` can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RuntimeKind {
+    /// Real containers (not available yet).
+    Linux,
+    /// In-memory hollow nodes.
+    Fake,
+}
+
+impl RuntimeKind {
+    /// The flag value (`linux`, `fake`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RuntimeKind::Linux => "linux",
+            RuntimeKind::Fake => "fake",
+        }
+    }
+}
+
+impl std::fmt::Display for RuntimeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FactoryError {
+    /// The runtime exists as a flag value, not yet as code.
+    #[error("the {0} runtime is not built yet in this version (use --runtime fake for hollow nodes)")]
+    NotBuilt(RuntimeKind),
+}
+
+/// The runtime of each node, by node name (what [`crate::run_with_runtimes`] takes; tests use it
+/// to hand a restarted kubelet the runtimes of the previous one).
+pub type RuntimeFor<'a> = dyn Fn(&str) -> Result<Arc<dyn Runtime>, FactoryError> + Sync + 'a;
+
+/// Makes the runtime of each node a process runs, from the flags.
+#[derive(Debug, Clone)]
+pub struct RuntimeFactory {
+    kind: RuntimeKind,
+    data_dir: PathBuf,
+    fake_run_for: Duration,
+}
+
+impl RuntimeFactory {
+    /// `data_dir` is `--data-dir` (the Linux runtime keeps its state under `<data-dir>/agent/`;
+    /// the fake keeps nothing on disk and ignores it); `fake_run_for` is how long a finite
+    /// container of a hollow node runs (`--fake-pod-run-seconds`).
+    pub fn new(kind: RuntimeKind, data_dir: &Path, fake_run_for: Duration) -> Self {
+        RuntimeFactory { kind, data_dir: data_dir.to_path_buf(), fake_run_for }
+    }
+
+    pub fn kind(&self) -> RuntimeKind {
+        self.kind
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// A new runtime for one node (each hollow node has its own in-memory runtime).
+    pub fn create(&self) -> Result<Arc<dyn Runtime>, FactoryError> {
+        match self.kind {
+            RuntimeKind::Fake => Ok(Arc::new(FakeRuntime::new(self.fake_run_for))),
+            RuntimeKind::Linux => Err(FactoryError::NotBuilt(RuntimeKind::Linux)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fake_is_built_and_linux_is_a_typed_error() {
+        let dir = Path::new("/nonexistent/skiff-data");
+        let fake = RuntimeFactory::new(RuntimeKind::Fake, dir, Duration::from_secs(1));
+        let rt = fake.create().expect("the fake runtime");
+        assert_eq!(rt.version().name, "skiff-fake");
+        // Each call is a separate node's runtime.
+        let other = fake.create().expect("the fake runtime");
+        assert!(!Arc::ptr_eq(&rt, &other));
+
+        let linux = RuntimeFactory::new(RuntimeKind::Linux, dir, Duration::from_secs(1));
+        match linux.create() {
+            Err(e @ FactoryError::NotBuilt(RuntimeKind::Linux)) => {
+                assert!(e.to_string().contains("linux runtime is not built yet"), "{e}")
+            }
+            Err(e) => panic!("unexpected error {e}"),
+            Ok(_) => panic!("the linux runtime does not exist yet"),
+        }
+    }
+}
