@@ -10,7 +10,7 @@
 //! - [`node`]: registration, Lease and NodeStatus heartbeats, podCIDR;
 //! - [`pods`]: per-pod workers, status computation, restart policy, pod IPs, the pod → runtime
 //!   config translation ([`pods::config`]), adoption of sandboxes at start ([`pods::adopt`]);
-//! - [`dispatch`]: the shared watches, routed per node;
+//! - [`dispatch`]: the shared informers of Pods and Nodes, routed per node;
 //! - [`runtime`]: the runtime interface, the factory that picks one, and the fake runtime.
 //!
 //! Invariants: the kubelet never writes a pod's spec (status and the final delete only); it reads
@@ -114,8 +114,9 @@ pub async fn run_with_runtimes(
         tasks.push(tokio::spawn(agent.run(node_rx, shutdown.clone()).instrument(span)));
     }
     let routes = Arc::new(routes);
-    tasks.push(dispatch::spawn_pod_watch(client.clone(), routes.clone(), pod_fields, shutdown.clone()));
-    tasks.push(dispatch::spawn_node_watch(client, routes, node_fields, shutdown.clone()));
+    let mut informers = client_runtime::Informers::new();
+    tasks.extend(dispatch::subscribe(&mut informers, routes, &pod_fields, &node_fields, &shutdown));
+    informers.start(&client, &shutdown);
     tracing::info!(nodes = count, runtime = %runtime_name, "kubelet started");
     shutdown.cancelled().await;
     for t in tasks {
