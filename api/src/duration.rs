@@ -3,8 +3,17 @@
 
 use std::time::Duration;
 
+/// A duration flag that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DurationError(pub String);
+
 /// Parses `50s`, `5m`, `300ms`, `1h30m` or a bare number of seconds.
-pub fn parse(s: &str) -> Result<Duration, String> {
+pub fn parse(s: &str) -> Result<Duration, DurationError> {
+    parse_str(s).map_err(DurationError)
+}
+
+fn parse_str(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     if s.is_empty() {
         return Err("empty duration: want e.g. 10s, 500ms, 1m30s".to_string());

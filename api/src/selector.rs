@@ -7,6 +7,17 @@ use serde_json::{Map, Value};
 use std::collections::BTreeSet;
 use std::fmt;
 
+/// A label or field selector that does not parse or validate; the message is upstream's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SelectorError(pub String);
+
+impl From<String> for SelectorError {
+    fn from(message: String) -> Self {
+        SelectorError(message)
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Label selectors
 // ---------------------------------------------------------------------------------------------
@@ -35,7 +46,7 @@ pub struct Requirement {
 
 impl Requirement {
     /// Builds a validated requirement (upstream `labels.NewRequirement`, field paths `key`, `values`).
-    pub fn new(key: &str, operator: Operator, values: Vec<String>) -> Result<Self, String> {
+    pub fn new(key: &str, operator: Operator, values: Vec<String>) -> Result<Self, SelectorError> {
         let mut errs: Vec<String> = Vec::new();
         if let Err(msg) = validate_label_key(key) {
             errs.push(invalid("key", &quote(key), &msg));
@@ -84,7 +95,7 @@ impl Requirement {
         if errs.is_empty() {
             Ok(Requirement { key: key.to_string(), operator, values })
         } else {
-            Err(aggregate(errs))
+            Err(aggregate(errs).into())
         }
     }
 
@@ -166,7 +177,7 @@ pub struct LabelSelector {
 
 impl LabelSelector {
     /// Parses the string form (`labelSelector` query parameter) with upstream's grammar.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, SelectorError> {
         let mut requirements = Parser::new(s).parse()?;
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(LabelSelector { requirements, nothing: false })
@@ -203,11 +214,11 @@ impl LabelSelector {
 
     /// From a `metav1.LabelSelector` JSON object (`{matchLabels, matchExpressions}`), as upstream's
     /// `LabelSelectorAsSelector`: null selects nothing, an empty object selects everything.
-    pub fn from_json(sel: &Value) -> Result<Self, String> {
+    pub fn from_json(sel: &Value) -> Result<Self, SelectorError> {
         let obj = match sel {
             Value::Null => return Ok(LabelSelector::nothing()),
             Value::Object(o) => o,
-            other => return Err(format!("label selector must be an object, not {other}")),
+            other => return Err(format!("label selector must be an object, not {other}").into()),
         };
         let mut requirements = Vec::new();
         match obj.get("matchLabels") {
@@ -215,12 +226,12 @@ impl LabelSelector {
             Some(Value::Object(labels)) => {
                 for (k, v) in labels {
                     let Some(v) = v.as_str() else {
-                        return Err(format!("matchLabels[{k}] must be a string"));
+                        return Err(format!("matchLabels[{k}] must be a string").into());
                     };
                     requirements.push(Requirement::new(k, Operator::Equals, vec![v.to_string()])?);
                 }
             }
-            Some(_) => return Err("matchLabels must be an object".to_string()),
+            Some(_) => return Err("matchLabels must be an object".to_string().into()),
         }
         match obj.get("matchExpressions") {
             None | Some(Value::Null) => {}
@@ -229,14 +240,14 @@ impl LabelSelector {
                     requirements.push(expression_requirement(expr)?);
                 }
             }
-            Some(_) => return Err("matchExpressions must be a list".to_string()),
+            Some(_) => return Err("matchExpressions must be a list".to_string().into()),
         }
         requirements.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(LabelSelector { requirements, nothing: false })
     }
 }
 
-fn expression_requirement(expr: &Value) -> Result<Requirement, String> {
+fn expression_requirement(expr: &Value) -> Result<Requirement, SelectorError> {
     let key = expr.get("key").and_then(Value::as_str).unwrap_or("");
     let op = expr.get("operator").and_then(Value::as_str).unwrap_or("");
     let operator = match op {
@@ -244,7 +255,7 @@ fn expression_requirement(expr: &Value) -> Result<Requirement, String> {
         "NotIn" => Operator::NotIn,
         "Exists" => Operator::Exists,
         "DoesNotExist" => Operator::DoesNotExist,
-        other => return Err(format!("{} is not a valid label selector operator", quote(other))),
+        other => return Err(format!("{} is not a valid label selector operator", quote(other)).into()),
     };
     let values = match expr.get("values") {
         None | Some(Value::Null) => Vec::new(),
@@ -253,12 +264,12 @@ fn expression_requirement(expr: &Value) -> Result<Requirement, String> {
             for v in vs {
                 match v.as_str() {
                     Some(s) => out.push(s.to_string()),
-                    None => return Err(format!("values of {key} must be strings")),
+                    None => return Err(format!("values of {key} must be strings").into()),
                 }
             }
             out
         }
-        Some(_) => return Err(format!("values of {key} must be a list")),
+        Some(_) => return Err(format!("values of {key} must be a list").into()),
     };
     Requirement::new(key, operator, values)
 }
@@ -458,14 +469,14 @@ impl Parser {
     fn parse_requirement(&mut self) -> Result<Requirement, String> {
         let (key, inferred) = self.parse_key_and_infer_operator()?;
         if let Some(op) = inferred {
-            return Requirement::new(&key, op, Vec::new());
+            return Requirement::new(&key, op, Vec::new()).map_err(|e| e.0);
         }
         let op = self.parse_operator()?;
         let values = match op {
             Operator::In | Operator::NotIn => self.parse_values()?,
             _ => self.parse_exact_value()?,
         };
-        Requirement::new(&key, op, values.into_iter().collect())
+        Requirement::new(&key, op, values.into_iter().collect()).map_err(|e| e.0)
     }
 
     fn parse_key_and_infer_operator(&mut self) -> Result<(String, Option<Operator>), String> {
@@ -641,7 +652,7 @@ pub struct FieldSelector {
 impl FieldSelector {
     /// Parses the `fieldSelector` query parameter as upstream's `fields.ParseSelector`
     /// (no whitespace trimming; `\,`, `\=` and `\\` escapes in values).
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, SelectorError> {
         let mut parts = split_terms(s);
         parts.sort_unstable();
         let mut terms = Vec::new();
@@ -650,7 +661,7 @@ impl FieldSelector {
                 continue;
             }
             let Some((field, op, rhs)) = split_term(part) else {
-                return Err(format!("invalid selector: '{s}'; can't understand '{part}'"));
+                return Err(format!("invalid selector: '{s}'; can't understand '{part}'").into());
             };
             let value = unescape_value(rhs)?;
             terms.push(FieldTerm { field: field.to_string(), equal: op != "!=", value });
@@ -947,10 +958,10 @@ mod tests {
             ("x=a_", "unable to parse requirement: values[0][x]: Invalid value: \"a_\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')".into()),
         ];
         for (input, want) in cases {
-            assert_eq!(LabelSelector::parse(input), Err(want), "{input}");
+            assert_eq!(LabelSelector::parse(input), Err(SelectorError(want)), "{input}");
         }
         let long = format!("{}=a", "k".repeat(64));
-        let err = LabelSelector::parse(&long).err().unwrap_or_default();
+        let err = LabelSelector::parse(&long).err().map(|e| e.0).unwrap_or_default();
         assert!(err.contains("name part must be no more than 63 characters"), "{err}");
     }
 
@@ -1020,7 +1031,7 @@ mod tests {
         ];
         for (input, want) in cases {
             let got = LabelSelector::from_json(&input).map(|s| s.to_string());
-            assert_eq!(got.as_deref().map_err(String::as_str), want, "{input}");
+            assert_eq!(got.as_deref().map_err(|e| e.0.as_str()), want, "{input}");
         }
         assert_eq!(LabelSelector::from_json(&Value::Null).map(|s| s.matches_nothing()), Ok(true));
         let sel = LabelSelector::from_json(&json!({"matchLabels": {"app": "web"}}));
@@ -1053,7 +1064,7 @@ mod tests {
                 .map(|sel| sel.requirements().map(|(f, e, v)| (f.to_string(), e, v.to_string())).collect::<Vec<_>>());
             let want = want
                 .map(|terms| terms.iter().map(|(f, e, v)| (f.to_string(), *e, v.to_string())).collect::<Vec<_>>())
-                .map_err(str::to_string);
+                .map_err(|e| SelectorError(e.to_string()));
             assert_eq!(got, want, "{input}");
         }
         assert_eq!(FieldSelector::parse("a=x\\,y").map(|s| s.to_string()), Ok("a=x\\,y".to_string()));
