@@ -1,6 +1,8 @@
 //! Architecture rules that the compiler does not check (ARCHITECTURE.md, "Architecture
-//! invariants"): components talk only through the API, so no component crate depends on another.
-//! Only the `skiff` binary (the root package) puts them together.
+//! invariants"): components talk only through the API, so no component crate depends on another;
+//! what they share lives in the libraries `api` and `client-runtime`, which depend on no component
+//! (and `api` on nothing in the workspace). Only the `skiff` binary (the root package) puts them
+//! together.
 
 use std::path::PathBuf;
 
@@ -47,6 +49,24 @@ fn no_component_depends_on_another() {
         }
     }
     assert!(violations.is_empty(), "components must talk only through the API:\n{}", violations.join("\n"));
+}
+
+#[test]
+fn the_shared_libraries_depend_on_no_component() {
+    let mut violations = Vec::new();
+    for (library, forbidden) in [("api", &["client-runtime", "testkit"][..]), ("client-runtime", &[][..])] {
+        let path = root().join(library).join("Cargo.toml");
+        let manifest = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        for (section, dep) in dependencies(&manifest) {
+            if section == "dev-dependencies" {
+                continue;
+            }
+            if COMPONENTS.contains(&dep.as_str()) || forbidden.contains(&dep.as_str()) {
+                violations.push(format!("{library} [{section}] depends on {dep}"));
+            }
+        }
+    }
+    assert!(violations.is_empty(), "shared libraries must not depend on components:\n{}", violations.join("\n"));
 }
 
 #[test]
