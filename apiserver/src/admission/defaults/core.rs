@@ -49,6 +49,10 @@ pub fn namespace(obj: &mut Value) {
 
 /// `SetDefaults_NodeStatus`: allocatable defaults to capacity.
 pub fn node(obj: &mut Value) {
+    // `spec` is a struct, not a pointer, upstream: a Node always has one, if empty.
+    if obj.is_object() {
+        default(obj, "spec", Value::Object(Default::default()));
+    }
     let Some(status) = obj.get_mut("status").filter(|s| s.is_object()) else { return };
     if let Some(cap) = status.get("capacity").filter(|c| c.is_object()).cloned() {
         default(status, "allocatable", cap);

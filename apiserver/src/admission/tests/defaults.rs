@@ -80,6 +80,7 @@ fn defaults_table() {
         ("Namespace", "/status/phase".into(), json!("Active")),
         ("Namespace", "/metadata/labels/kubernetes.io~1metadata.name".into(), json!("ns1")),
         ("Node", "/status/allocatable".into(), json!({"cpu": "2", "memory": "4Gi"})),
+        ("Node", "/spec".into(), json!({})),
     ];
     for (kind, pointer, want) in cases {
         let v = defaulted(kind);
