@@ -9,7 +9,8 @@ use k8s_openapi::api::core::v1::Event;
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use support::{eventually, obj, secs, start};
+use support::{obj, secs, start};
+use testkit::eventually;
 
 fn cronjob(name: &str, extra: serde_json::Value) -> CronJob {
     let mut spec = json!({
@@ -66,7 +67,7 @@ async fn every_minute_creates_a_job() {
     let cjs: Api<CronJob> = Api::namespaced(s.client.clone(), "default");
     let jobs: Api<Job> = Api::namespaced(s.client.clone(), "default");
     let cj = cjs.create(&PostParams::default(), &cronjob("tick", json!({}))).await.expect("create");
-    let job = eventually(secs(70), "a job from */1 * * * *", || async {
+    let job = eventually("a job from */1 * * * *", secs(70), || async {
         jobs.list(&ListParams::default().labels("from=tick")).await.ok()?.items.into_iter().next()
     })
     .await;
@@ -79,7 +80,7 @@ async fn every_minute_creates_a_job() {
         (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
         ("CronJob", cj.uid().as_deref().unwrap_or(""), Some(true))
     );
-    let st = eventually(secs(10), "status lists the job", || async {
+    let st = eventually("status lists the job", secs(10), || async {
         let st = cjs.get("tick").await.ok()?.status?;
         (st.active.as_ref()?.len() == 1).then_some(st)
     })
@@ -94,7 +95,7 @@ async fn forbid_skips_while_a_job_runs() {
     let jobs: Api<Job> = Api::namespaced(s.client.clone(), "default");
     let cj = cronjob("lonely", json!({"concurrencyPolicy": "Forbid", "suspend": true}));
     with_running_child(&s.client, cj).await;
-    eventually(secs(20), "JobAlreadyActive event", || async {
+    eventually("JobAlreadyActive event", secs(20), || async {
         events(&s.client, "lonely").await.iter().any(|r| r == "JobAlreadyActive").then_some(())
     })
     .await;
@@ -109,12 +110,12 @@ async fn replace_deletes_the_running_job() {
     let jobs: Api<Job> = Api::namespaced(s.client.clone(), "default");
     let cj = cronjob("swap", json!({"concurrencyPolicy": "Replace", "suspend": true}));
     let (_, old) = with_running_child(&s.client, cj).await;
-    let fresh = eventually(secs(20), "a new job", || async {
+    let fresh = eventually("a new job", secs(20), || async {
         let all = jobs.list(&ListParams::default().labels("from=swap")).await.ok()?.items;
         all.into_iter().find(|j| j.name_any() != "swap-old")
     })
     .await;
-    eventually(secs(10), "the old job deleted", || async {
+    eventually("the old job deleted", secs(10), || async {
         match jobs.get_opt(&old.name_any()).await {
             Ok(None) => Some(()),
             Ok(Some(j)) => j.metadata.deletion_timestamp.map(|_| ()),
@@ -122,7 +123,7 @@ async fn replace_deletes_the_running_job() {
         }
     })
     .await;
-    eventually(secs(10), "only the new job active", || async {
+    eventually("only the new job active", secs(10), || async {
         let active = cjs.get("swap").await.ok()?.status?.active?;
         (active.len() == 1 && active[0].uid == fresh.uid()).then_some(())
     })
@@ -173,7 +174,7 @@ async fn history_limits_delete_the_oldest() {
     cjs.patch("hist", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"poke": "1"}}})))
         .await
         .expect("poke");
-    eventually(secs(20), "only the newest of each kind left", || async {
+    eventually("only the newest of each kind left", secs(20), || async {
         let mut left: Vec<String> = jobs
             .list(&ListParams::default().labels("from=hist"))
             .await

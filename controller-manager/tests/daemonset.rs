@@ -10,7 +10,8 @@ use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
 use serde_json::json;
-use support::{eventually, obj, secs, set_phase, start};
+use support::{obj, secs, set_phase, start};
+use testkit::eventually;
 
 async fn add_node(nodes: &Api<Node>, name: &str, role: &str) {
     let node: Node =
@@ -79,7 +80,7 @@ async fn one_pod_per_eligible_node() {
         add_node(&nodes, n, role).await;
     }
     dss.create(&PostParams::default(), &daemonset("agent:1")).await.expect("create ds");
-    let by_node = eventually(secs(20), "one pod on each of n1..n3", || async {
+    let by_node = eventually("one pod on each of n1..n3", secs(20), || async {
         let b = pods_by_node(&pods).await;
         one_each(&b, &["n1", "n2", "n3"]).then_some(b)
     })
@@ -96,11 +97,11 @@ async fn one_pod_per_eligible_node() {
 
     // A node that joins later gets its pod; the excluded one still none.
     add_node(&nodes, "n4", "worker").await;
-    eventually(secs(20), "a pod on n4", || async {
+    eventually("a pod on n4", secs(20), || async {
         one_each(&pods_by_node(&pods).await, &["n1", "n2", "n3", "n4"]).then_some(())
     })
     .await;
-    let st = eventually(secs(20), "status counts four nodes", || async {
+    let st = eventually("status counts four nodes", secs(20), || async {
         let st = dss.get("agent").await.ok()?.status?;
         (st.desired_number_scheduled == 4 && st.current_number_scheduled == 4).then_some(st)
     })
@@ -113,7 +114,7 @@ async fn one_pod_per_eligible_node() {
     for p in pods_by_node(&pods).await.values().flatten() {
         set_phase(&pods, &p.name_any(), "Running").await.expect("pod status");
     }
-    eventually(secs(20), "four ready and available", || async {
+    eventually("four ready and available", secs(20), || async {
         let st = dss.get("agent").await.ok()?.status?;
         (st.number_ready == 4 && st.number_available == Some(4) && st.number_unavailable == Some(0)).then_some(())
     })
@@ -124,7 +125,7 @@ async fn one_pod_per_eligible_node() {
     bind(&s.client, &victim.name_any(), "n2").await;
     pods.delete(&victim.name_any(), &DeleteParams::default()).await.expect("delete");
     pods.delete(&victim.name_any(), &DeleteParams::default().grace_period(0)).await.ok();
-    eventually(secs(20), "a new pod on n2", || async {
+    eventually("a new pod on n2", secs(20), || async {
         let b = pods_by_node(&pods).await;
         let p = b.get("n2")?.first()?;
         (p.name_any() != victim.name_any()).then_some(())
@@ -136,7 +137,7 @@ async fn one_pod_per_eligible_node() {
         .patch("n1", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"role": "other"}}})))
         .await
         .expect("relabel");
-    eventually(secs(20), "n1 emptied", || async {
+    eventually("n1 emptied", secs(20), || async {
         one_each(&pods_by_node(&pods).await, &["n2", "n3", "n4"]).then_some(())
     })
     .await;
@@ -152,14 +153,14 @@ async fn rolling_update_replaces_every_pod() {
         add_node(&nodes, n, "worker").await;
     }
     dss.create(&PostParams::default(), &daemonset("agent:1")).await.expect("create ds");
-    eventually(secs(20), "three pods", || async {
+    eventually("three pods", secs(20), || async {
         one_each(&pods_by_node(&pods).await, &["a", "b", "c"]).then_some(())
     })
     .await;
     for p in pods_by_node(&pods).await.values().flatten() {
         set_phase(&pods, &p.name_any(), "Running").await.expect("pod status");
     }
-    eventually(secs(20), "three available", || async {
+    eventually("three available", secs(20), || async {
         (dss.get("agent").await.ok()?.status?.number_available == Some(3)).then_some(())
     })
     .await;
@@ -167,10 +168,8 @@ async fn rolling_update_replaces_every_pod() {
     dss.patch("agent", &PatchParams::default(), &Patch::Merge(&image_patch)).await.expect("update");
     // Play the kubelet: every pod runs and is ready. maxUnavailable 1: at most one node at a
     // time may lack an available pod.
-    let mut worst = 0;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        assert!(std::time::Instant::now() < deadline, "rollout did not finish");
+    let worst = std::cell::Cell::new(0);
+    eventually("the rollout to finish", secs(60), || async {
         let b = pods_by_node(&pods).await;
         let mut available = 0;
         for p in b.values().flatten() {
@@ -181,19 +180,18 @@ async fn rolling_update_replaces_every_pod() {
                 available += 1;
             }
         }
-        worst = worst.max(3 - available.min(3));
+        worst.set(worst.get().max(3 - available.min(3)));
         let images: Vec<String> = b
             .values()
             .flatten()
             .filter_map(|p| p.spec.as_ref().map(|s| s.containers[0].image.clone().unwrap_or_default()))
             .collect();
-        if images.len() == 3 && images.iter().all(|i| i == "agent:2") && available == 3 {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        (images.len() == 3 && images.iter().all(|i| i == "agent:2") && available == 3).then_some(())
+    })
+    .await;
+    let worst = worst.get();
     assert!(worst <= 1, "at most one node without an available pod, saw {worst}");
-    eventually(secs(20), "status reports the update", || async {
+    eventually("status reports the update", secs(20), || async {
         let st = dss.get("agent").await.ok()?.status?;
         (st.updated_number_scheduled == Some(3) && st.number_available == Some(3)).then_some(())
     })

@@ -4,7 +4,7 @@
 mod support;
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -16,6 +16,7 @@ use kube::runtime::watcher;
 use kube::{Api, ResourceExt};
 use support::deploy::*;
 use support::*;
+use testkit::eventually;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -61,7 +62,7 @@ async fn six_replicas_become_available() {
     let s = d.status.as_ref().unwrap();
     assert_eq!((s.ready_replicas, s.unavailable_replicas.unwrap_or(0)), (Some(6), 0));
     assert_eq!(condition(&d, "Available"), Some(("True", "MinimumReplicasAvailable")));
-    let d = eventually(LIMIT, "Progressing NewReplicaSetAvailable", || async {
+    let d = eventually("Progressing NewReplicaSetAvailable", LIMIT, || async {
         let d = api.get("web").await.ok()?;
         (condition(&d, "Progressing") == Some(("True", "NewReplicaSetAvailable"))).then_some(d)
     })
@@ -94,7 +95,7 @@ async fn six_replicas_become_available() {
     }
 
     let events: Api<Event> = Api::namespaced(client.clone(), "t");
-    let msgs = eventually(LIMIT, "events", || async {
+    let msgs = eventually("events", LIMIT, || async {
         let evs = events.list(&ListParams::default()).await.ok()?.items;
         let msgs: Vec<String> = evs
             .iter()
@@ -107,16 +108,18 @@ async fn six_replicas_become_available() {
 }
 
 /// Tracks the pods of a namespace from a watch and checks the rollout bounds at every step.
-/// Returns the violations and the number of steps checked.
+/// Returns the violations, the number of steps checked, and whether the watch has listed (steps
+/// count from then on).
 fn watch_bounds(
     client: &kube::Client,
     ns: &str,
     max_total: usize,
     min_ready: usize,
-) -> (Arc<Mutex<Vec<String>>>, Arc<Mutex<usize>>) {
+) -> (Arc<Mutex<Vec<String>>>, Arc<Mutex<usize>>, Arc<AtomicBool>) {
     let violations = Arc::new(Mutex::new(Vec::new()));
     let checked = Arc::new(Mutex::new(0));
-    let (v, c) = (violations.clone(), checked.clone());
+    let has_listed = Arc::new(AtomicBool::new(false));
+    let (v, c, l) = (violations.clone(), checked.clone(), has_listed.clone());
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
     tokio::spawn(async move {
         let mut state: HashMap<String, Pod> = HashMap::new();
@@ -133,7 +136,10 @@ fn watch_bounds(
                     state.insert(p.name_any(), p);
                     continue;
                 }
-                watcher::Event::InitDone => listed = true,
+                watcher::Event::InitDone => {
+                    listed = true;
+                    l.store(true, Ordering::SeqCst);
+                }
                 watcher::Event::Apply(p) => {
                     state.insert(p.name_any(), p);
                 }
@@ -153,7 +159,7 @@ fn watch_bounds(
             }
         }
     });
-    (violations, checked)
+    (violations, checked, has_listed)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,8 +173,8 @@ async fn rolling_update_stays_within_surge_and_availability() {
     rollout_complete(&client, "t", "web", LIMIT).await;
 
     // 25% of 6: surge rounds up to 2, unavailable rounds down to 1.
-    let (violations, checked) = watch_bounds(&client, "t", 8, 5);
-    tokio::time::sleep(Duration::from_millis(500)).await; // let the watch list first
+    let (violations, checked, listed) = watch_bounds(&client, "t", 8, 5);
+    eventually("the pod watch to list", LIMIT, || async { listed.load(Ordering::SeqCst).then_some(()) }).await;
     set_image(&api, "web", "nginx:1.26").await;
     rollout_complete(&client, "t", "web", LIMIT).await;
     let pods = pods(&client, "t", "app=web").await;
@@ -201,7 +207,7 @@ async fn scale_up_down_and_pause() {
     assert_eq!(pods(&client, "t", "app=web").await.iter().filter(|p| is_active(p)).count(), 10);
     scale(&api, "web", 2).await;
     rollout_complete(&client, "t", "web", LIMIT).await;
-    eventually(LIMIT, "2 pods", || async {
+    eventually("2 pods", LIMIT, || async {
         (pods(&client, "t", "app=web").await.iter().filter(|p| is_active(p)).count() == 2).then_some(())
     })
     .await;
@@ -226,7 +232,7 @@ async fn scale_up_down_and_pause() {
 }
 
 async fn rollout_complete_old_template(client: &kube::Client, api: &Api<Deployment>, n: usize) {
-    eventually(LIMIT, "paused deployment resized", || async {
+    eventually("paused deployment resized", LIMIT, || async {
         let d = api.get("web").await.ok()?;
         let s = d.status.as_ref()?;
         let active = pods(client, "t", "app=web").await.into_iter().filter(is_active).count();
@@ -253,7 +259,7 @@ async fn replicaset_replaces_adopts_and_releases_pods() {
     let ready = |n: i32| {
         let rs_api = rs_api.clone();
         async move {
-            eventually(LIMIT, &format!("{n} ready"), || async {
+            eventually(&format!("{n} ready"), LIMIT, || async {
                 let rs = rs_api.get("front").await.ok()?;
                 let s = rs.status?;
                 (s.replicas == n
@@ -272,7 +278,7 @@ async fn replicaset_replaces_adopts_and_releases_pods() {
     let before = pods(&client, "t", "app=front").await;
     let victim = before[0].name_any();
     pod_api.delete(&victim, &DeleteParams::default()).await.unwrap();
-    eventually(LIMIT, "replacement", || async {
+    eventually("replacement", LIMIT, || async {
         let now = pods(&client, "t", "app=front").await;
         let active: Vec<_> = now.iter().filter(|p| is_active(p)).collect();
         (active.len() == 3 && active.iter().all(|p| p.name_any() != victim)).then_some(())
@@ -287,7 +293,7 @@ async fn replicaset_replaces_adopts_and_releases_pods() {
     }))
     .unwrap();
     pod_api.create(&PostParams::default(), &orphan).await.unwrap();
-    eventually(LIMIT, "3 pods after adoption", || async {
+    eventually("3 pods after adoption", LIMIT, || async {
         let active: Vec<Pod> = pods(&client, "t", "app=front").await.into_iter().filter(is_active).collect();
         let owners_ok =
             active.iter().all(|p| p.metadata.owner_references.as_ref().is_some_and(|r| r[0].name == "front"));
@@ -305,7 +311,7 @@ async fn replicaset_replaces_adopts_and_releases_pods() {
         )
         .await
         .unwrap();
-    eventually(LIMIT, "released", || async {
+    eventually("released", LIMIT, || async {
         let p = pod_api.get(&one).await.ok()?;
         p.metadata.owner_references.as_ref().is_none_or(|r| r.is_empty()).then_some(())
     })
@@ -335,7 +341,7 @@ async fn history_limit_rollback_and_restart() {
         set_image(&api, "web", image).await;
         rollout_complete(&client, "t", "web", LIMIT).await;
     }
-    let rss = eventually(LIMIT, "history pruned to one old replicaset", || async {
+    let rss = eventually("history pruned to one old replicaset", LIMIT, || async {
         let rss = replicasets(&client, "t").await;
         (rss.len() == 2).then_some(rss)
     })
@@ -365,14 +371,14 @@ async fn history_limit_rollback_and_restart() {
     let patch = serde_json::json!({"spec": {"template": {"metadata": {"annotations": {"kubectl.kubernetes.io/restartedAt": "2025-01-01T00:00:00Z"}}}}});
     api.patch("web", &PatchParams::default(), &Patch::Strategic(&patch)).await.unwrap();
     rollout_complete(&client, "t", "web", LIMIT).await;
-    eventually(LIMIT, "restart replicaset", || async {
+    eventually("restart replicaset", LIMIT, || async {
         let rss = replicasets(&client, "t").await;
         rss.iter().any(|rs| revision(rs) == Some("5") && spec_replicas(rs) == 2).then_some(())
     })
     .await;
     // The history limit still holds. As upstream, the cleanup runs in the sync after the one that
     // reports the rollout complete, so the status can say complete a moment before it.
-    eventually(LIMIT, "history limit still holds after the restart", || async {
+    eventually("history limit still holds after the restart", LIMIT, || async {
         (replicasets(&client, "t").await.len() <= 2).then_some(())
     })
     .await;
@@ -390,7 +396,8 @@ async fn recreate_never_overlaps() {
     rollout_complete(&client, "t", "web", LIMIT).await;
 
     let overlaps = Arc::new(Mutex::new(Vec::new()));
-    let o = overlaps.clone();
+    let listed = Arc::new(AtomicBool::new(false));
+    let (o, l) = (overlaps.clone(), listed.clone());
     let pod_api: Api<Pod> = Api::namespaced(client.clone(), "t");
     tokio::spawn(async move {
         let mut state: HashMap<String, Pod> = HashMap::new();
@@ -403,7 +410,11 @@ async fn recreate_never_overlaps() {
                 watcher::Event::Delete(p) => {
                     state.remove(&p.name_any());
                 }
-                _ => continue,
+                watcher::Event::InitDone => {
+                    l.store(true, Ordering::SeqCst);
+                    continue;
+                }
+                watcher::Event::Init => continue,
             }
             let images: std::collections::HashSet<String> =
                 state.values().filter_map(|p| p.spec.as_ref()?.containers[0].image.clone()).collect();
@@ -412,7 +423,7 @@ async fn recreate_never_overlaps() {
             }
         }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    eventually("the pod watch to list", LIMIT, || async { listed.load(Ordering::SeqCst).then_some(()) }).await;
     set_image(&api, "web", "img:2").await;
     rollout_complete(&client, "t", "web", LIMIT).await;
     assert!(overlaps.lock().unwrap().is_empty(), "old and new pods existed together: {:?}", overlaps.lock().unwrap());
@@ -434,7 +445,7 @@ async fn stalled_rollout_times_out_and_scales_proportionally() {
     // New pods never become ready: the rollout stalls at old 5 + new 3 (surge 2, unavailable 1).
     kubelet.ready.store(false, Ordering::SeqCst);
     set_image(&api, "web", "img:2").await;
-    let d = eventually(LIMIT, "ProgressDeadlineExceeded", || async {
+    let d = eventually("ProgressDeadlineExceeded", LIMIT, || async {
         let d = api.get("web").await.ok()?;
         (condition(&d, "Progressing") == Some(("False", "ProgressDeadlineExceeded"))).then_some(d)
     })
@@ -445,7 +456,7 @@ async fn stalled_rollout_times_out_and_scales_proportionally() {
 
     // 6 → 12 mid-rollout: 15 allowed (surge 3); +7 spread 5:3 of the old maximum 8.
     scale(&api, "web", 12).await;
-    eventually(LIMIT, "proportional scale", || async {
+    eventually("proportional scale", LIMIT, || async {
         let rss = replicasets(&client, "t").await;
         let sizes = (spec_replicas(rs_of(&rss, "img:1")?), spec_replicas(rs_of(&rss, "img:2")?));
         (sizes == (9, 6)).then_some(())

@@ -12,7 +12,8 @@ use k8s_openapi::api::core::v1::{Endpoints, Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use serde_json::json;
-use support::{eventually, obj, secs, start};
+use support::{obj, secs, start};
+use testkit::eventually;
 
 const NS: &str = "default";
 
@@ -75,11 +76,11 @@ async fn set_status(pods: &Api<Pod>, name: &str, ip: &str, ready: bool) {
 async fn expect(eps: &Api<Endpoints>, slices: &Api<EndpointSlice>, ready: &[&str], not_ready: &[&str]) {
     let want = (strs(ready), strs(not_ready), vec![8080]);
     let what = format!("endpoints ready={ready:?} not_ready={not_ready:?}");
-    eventually(secs(20), &what, || async { endpoints_view(eps, "web").await.filter(|v| *v == want) }).await;
+    eventually(&what, secs(20), || async { endpoints_view(eps, "web").await.filter(|v| *v == want) }).await;
     let mut want_slices: BTreeMap<String, bool> = ready.iter().map(|ip| (ip.to_string(), true)).collect();
     want_slices.extend(not_ready.iter().map(|ip| (ip.to_string(), false)));
     let what = format!("slices ready={ready:?} not_ready={not_ready:?}");
-    eventually(secs(20), &what, || async {
+    eventually(&what, secs(20), || async {
         let v = slices_view(slices, "web").await;
         (v == (want_slices.clone(), vec![8080])).then_some(())
     })
@@ -172,7 +173,7 @@ async fn endpoints_and_slices_follow_ready_pods() {
     pods.patch("p1", &PatchParams::default(), &Patch::Merge(annotate)).await.expect("annotate");
     set_status(&pods, "p3", "10.244.0.13", true).await;
     expect(&eps, &slices, &["10.244.0.11", "10.244.0.12", "10.244.0.13"], &[]).await;
-    eventually(secs(10), "watch saw the write", || async {
+    eventually("watch saw the write", secs(10), || async {
         (ep_writes.load(SeqCst) >= 1 && slice_writes.load(SeqCst) >= 1).then_some(())
     })
     .await;
@@ -199,8 +200,8 @@ async fn endpoints_and_slices_follow_ready_pods() {
     // in the slice as terminating, still serving, not ready.
     pods.delete("p4", &DeleteParams::default()).await.expect("delete p4");
     let want = (Vec::new(), strs(&["10.244.0.12"]), vec![8080]);
-    eventually(secs(20), "p4 terminating", || async { endpoints_view(&eps, "web").await.filter(|v| *v == want) }).await;
-    eventually(secs(20), "p4 terminating in slices", || async {
+    eventually("p4 terminating", secs(20), || async { endpoints_view(&eps, "web").await.filter(|v| *v == want) }).await;
+    eventually("p4 terminating in slices", secs(20), || async {
         let lp = ListParams::default().labels("kubernetes.io/service-name=web");
         let list = slices.list(&lp).await.ok()?;
         let ep = list.items.iter().flat_map(|s| s.endpoints.iter()).find(|e| e.addresses[0] == "10.244.0.14")?;
@@ -215,7 +216,7 @@ async fn endpoints_and_slices_follow_ready_pods() {
 
     // The Service goes: so do its Endpoints.
     svcs.delete("web", &DeleteParams::default()).await.expect("delete service");
-    eventually(secs(20), "endpoints deleted with the service", || async {
+    eventually("endpoints deleted with the service", secs(20), || async {
         matches!(eps.get_opt("web").await, Ok(None)).then_some(())
     })
     .await;
@@ -236,7 +237,7 @@ async fn selectorless_service_endpoints_are_left_alone() {
     let marker: Service =
         obj(json!({"metadata": {"name": "marker"}, "spec": {"selector": {"app": "m"}, "ports": [{"port": 80}]}}));
     svcs.create(&PostParams::default(), &marker).await.expect("create marker");
-    eventually(secs(20), "marker endpoints", || async { eps.get_opt("marker").await.ok().flatten() }).await;
+    eventually("marker endpoints", secs(20), || async { eps.get_opt("marker").await.ok().flatten() }).await;
     assert_eq!(endpoints_view(&eps, "ext").await, Some((strs(&["192.0.2.1"]), Vec::new(), vec![80])));
     // The API server's own Service is not touched either.
     let kubernetes = eps.get_opt("kubernetes").await.expect("get");

@@ -8,7 +8,8 @@ use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::{Api, ResourceExt};
-use support::{eventually, obj, start};
+use support::{obj, start};
+use testkit::eventually;
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -67,9 +68,9 @@ async fn background_foreground_and_orphan_deletion() {
     pods.create(&pp, &pod("shared", &[&bg, &keep], &[])).await.expect("create pod");
     rss.delete("bg", &DeleteParams::background()).await.expect("delete rs");
     for name in ["bg-1", "bg-2"] {
-        eventually(WAIT, "background deletion of a dependent", || gone(&pods, name)).await;
+        eventually("background deletion of a dependent", WAIT, || gone(&pods, name)).await;
     }
-    eventually(WAIT, "the dangling reference removed", || async {
+    eventually("the dangling reference removed", WAIT, || async {
         let p = pods.get("shared").await.ok()?;
         let uids: Vec<_> = p.owner_references().iter().map(|r| r.uid.clone()).collect();
         (uids == vec![keep.uid().unwrap_or_default()]).then_some(())
@@ -82,18 +83,19 @@ async fn background_foreground_and_orphan_deletion() {
     pods.create(&pp, &pod("fg-1", &[&fg], &[])).await.expect("create pod");
     pods.create(&pp, &pod("fg-held", &[&fg], &["example.com/hold"])).await.expect("create pod");
     rss.delete("fg", &DeleteParams::foreground()).await.expect("delete rs");
-    eventually(WAIT, "fg-1 deleted", || gone(&pods, "fg-1")).await;
-    eventually(WAIT, "fg-held terminating", || async {
+    eventually("fg-1 deleted", WAIT, || gone(&pods, "fg-1")).await;
+    eventually("fg-held terminating", WAIT, || async {
         pods.get("fg-held").await.ok()?.metadata.deletion_timestamp.map(|_| ())
     })
     .await;
-    tokio::time::sleep(Duration::from_secs(2)).await; // give a wrong collector time to drop the owner
+    // A negative check over time (the owner stays): give a wrong collector time to drop it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let owner = rss.get("fg").await.expect("the owner waits for its blocking dependent");
     assert!(owner.finalizers().iter().any(|f| f == "foregroundDeletion"));
     let release = serde_json::json!({"metadata": {"finalizers": null}});
     pods.patch("fg-held", &PatchParams::default(), &Patch::Merge(&release)).await.expect("release pod");
-    eventually(WAIT, "fg-held deleted", || gone(&pods, "fg-held")).await;
-    eventually(WAIT, "the owner deleted after its dependents", || gone(&rss, "fg")).await;
+    eventually("fg-held deleted", WAIT, || gone(&pods, "fg-held")).await;
+    eventually("the owner deleted after its dependents", WAIT, || gone(&rss, "fg")).await;
 
     // Orphan: the owner goes, its pods stay without the reference.
     let or = rss.create(&pp, &replica_set("or")).await.expect("create rs");
@@ -101,7 +103,7 @@ async fn background_foreground_and_orphan_deletion() {
         pods.create(&pp, &pod(name, &[&or], &[])).await.expect("create pod");
     }
     rss.delete("or", &DeleteParams::orphan()).await.expect("delete rs");
-    eventually(WAIT, "the orphaning owner deleted", || gone(&rss, "or")).await;
+    eventually("the orphaning owner deleted", WAIT, || gone(&rss, "or")).await;
     for name in ["or-1", "or-2"] {
         let p = pods.get(name).await.expect("orphaned pod stays");
         assert!(p.owner_references().is_empty(), "{name} still has {:?}", p.owner_references());

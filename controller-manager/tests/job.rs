@@ -8,7 +8,8 @@ use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::Api;
 use serde_json::json;
-use support::{eventually, obj, pods_with, secs, set_phase, start};
+use support::{obj, pods_with, secs, set_phase, start};
+use testkit::eventually;
 
 fn job(name: &str, spec: serde_json::Value) -> Job {
     let mut spec = spec;
@@ -41,25 +42,23 @@ async fn completions_with_bounded_parallelism() {
         .await
         .expect("create job");
 
-    let mut max_active = 0;
-    let mut finished = std::collections::HashSet::new();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        assert!(std::time::Instant::now() < deadline, "job three did not complete");
+    let max_active = std::cell::Cell::new(0);
+    let finished = std::cell::RefCell::new(std::collections::HashSet::new());
+    eventually("job three to complete", secs(60), || async {
         let all = pods_with(&pods, "batch.kubernetes.io/job-name=three").await;
         let active: Vec<&Pod> = all.iter().filter(|p| is_active(p)).collect();
-        max_active = max_active.max(active.len());
+        max_active.set(max_active.get().max(active.len()));
         // Finish one pod per round, as a kubelet would.
-        if let Some(p) = active.iter().find(|p| !finished.contains(&p.metadata.name.clone().unwrap_or_default())) {
-            let name = p.metadata.name.clone().unwrap_or_default();
+        let next =
+            active.iter().map(|p| p.metadata.name.clone().unwrap_or_default()).find(|n| !finished.borrow().contains(n));
+        if let Some(name) = next {
             set_phase(&pods, &name, "Succeeded").await.expect("pod status");
-            finished.insert(name);
+            finished.borrow_mut().insert(name);
         }
-        if jobs.get("three").await.ok().and_then(|j| condition(&j, "Complete")).is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+        jobs.get("three").await.ok().and_then(|j| condition(&j, "Complete")).map(|_| ())
+    })
+    .await;
+    let (max_active, finished) = (max_active.get(), finished.into_inner());
     assert!(max_active <= 2, "at most parallelism pods active, saw {max_active}");
     let j = jobs.get("three").await.expect("job");
     let st = j.status.clone().expect("status");
@@ -97,7 +96,7 @@ async fn failing_pods_stop_at_backoff_limit() {
     let pods: Api<Pod> = Api::namespaced(s.client.clone(), "default");
     jobs.create(&PostParams::default(), &job("flaky", json!({"backoffLimit": 1}))).await.expect("create job");
     // Every pod fails; the second failure exceeds backoffLimit 1 (after a 10 s pod backoff).
-    let j = eventually(secs(60), "job flaky fails", || async {
+    let j = eventually("job flaky fails", secs(60), || async {
         for p in pods_with(&pods, "job-name=flaky").await.iter().filter(|p| is_active(p)) {
             set_phase(&pods, p.metadata.name.as_deref().unwrap_or_default(), "Failed").await.expect("pod status");
         }
@@ -126,7 +125,7 @@ async fn active_deadline_kills_running_pods() {
     )
     .await
     .expect("create job");
-    let running = eventually(secs(20), "two pods", || async {
+    let running = eventually("two pods", secs(20), || async {
         let all = pods_with(&pods, "job-name=slow").await;
         (all.len() == 2).then_some(all)
     })
@@ -135,7 +134,7 @@ async fn active_deadline_kills_running_pods() {
         set_phase(&pods, p.metadata.name.as_deref().unwrap_or_default(), "Running").await.expect("pod status");
     }
     let started = std::time::Instant::now();
-    let j = eventually(secs(30), "job slow fails", || async {
+    let j = eventually("job slow fails", secs(30), || async {
         let j = jobs.get("slow").await.ok()?;
         condition(&j, "Failed").map(|_| j)
     })
@@ -144,7 +143,7 @@ async fn active_deadline_kills_running_pods() {
     assert_eq!(condition(&j, "Failed").as_deref(), Some("DeadlineExceeded"));
     let st = j.status.expect("status");
     assert_eq!((st.active, st.failed), (Some(0), Some(2)));
-    eventually(secs(20), "active pods deleted", || async {
+    eventually("active pods deleted", secs(20), || async {
         pods_with(&pods, "job-name=slow").await.is_empty().then_some(())
     })
     .await;
@@ -156,13 +155,13 @@ async fn suspended_job_runs_when_resumed() {
     let jobs: Api<Job> = Api::namespaced(s.client.clone(), "default");
     let pods: Api<Pod> = Api::namespaced(s.client.clone(), "default");
     jobs.create(&PostParams::default(), &job("later", json!({"suspend": true}))).await.expect("create job");
-    eventually(secs(20), "Suspended condition", || async { condition(&jobs.get("later").await.ok()?, "Suspended") })
+    eventually("Suspended condition", secs(20), || async { condition(&jobs.get("later").await.ok()?, "Suspended") })
         .await;
     assert!(pods_with(&pods, "job-name=later").await.is_empty());
     jobs.patch("later", &PatchParams::default(), &Patch::Merge(json!({"spec": {"suspend": false}})))
         .await
         .expect("resume");
-    eventually(secs(20), "a pod after resuming", || async {
+    eventually("a pod after resuming", secs(20), || async {
         (pods_with(&pods, "job-name=later").await.len() == 1).then_some(())
     })
     .await;
@@ -177,13 +176,13 @@ async fn ttl_after_finished_deletes_the_job() {
         .await
         .expect("create job");
     let p =
-        eventually(secs(20), "a pod", || async { pods_with(&pods, "job-name=brief").await.into_iter().next() }).await;
+        eventually("a pod", secs(20), || async { pods_with(&pods, "job-name=brief").await.into_iter().next() }).await;
     set_phase(&pods, p.metadata.name.as_deref().unwrap_or_default(), "Succeeded").await.expect("pod status");
-    eventually(secs(20), "job completes", || async { condition(&jobs.get("brief").await.ok()?, "Complete") }).await;
+    eventually("job completes", secs(20), || async { condition(&jobs.get("brief").await.ok()?, "Complete") }).await;
     let finished = std::time::Instant::now();
     // Foreground deletion (as upstream): without a garbage collector running here the Job stays
     // with a deletionTimestamp; that it was deleted is what this controller owns.
-    eventually(secs(20), "job deleted", || async {
+    eventually("job deleted", secs(20), || async {
         match jobs.get_opt("brief").await {
             Ok(None) => Some(()),
             Ok(Some(j)) => j.metadata.deletion_timestamp.map(|_| ()),

@@ -56,7 +56,7 @@ async fn rollout_status_undo_and_restart() {
     let server = start_deploy().await;
     let client = server.client.clone();
     let _kubelet = kubelet(&client, "default");
-    let k = Kubectl { kubeconfig: server.kubeconfig.clone(), home: tempfile::tempdir().unwrap() };
+    let k = Kubectl { kubeconfig: server.kubeconfig().to_path_buf(), home: tempfile::tempdir().unwrap() };
     let manifest = server.dir().join("web.yaml");
     std::fs::write(&manifest, MANIFEST).unwrap();
 

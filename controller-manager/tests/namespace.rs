@@ -6,7 +6,8 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
-use support::{eventually, obj, secs, start};
+use support::{obj, secs, start};
+use testkit::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deleting_a_namespace_empties_it_then_removes_it() {
@@ -27,7 +28,7 @@ async fn deleting_a_namespace_empties_it_then_removes_it() {
     deploys.create(&pp, &obj(deploy)).await.expect("deployment");
     let pods: Api<Pod> = Api::namespaced(c.clone(), ns);
     let pod = json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]}});
-    eventually(secs(10), "pod created", || async { pods.create(&pp, &obj(pod.clone())).await.ok() }).await;
+    eventually("pod created", secs(10), || async { pods.create(&pp, &obj(pod.clone())).await.ok() }).await;
 
     // A pod on a node: deleting it only marks it terminating until its kubelet (the test) says so.
     let bound = json!({"metadata": {"name": "bound"}, "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "busybox:1.36"}]}});
@@ -35,7 +36,7 @@ async fn deleting_a_namespace_empties_it_then_removes_it() {
 
     namespaces.delete(ns, &DeleteParams::default()).await.expect("delete namespace");
     // Everything else goes; the namespace waits for the pod and says so.
-    eventually(secs(20), "content deleted but for the terminating pod", || async {
+    eventually("content deleted but for the terminating pod", secs(20), || async {
         let n = namespaces.get_opt(ns).await.ok()??;
         let conds = n.status?.conditions?;
         let remaining = conds.iter().find(|c| c.type_ == "NamespaceContentRemaining")?;
@@ -51,7 +52,7 @@ async fn deleting_a_namespace_empties_it_then_removes_it() {
 
     // The kubelet finishes the pod: the namespace goes promptly.
     pods.delete("bound", &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await.expect("force");
-    eventually(secs(10), "namespace gone", || async { matches!(namespaces.get_opt(ns).await, Ok(None)).then_some(()) })
+    eventually("namespace gone", secs(10), || async { matches!(namespaces.get_opt(ns).await, Ok(None)).then_some(()) })
         .await;
     assert!(cms.get_opt("cfg").await.expect("get").is_none());
     assert!(secrets.get_opt("s").await.expect("get").is_none());

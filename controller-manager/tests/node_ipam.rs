@@ -8,7 +8,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::Node;
 use kube::api::{DeleteParams, PostParams};
 use kube::Api;
-use support::{eventually, obj, opts, start, start_with};
+use support::{obj, opts, start, start_with};
+use testkit::eventually;
 
 fn node(name: &str) -> Node {
     obj(serde_json::json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}))
@@ -44,7 +45,7 @@ async fn nodes_get_distinct_cidrs_and_the_range_runs_out() {
     }
     let mut seen = HashSet::new();
     for name in ["a", "b", "c"] {
-        let cidr = eventually(Duration::from_secs(10), "a podCIDR", || cidr_of(&nodes, name)).await;
+        let cidr = eventually("a podCIDR", Duration::from_secs(10), || cidr_of(&nodes, name)).await;
         assert!(cidr.starts_with("10.244.0.") && cidr.ends_with("/26"), "{cidr}");
         assert_ne!(cidr, "10.244.0.0/26", "the pre-assigned subnet was handed out again");
         seen.insert(cidr);
@@ -54,7 +55,7 @@ async fn nodes_get_distinct_cidrs_and_the_range_runs_out() {
     // The range is full: the fifth node gets none and a CIDRNotAvailable event.
     nodes.create(&PostParams::default(), &node("d")).await.expect("create node");
     let events: Api<k8s_openapi::api::core::v1::Event> = Api::namespaced(client.clone(), "default");
-    eventually(Duration::from_secs(10), "CIDRNotAvailable event", || async {
+    eventually("CIDRNotAvailable event", Duration::from_secs(10), || async {
         let list = events.list(&Default::default()).await.ok()?;
         list.items
             .iter()
@@ -67,7 +68,7 @@ async fn nodes_get_distinct_cidrs_and_the_range_runs_out() {
     // Deleting a node releases its subnet; the waiting node gets exactly that one.
     let freed = cidr_of(&nodes, "b").await.expect("b has a CIDR");
     nodes.delete("b", &DeleteParams::default()).await.expect("delete node");
-    let got = eventually(Duration::from_secs(30), "d's podCIDR after a release", || cidr_of(&nodes, "d")).await;
+    let got = eventually("d's podCIDR after a release", Duration::from_secs(30), || cidr_of(&nodes, "d")).await;
     assert_eq!(got, freed);
 }
 
@@ -81,7 +82,7 @@ async fn three_nodes_get_three_slash_24s_from_the_default_range() {
     }
     let mut seen = HashSet::new();
     for name in ["n1", "n2", "n3"] {
-        let cidr = eventually(Duration::from_secs(10), "a podCIDR", || cidr_of(&nodes, name)).await;
+        let cidr = eventually("a podCIDR", Duration::from_secs(10), || cidr_of(&nodes, name)).await;
         assert!(cidr.starts_with("10.244.") && cidr.ends_with(".0/24"), "{cidr}");
         seen.insert(cidr);
     }

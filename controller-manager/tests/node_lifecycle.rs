@@ -11,7 +11,8 @@ use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Namespace, Node, Pod};
 use kube::api::{Patch, PatchParams, PostParams};
 use kube::Api;
-use support::{eventually, obj, opts, start_with};
+use support::{obj, opts, start_with};
+use testkit::eventually;
 
 fn now() -> String {
     jiff::Timestamp::now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
@@ -90,7 +91,7 @@ async fn unreachable_node_is_tainted_its_pods_evicted_and_healed() {
                     let renew = serde_json::json!({"spec": {"renewTime": now()}});
                     let _ = leases.patch("n1", &PatchParams::default(), &Patch::Merge(renew)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(500)).await;
+                tokio::time::sleep(Duration::from_millis(500)).await; // the renew period
             }
         })
     };
@@ -110,7 +111,8 @@ async fn unreachable_node_is_tainted_its_pods_evicted_and_healed() {
     let tols = defaults.spec.and_then(|s| s.tolerations).unwrap_or_default();
     assert!(tols.iter().any(|t| t.key.as_deref() == Some(unreachable) && t.toleration_seconds == Some(300)));
 
-    // Heartbeats flowing for longer than the grace period: nothing happens.
+    // Heartbeats flowing for longer than the grace period: nothing happens. (Waiting out the
+    // 4 s grace period is the behaviour under test.)
     tokio::time::sleep(Duration::from_secs(6)).await;
     let n = nodes.get("n1").await.expect("get node");
     assert_eq!(ready_of(&n).map(|r| r.0).as_deref(), Some("True"));
@@ -119,7 +121,7 @@ async fn unreachable_node_is_tainted_its_pods_evicted_and_healed() {
     // Heartbeats stop: Unknown and tainted within grace + period (plus slack).
     alive.store(false, Ordering::SeqCst);
     let stopped = std::time::Instant::now();
-    let n = eventually(Duration::from_secs(12), "node Unknown and tainted", || async {
+    let n = eventually("node Unknown and tainted", Duration::from_secs(12), || async {
         let n = nodes.get("n1").await.ok()?;
         let tainted = taint_keys(&n) == [format!("{unreachable}:NoExecute"), format!("{unreachable}:NoSchedule")];
         (ready_of(&n) == Some(("Unknown".into(), Some("NodeStatusUnknown".into()))) && tainted).then_some(n)
@@ -139,7 +141,7 @@ async fn unreachable_node_is_tainted_its_pods_evicted_and_healed() {
         .0;
 
     // tolerationSeconds 2: deleted about 2 s after the taint, not before.
-    eventually(Duration::from_secs(10), "the short-toleration pod evicted", || async {
+    eventually("the short-toleration pod evicted", Duration::from_secs(10), || async {
         let p = pods.get_opt("short").await.ok()?;
         p.is_none_or(|p| p.metadata.deletion_timestamp.is_some()).then_some(())
     })
@@ -148,7 +150,7 @@ async fn unreachable_node_is_tainted_its_pods_evicted_and_healed() {
     assert!(evicted_after >= jiff::SignedDuration::from_millis(1900), "evicted too early: {evicted_after:?}");
     // The others stay (unbounded toleration; the 300 s default) but are marked not Ready.
     for name in ["forever", "defaults"] {
-        let p = eventually(Duration::from_secs(5), "pod marked not Ready", || async {
+        let p = eventually("pod marked not Ready", Duration::from_secs(5), || async {
             let p = pods.get(name).await.ok()?;
             (pod_ready(&p).as_deref() == Some("False")).then_some(p)
         })
@@ -165,12 +167,12 @@ async fn unreachable_node_is_tainted_its_pods_evicted_and_healed() {
     // The kubelet comes back (Lease renewed, Ready posted): the taints go.
     alive.store(true, Ordering::SeqCst);
     nodes.patch_status("n1", &ps, &Patch::Merge(node_status("True"))).await.expect("node status");
-    eventually(Duration::from_secs(10), "taints removed", || async {
+    eventually("taints removed", Duration::from_secs(10), || async {
         let n = nodes.get("n1").await.ok()?;
         taint_keys(&n).is_empty().then_some(())
     })
     .await;
-    // And they stay off while heartbeats flow.
+    // And they stay off while heartbeats flow (a negative check over more than the grace period).
     tokio::time::sleep(Duration::from_secs(5)).await;
     let n = nodes.get("n1").await.expect("get node");
     assert!(taint_keys(&n).is_empty(), "{:?}", taint_keys(&n));
@@ -224,7 +226,7 @@ async fn taint_writes_succeed_while_status_heartbeats_flow() {
     for round in 0..3 {
         // Ready=False: the controller adds its taints.
         *ready.lock().unwrap() = "False";
-        eventually(Duration::from_secs(10), "not-ready taints added", || async {
+        eventually("not-ready taints added", Duration::from_secs(10), || async {
             let n = nodes.get("n1").await.ok()?;
             let keys = taint_keys(&n);
             not_ready.iter().all(|k| keys.iter().any(|have| have == k)).then_some(())
@@ -244,7 +246,7 @@ async fn taint_writes_succeed_while_status_heartbeats_flow() {
         }
         // Ready again: they go.
         *ready.lock().unwrap() = "True";
-        eventually(Duration::from_secs(10), "not-ready taints removed", || async {
+        eventually("not-ready taints removed", Duration::from_secs(10), || async {
             let n = nodes.get("n1").await.ok()?;
             let keys = taint_keys(&n);
             (!keys.iter().any(|k| not_ready.contains(&k.as_str()))).then_some(keys)

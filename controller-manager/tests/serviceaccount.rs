@@ -5,7 +5,8 @@ mod support;
 use k8s_openapi::api::core::v1::{Namespace, ServiceAccount};
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
-use support::{eventually, obj, secs, start};
+use support::{obj, secs, start};
+use testkit::eventually;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn default_serviceaccount_in_every_namespace() {
@@ -15,12 +16,12 @@ async fn default_serviceaccount_in_every_namespace() {
     namespaces.create(&PostParams::default(), &obj(json!({"metadata": {"name": "team-a"}}))).await.expect("ns");
     let sas: Api<ServiceAccount> = Api::namespaced(c.clone(), "team-a");
     let started = std::time::Instant::now();
-    eventually(secs(10), "default serviceaccount", || async { sas.get_opt("default").await.ok().flatten() }).await;
+    eventually("default serviceaccount", secs(10), || async { sas.get_opt("default").await.ok().flatten() }).await;
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
 
     let uid = sas.get("default").await.expect("sa").metadata.uid;
     sas.delete("default", &DeleteParams::default()).await.expect("delete sa");
-    eventually(secs(10), "default serviceaccount recreated", || async {
+    eventually("default serviceaccount recreated", secs(10), || async {
         sas.get_opt("default").await.ok().flatten().filter(|sa| sa.metadata.uid != uid)
     })
     .await;

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use api::events::{reference, EventType};
+use client_runtime::Action;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use k8s_openapi::api::batch::v1::{CronJob, CronJobStatus, Job};
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, PostParams};
-use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
 use super::schedule::Schedule;

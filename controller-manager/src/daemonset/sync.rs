@@ -6,11 +6,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::events::{reference, EventType};
+use client_runtime::Action;
 use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, PostParams};
-use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
 use super::manage::{self, NodeFit};

@@ -5,10 +5,10 @@
 
 use std::collections::BTreeMap;
 
+use client_runtime::ObjectRef;
 use k8s_openapi::api::apps::v1::{ReplicaSet, ReplicaSetSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{DeleteParams, PostParams};
-use kube::runtime::reflector::ObjectRef;
 use kube::ResourceExt;
 
 use api::events::EventType;

@@ -3,20 +3,18 @@
 
 use std::sync::Arc;
 
+use client_runtime::Action;
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions, PropagationPolicy};
 use kube::core::DynamicObject;
-use kube::runtime::controller::Action;
 use kube::Api;
 use serde_json::json;
-use tracing::Instrument;
 
 use super::decide::{decide, Decision, OwnerState};
 use super::graph::{Item, FOREGROUND, ORPHAN};
 use super::{Error, Gc};
 
 pub async fn reconcile(item: Arc<Item>, gc: Arc<Gc>) -> Result<Action, Error> {
-    let span = tracing::info_span!("reconcile", controller = "garbagecollector", object.ref = %item.describe());
-    async move {
+    {
         if item.deleting() {
             if item.has_finalizer(ORPHAN) {
                 orphan_dependents(&gc, &item).await?;
@@ -36,8 +34,6 @@ pub async fn reconcile(item: Arc<Item>, gc: Arc<Gc>) -> Result<Action, Error> {
         }
         Ok(Action::await_change())
     }
-    .instrument(span)
-    .await
 }
 
 fn api(gc: &Gc, item: &Item) -> Api<DynamicObject> {

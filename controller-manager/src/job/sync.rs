@@ -7,11 +7,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use api::events::{reference, EventType};
+use client_runtime::Action;
 use k8s_openapi::api::batch::v1::{Job, UncountedTerminatedPods};
 use k8s_openapi::api::core::v1::Pod;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, PostParams};
-use kube::runtime::controller::Action;
 use kube::{Api, ResourceExt};
 
 use super::accounting::{self, Outcome};

@@ -14,7 +14,8 @@ use kube::runtime::{watcher, WatchStreamExt};
 use kube::{Api, Client, ResourceExt};
 use tokio_util::sync::CancellationToken;
 
-use super::{eventually, start, Server};
+use super::{start, Server};
+use testkit::eventually;
 
 /// A server with the ReplicaSet and Deployment controllers.
 pub async fn start_deploy() -> Server {
@@ -126,7 +127,7 @@ pub async fn replicasets(client: &Client, ns: &str) -> Vec<ReplicaSet> {
 /// Waits until the Deployment's rollout is complete the way `kubectl rollout status` decides.
 pub async fn rollout_complete(client: &Client, ns: &str, name: &str, limit: Duration) -> Deployment {
     let api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    eventually(limit, &format!("rollout of {name}"), || async {
+    eventually(&format!("rollout of {name}"), limit, || async {
         let d = api.get(name).await.ok()?;
         let s = d.status.as_ref()?;
         let want = d.spec.as_ref()?.replicas.unwrap_or(1);

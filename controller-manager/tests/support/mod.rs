@@ -1,14 +1,13 @@
-//! Test harness shared by the controller integration tests: a real `skiff server` (API server
-//! only) on a free loopback port in a temp dir, the controllers under test running in-process
-//! against it, and bounded polling. The server is killed on drop (also when a test panics).
+//! Test harness shared by the controller integration tests: `testkit`'s real `skiff server` (API
+//! server only) with the controllers under test running in-process against it. The server is
+//! killed on drop (also when a test panics); waits use `testkit::eventually`.
 
 #![allow(dead_code)]
 
 pub mod deploy;
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use client_runtime::Informers;
 use controller_manager::{Context, Opts};
@@ -76,22 +75,6 @@ pub async fn start_with(opts: Opts, controllers: &[Starter]) -> Server {
         }
     });
     Server { api, stop }
-}
-
-/// Polls `f` every 100 ms until it returns `Some`, panicking with `what` after `limit`.
-pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 /// `n` seconds.
