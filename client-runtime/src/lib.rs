@@ -8,13 +8,14 @@
 //!   [`policy`], the one error policy (per-object exponential backoff as upstream's workqueue).
 //! - [`expectations`]: upstream's `ControllerExpectations`, for controllers that create or delete
 //!   children; [`claim`]: adoption and release of children (`ControllerRefManager`); [`pods`]:
-//!   the pod predicates (active, terminal, ready, available).
+//!   the pod predicates (active, terminal, ready, available); [`jobs`]: the Job predicates.
 //! - [`leader`]: leader election through a Lease.
 
 pub mod claim;
 pub mod controller;
 pub mod expectations;
 pub mod informers;
+pub mod jobs;
 pub mod leader;
 pub mod pods;
 pub mod policy;

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 
-use crate::job::is_finished;
+use client_runtime::jobs::is_finished;
 
 fn failed(job: &Job) -> bool {
     job.status

@@ -18,7 +18,8 @@ use super::schedule::Schedule;
 use super::template::{job_for, job_name};
 use super::times::Timing;
 use super::{history, CronCtx, Error};
-use crate::job::{controlled_by, is_finished};
+use api::owner::is_controlled_by as controlled_by;
+use client_runtime::jobs::is_finished;
 
 /// Upstream's threshold for the TooManyMissedTimes event.
 const TOO_MANY_MISSED: i64 = 100;

@@ -8,7 +8,7 @@ use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::SCHEDULED_TIMESTAMP_ANNOTATION;
-use crate::job::controller_ref;
+use api::owner::controller_ref;
 
 /// `<cronjob>-<minutes since the epoch>`.
 pub fn job_name(cj_name: &str, scheduled: Timestamp) -> String {

@@ -5,7 +5,6 @@
 //! Deviation: upstream names the revision with a ControllerRevision; skiff does not serve
 //! ControllerRevisions, so `controller-revision-hash` is the FNV-1a hash of the template alone.
 
-use jiff::Timestamp;
 use k8s_openapi::api::apps::v1::DaemonSet;
 use k8s_openapi::api::core::v1::{
     Affinity, NodeAffinity, NodeSelector, NodeSelectorRequirement, NodeSelectorTerm, Pod, PodSpec,
@@ -13,7 +12,7 @@ use k8s_openapi::api::core::v1::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use super::placement::add_daemon_tolerations;
-use crate::job::controller_ref;
+use api::owner::controller_ref;
 
 pub const HASH_LABEL: &str = "controller-revision-hash";
 pub const TEMPLATE_GENERATION_LABEL: &str = "pod-template-generation";
@@ -115,29 +114,7 @@ pub fn is_updated(pod: &Pod, ds: &DaemonSet, hash: &str) -> bool {
         || template_generation(ds).is_some_and(|g| label(TEMPLATE_GENERATION_LABEL) == Some(g))
 }
 
-fn ready_since(pod: &Pod) -> Option<Option<Timestamp>> {
-    let conds = pod.status.as_ref()?.conditions.as_ref()?;
-    let c = conds.iter().find(|c| c.type_ == "Ready" && c.status == "True")?;
-    Some(c.last_transition_time.as_ref().map(|t| t.0))
-}
-
-pub fn is_ready(pod: &Pod) -> bool {
-    ready_since(pod).is_some()
-}
-
-/// Ready for at least `min_ready_seconds` (upstream `IsPodAvailable`).
-pub fn is_available(pod: &Pod, min_ready_seconds: i32, now: Timestamp) -> bool {
-    match ready_since(pod) {
-        None => false,
-        Some(_) if min_ready_seconds <= 0 => true,
-        Some(None) => false,
-        Some(Some(since)) => since.as_second() + i64::from(min_ready_seconds) <= now.as_second(),
-    }
-}
-
-pub fn phase(pod: &Pod) -> &str {
-    pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
-}
+pub use client_runtime::pods::{is_available, is_ready, phase};
 
 #[cfg(test)]
 mod tests {

@@ -17,7 +17,7 @@ use super::manage::{self, NodeFit};
 use super::placement::node_should_run;
 use super::pods::{daemon_spec, is_updated, new_pod, target_node, template_hash};
 use super::{rollout, status, DsCtx, Error};
-use crate::job::controlled_by;
+use api::owner::is_controlled_by as controlled_by;
 use client_runtime::expectations::child_key;
 
 const FAILED_BACKOFF_START: Duration = Duration::from_secs(1);

@@ -11,22 +11,12 @@ use k8s_openapi::api::core::v1::Pod;
 use super::TRACKING_FINALIZER;
 
 /// How a pod of a Job ended, as the Job counts it.
+pub use client_runtime::pods::{is_active, is_ready, is_terminal, is_terminating as is_deleting, phase};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Succeeded,
     Failed,
-}
-
-fn phase(pod: &Pod) -> &str {
-    pod.status.as_ref().and_then(|s| s.phase.as_deref()).unwrap_or("")
-}
-
-pub fn is_terminal(pod: &Pod) -> bool {
-    matches!(phase(pod), "Succeeded" | "Failed")
-}
-
-pub fn is_deleting(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_some()
 }
 
 pub fn has_tracking_finalizer(pod: &Pod) -> bool {
@@ -51,18 +41,6 @@ pub fn outcome(job: &Job, pod: &Pod) -> Option<Outcome> {
         _ if is_deleting(pod) && !only_replace_failed(job) => Some(Outcome::Failed),
         _ => None,
     }
-}
-
-/// Active pods: neither finished nor being deleted.
-pub fn is_active(pod: &Pod) -> bool {
-    !is_terminal(pod) && !is_deleting(pod)
-}
-
-pub fn is_ready(pod: &Pod) -> bool {
-    pod.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
 }
 
 /// Finished pods not yet recorded: they carry the tracking finalizer, are not listed in

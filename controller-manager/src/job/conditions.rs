@@ -2,7 +2,7 @@
 //! as soon as the outcome is known, the terminal `Complete`/`Failed` once no pod is left
 //! running or uncounted; `Suspended` while suspended.
 
-use k8s_openapi::api::batch::v1::{Job, JobCondition};
+use k8s_openapi::api::batch::v1::JobCondition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 
 pub const COMPLETE: &str = "Complete";
@@ -56,11 +56,7 @@ pub fn is_true(conds: &[JobCondition], type_: &str) -> bool {
     conds.iter().any(|c| c.type_ == type_ && c.status == "True")
 }
 
-/// Whether the Job has its terminal condition.
-pub fn is_finished(job: &Job) -> bool {
-    let conds = job.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or_default();
-    is_true(conds, COMPLETE) || is_true(conds, FAILED)
-}
+pub use client_runtime::jobs::is_finished;
 
 /// The finish already decided by an earlier sync (interim condition present).
 pub fn decided(conds: &[JobCondition]) -> Option<Finish> {

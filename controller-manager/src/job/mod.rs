@@ -29,9 +29,6 @@ use crate::Context;
 /// Upstream's `--concurrent-job-syncs`.
 const WORKERS: u16 = 5;
 
-pub use conditions::is_finished;
-pub(crate) use pods::{controlled_by, controller_ref};
-
 pub const TRACKING_FINALIZER: &str = "batch.kubernetes.io/job-tracking";
 pub const CONTROLLER_UID_LABEL: &str = "batch.kubernetes.io/controller-uid";
 pub const LEGACY_CONTROLLER_UID_LABEL: &str = "controller-uid";

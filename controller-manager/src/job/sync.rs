@@ -16,7 +16,9 @@ use kube::{Api, ResourceExt};
 
 use super::accounting::{self, Outcome};
 use super::conditions::{self, Finish};
-use super::pods::{controlled_by, deletion_order, new_pod};
+use api::owner::is_controlled_by as controlled_by;
+
+use super::pods::{deletion_order, new_pod};
 use super::tracking::{remove_finalizer, write_status};
 use client_runtime::expectations::child_key;
 

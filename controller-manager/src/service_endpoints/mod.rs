@@ -40,15 +40,7 @@ pub fn selected_pods(pods: &Store<Pod>, svc: &Service) -> Vec<std::sync::Arc<Pod
     selected
 }
 
-/// A pod is ready when its Ready condition is True.
-pub fn is_ready(pod: &Pod) -> bool {
-    let conditions = pod.status.as_ref().and_then(|s| s.conditions.as_ref());
-    conditions.into_iter().flatten().any(|c| c.type_ == "Ready" && c.status == "True")
-}
-
-pub fn is_terminating(pod: &Pod) -> bool {
-    pod.metadata.deletion_timestamp.is_some()
-}
+pub use client_runtime::pods::{is_ready, is_terminating};
 
 /// Upstream `ShouldPodBeInEndpoints`: not finished (Succeeded/Failed), has an IP, and is not
 /// terminating unless terminating pods are wanted.
