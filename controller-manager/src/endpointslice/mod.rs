@@ -14,7 +14,6 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::{Node, Pod, Service};
 use k8s_openapi::api::discovery::v1::{EndpointPort, EndpointSlice};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::OwnerReference;
 use kube::api::{Api, DeleteParams, PostParams};
 use tracing::{debug, info, warn};
 
@@ -169,14 +168,7 @@ impl packing::SliceTemplate for Template<'_> {
         // Upstream drops the dash when it would make the prefix an invalid name.
         meta.generate_name = Some(if svc_name.len() < 253 { format!("{svc_name}-") } else { svc_name });
         meta.namespace = self.svc.metadata.namespace.clone();
-        meta.owner_references = Some(vec![OwnerReference {
-            api_version: "v1".into(),
-            kind: "Service".into(),
-            name: self.svc.metadata.name.clone().unwrap_or_default(),
-            uid: self.svc.metadata.uid.clone().unwrap_or_default(),
-            controller: Some(true),
-            block_owner_deletion: Some(true),
-        }]);
+        meta.owner_references = Some(vec![api::owner::controller_ref(self.svc)]);
         meta.labels = Some(desired::labels(None, self.svc).0);
         slice
     }
