@@ -7,8 +7,9 @@ mod common;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use common::{configmap, deployment, namespace, pod, read_kubeconfig, rv_of, Server};
+use common::{configmap, deployment, namespace, pod, rv_of, Server};
 use serde_json::{json, Value};
+use testkit::{eventually_blocking, read_kubeconfig};
 
 const CMS: &str = "/api/v1/namespaces/default/configmaps";
 const DEPS: &str = "/apis/apps/v1/namespaces/default/deployments";
@@ -216,7 +217,7 @@ fn finalizer_holds_deletion_until_removed() {
     assert_eq!(api.get_json(&path)["metadata"]["deletionTimestamp"], g["metadata"]["deletionTimestamp"]);
 
     api.patch(&path, MERGE, &json!({"metadata": {"finalizers": null}})).expect(200);
-    common::eventually("the object to disappear", Duration::from_secs(10), || {
+    eventually_blocking("the object to disappear", Duration::from_secs(10), || {
         (api.get(&path).status == 404).then_some(())
     });
 }
@@ -446,19 +447,19 @@ fn objects_and_token_survive_a_clean_restart() {
     let c = api.create("/api/v1/namespaces/keep/configmaps", &configmap("c", json!({"l": "v"}), json!({"k": "v"})));
     let d = api.create(DEPS, &deployment("web", 3));
     let last_rv = rv_of(&d);
-    let kc_before = std::fs::metadata(&server.kubeconfig).unwrap().modified().unwrap();
+    let kc_before = std::fs::metadata(server.kubeconfig()).unwrap().modified().unwrap();
 
     let status = server.terminate(Duration::from_secs(20));
     assert!(status.success(), "SIGTERM is a clean shutdown, exit status {status}");
     // Make the rewrite observable.
-    std::fs::remove_file(&server.kubeconfig).unwrap();
+    std::fs::remove_file(server.kubeconfig()).unwrap();
     server.restart();
 
-    let creds = read_kubeconfig(&server.kubeconfig).expect("kubeconfig rewritten at start");
+    let creds = read_kubeconfig(server.kubeconfig()).expect("kubeconfig rewritten at start");
     assert_eq!(creds.token, token, "the admin token is the same across restarts");
-    assert!(std::fs::metadata(&server.kubeconfig).unwrap().modified().unwrap() >= kc_before);
+    assert!(std::fs::metadata(server.kubeconfig()).unwrap().modified().unwrap() >= kc_before);
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&server.kubeconfig).unwrap().permissions().mode() & 0o777;
+    let mode = std::fs::metadata(server.kubeconfig()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "kubeconfig mode");
 
     let api = server.api();

@@ -73,7 +73,7 @@ fn the_kubeconfig_token_works() {
     assert!(names.contains(&"default"), "{names:?}");
     // The kubeconfig is private to its owner.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(&server.kubeconfig).unwrap().permissions().mode();
+    let mode = std::fs::metadata(server.kubeconfig()).unwrap().permissions().mode();
     assert_eq!(mode & 0o077, 0, "kubeconfig.yaml must be mode 0600, is {:o}", mode & 0o777);
     assert!(server.url().starts_with("https://"));
 }

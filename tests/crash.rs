@@ -198,6 +198,7 @@ fn acknowledged_writes_survive_kill_9() {
             })
             .collect();
 
+        // Kill at a random moment of the writes (the crash point is what the test varies).
         thread::sleep(Duration::from_millis(rng.random_range(50..600)));
         let pid = server.pid();
         server.kill();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::lab::Lab;
 use serde_json::Value;
+use testkit::eventually_blocking;
 
 fn items(v: &Value) -> Vec<Value> {
     v["items"].as_array().cloned().unwrap_or_default()
@@ -75,14 +76,14 @@ spec:
 "#,
     );
     lab.k(&["rollout", "status", "deploy/api", "--timeout=120s"]);
-    let want = lab.eventually("three ready pod IPs", Duration::from_secs(30), || {
+    let want = eventually_blocking("three ready pod IPs", Duration::from_secs(30), || {
         let ips = pod_ips(&lab, "app=api");
         (ips.len() == 3).then_some(ips)
     });
-    lab.eventually("Endpoints = ready pods", Duration::from_secs(30), || {
+    eventually_blocking("Endpoints = ready pods", Duration::from_secs(30), || {
         (endpoint_ips(&lab, "api") == want).then_some(())
     });
-    lab.eventually("EndpointSlices = ready pods", Duration::from_secs(30), || {
+    eventually_blocking("EndpointSlices = ready pods", Duration::from_secs(30), || {
         (slice_ips(&lab, "api") == want).then_some(())
     });
     let ep = lab.json(&["get", "endpoints", "api"]);
@@ -90,14 +91,14 @@ spec:
 
     // Scale down: the endpoints follow.
     lab.k(&["scale", "deploy/api", "--replicas=1"]);
-    let want = lab.eventually("one ready pod", Duration::from_secs(60), || {
+    let want = eventually_blocking("one ready pod", Duration::from_secs(60), || {
         let ips = pod_ips(&lab, "app=api");
         (ips.len() == 1 && items(&lab.json(&["get", "pods", "-l", "app=api"])).len() == 1).then_some(ips)
     });
-    lab.eventually("Endpoints follow the scale-down", Duration::from_secs(30), || {
+    eventually_blocking("Endpoints follow the scale-down", Duration::from_secs(30), || {
         (endpoint_ips(&lab, "api") == want).then_some(())
     });
-    lab.eventually("slices follow the scale-down", Duration::from_secs(30), || {
+    eventually_blocking("slices follow the scale-down", Duration::from_secs(30), || {
         (slice_ips(&lab, "api") == want).then_some(())
     });
 }
@@ -134,7 +135,7 @@ spec:
 "#,
     );
     let mut max_active = 0;
-    let job = lab.eventually("job three Complete", Duration::from_secs(90), || {
+    let job = eventually_blocking("job three Complete", Duration::from_secs(90), || {
         let j = lab.json(&["get", "job", "three"]);
         max_active = max_active.max(j.pointer("/status/active").and_then(Value::as_i64).unwrap_or(0));
         let complete = j
@@ -151,7 +152,7 @@ spec:
         .count();
     assert_eq!(succeeded, 3, "three pods ran to completion");
 
-    let broken = lab.eventually("job broken Failed", Duration::from_secs(120), || {
+    let broken = eventually_blocking("job broken Failed", Duration::from_secs(120), || {
         let j = lab.json(&["get", "job", "broken"]);
         let failed = j
             .pointer("/status/conditions")
@@ -191,7 +192,7 @@ spec:
             .collect()
     };
     let want: BTreeSet<String> = ["worker-0", "worker-1"].iter().map(|s| s.to_string()).collect();
-    lab.eventually("a pod on each worker, none on infra", Duration::from_secs(60), || {
+    eventually_blocking("a pod on each worker, none on infra", Duration::from_secs(60), || {
         (nodes_with_pods(&lab) == want && items(&lab.json(&["get", "pods", "-l", "app=agent"])).len() == 2)
             .then_some(())
     });
@@ -199,7 +200,7 @@ spec:
     lab.start_agents("late", 1, &["--node-labels", "role=worker"]);
     lab.wait_ready_nodes(4);
     let want: BTreeSet<String> = ["worker-0", "worker-1", "late-0"].iter().map(|s| s.to_string()).collect();
-    lab.eventually("the new node gets a pod", Duration::from_secs(60), || {
+    eventually_blocking("the new node gets a pod", Duration::from_secs(60), || {
         (nodes_with_pods(&lab) == want).then_some(())
     });
     let ds = lab.json(&["get", "ds", "agent"]);
@@ -227,7 +228,7 @@ spec:
           containers: [{name: c, image: "busybox:1.36", command: ["date"]}]
 "#,
     );
-    let job = lab.eventually("a Job from the CronJob", Duration::from_secs(75), || {
+    let job = eventually_blocking("a Job from the CronJob", Duration::from_secs(75), || {
         items(&lab.json(&["get", "jobs"]))
             .into_iter()
             .find(|j| j.pointer("/metadata/ownerReferences/0/name").and_then(Value::as_str) == Some("tick"))
@@ -235,7 +236,7 @@ spec:
     let name = job["metadata"]["name"].as_str().unwrap_or("").to_string();
     assert!(name.starts_with("tick-"), "job name {name}");
     // successfulJobsHistoryLimit 0: once it succeeds the CronJob removes it.
-    lab.eventually("the finished Job removed by the history limit", Duration::from_secs(60), || {
+    eventually_blocking("the finished Job removed by the history limit", Duration::from_secs(60), || {
         let cj = lab.json(&["get", "cronjob", "tick"]);
         let gone = !lab.kubectl(&["get", "job", &name]).success();
         (gone && cj.pointer("/status/lastSuccessfulTime").is_some()).then_some(())
@@ -256,7 +257,7 @@ spec:
   containers: [{name: c, image: "busybox:1.36", command: ["sleep", "3600"], resources: {requests: {cpu: "8"}}}]
 "#,
     );
-    let event = lab.eventually("a FailedScheduling event", Duration::from_secs(30), || {
+    let event = eventually_blocking("a FailedScheduling event", Duration::from_secs(30), || {
         items(&lab.json(&["get", "events", "--field-selector", "involvedObject.name=big"]))
             .into_iter()
             .find(|e| e["reason"] == "FailedScheduling")
@@ -268,7 +269,7 @@ spec:
     assert!(described.contains("FailedScheduling"), "describe shows the event:\n{described}");
 
     lab.start_agents("large", 1, &["--fake-cpu", "16"]);
-    let pod = lab.eventually("the pod scheduled onto the big node", Duration::from_secs(60), || {
+    let pod = eventually_blocking("the pod scheduled onto the big node", Duration::from_secs(60), || {
         let p = lab.json(&["get", "pod", "big"]);
         (p["status"]["phase"] == "Running").then_some(p)
     });
@@ -310,7 +311,7 @@ data: {a: Yg==}
     );
     lab.k(&["-n", "doomed", "rollout", "status", "deploy/d", "--timeout=120s"]);
     lab.k(&["delete", "namespace", "doomed", "--wait=false"]);
-    lab.eventually("the namespace gone", Duration::from_secs(90), || {
+    eventually_blocking("the namespace gone", Duration::from_secs(90), || {
         (!lab.kubectl(&["get", "namespace", "doomed"]).success()).then_some(())
     });
     for kind in ["pods", "deployments", "replicasets", "configmaps", "secrets"] {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::lab::Lab;
 use serde_json::Value;
+use testkit::eventually_blocking;
 
 #[test]
 fn pods_of_a_silent_node_are_recreated_elsewhere() {
@@ -48,7 +49,7 @@ spec:
     assert!(on_gone(&lab) >= 1, "the spreading scheduler put a pod on gone-0");
 
     lab.kill_agent(doomed);
-    let node = lab.eventually("gone-0 NotReady with the unreachable taint", Duration::from_secs(60), || {
+    let node = eventually_blocking("gone-0 NotReady with the unreachable taint", Duration::from_secs(60), || {
         let n = lab.json(&["get", "node", "gone-0"]);
         let unknown = n
             .pointer("/status/conditions")
@@ -62,7 +63,7 @@ spec:
     let nodes_out = lab.k(&["get", "nodes"]);
     assert!(nodes_out.lines().any(|l| l.starts_with("gone-0") && l.contains("NotReady")), "{nodes_out}\n{node}");
 
-    lab.eventually("pods recreated on the other nodes", Duration::from_secs(90), || {
+    eventually_blocking("pods recreated on the other nodes", Duration::from_secs(90), || {
         let pods = lab.json(&["get", "pods", "-l", "app=web"]);
         let live: Vec<&Value> = pods["items"]
             .as_array()

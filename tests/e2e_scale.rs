@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::lab::Lab;
 use serde_json::Value;
+use testkit::eventually_blocking;
 
 const NODES: u32 = 200;
 const BACKGROUND: u32 = 5000;
@@ -55,12 +56,12 @@ struct Seen {
 fn a_big_deployment_on_a_loaded_cluster_never_has_more_pods_than_replicas_plus_surge() {
     let mut lab = Lab::start(&[]);
     lab.start_agents("node", NODES, &[]);
-    lab.eventually(&format!("{NODES} Ready nodes"), Duration::from_secs(180), || {
+    eventually_blocking(&format!("{NODES} Ready nodes"), Duration::from_secs(180), || {
         (lab.ready_nodes() >= NODES as usize).then_some(())
     });
 
     lab.apply(&deployment("background", BACKGROUND));
-    lab.eventually(&format!("{BACKGROUND} background pods ready"), Duration::from_secs(600), || {
+    eventually_blocking(&format!("{BACKGROUND} background pods ready"), Duration::from_secs(600), || {
         (ready_replicas(&lab, "background") >= u64::from(BACKGROUND)).then_some(())
     });
 
@@ -100,7 +101,7 @@ fn a_big_deployment_on_a_loaded_cluster_never_has_more_pods_than_replicas_plus_s
 
     lab.apply(&deployment("big", REPLICAS as u32));
     lab.k(&["rollout", "status", "deployment/big", "--timeout=600s"]);
-    lab.eventually("the big Deployment Available with every replica", Duration::from_secs(120), || {
+    eventually_blocking("the big Deployment Available with every replica", Duration::from_secs(120), || {
         let d = lab.json(&["get", "deployment", "big"]);
         let available = d.pointer("/status/availableReplicas").and_then(Value::as_u64) == Some(REPLICAS as u64);
         let condition = d
@@ -110,7 +111,7 @@ fn a_big_deployment_on_a_loaded_cluster_never_has_more_pods_than_replicas_plus_s
         (available && condition).then_some(())
     });
     // The watch has caught up when it shows what a fresh list shows.
-    let listed = lab.eventually("the watch to catch up with a list", Duration::from_secs(60), || {
+    let listed = eventually_blocking("the watch to catch up with a list", Duration::from_secs(60), || {
         let pods = lab.json(&["get", "pods", "-l", "app=big"]);
         let names: HashSet<String> = pods["items"]
             .as_array()

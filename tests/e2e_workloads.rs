@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::lab::Lab;
 use serde_json::Value;
+use testkit::eventually_blocking;
 
 const WEB: &str = r#"
 apiVersion: apps/v1
@@ -99,7 +100,7 @@ fn deployment_spreads_rolls_out_rolls_back_scales_and_is_deleted() {
     lab.k(&["rollout", "status", "deploy/web", "--timeout=120s"]);
     let deploy = lab.json(&["get", "deploy", "web"]);
     assert_eq!(deploy["spec"]["template"]["spec"]["containers"][0]["image"], "busybox:1.36");
-    lab.eventually("only 1.36 pods", Duration::from_secs(60), || {
+    eventually_blocking("only 1.36 pods", Duration::from_secs(60), || {
         let pods = live_pods(&lab, "app=web");
         (pods.len() == 6 && pods.iter().all(|p| p["spec"]["containers"][0]["image"] == "busybox:1.36")).then_some(())
     });
@@ -109,13 +110,13 @@ fn deployment_spreads_rolls_out_rolls_back_scales_and_is_deleted() {
     lab.k(&["rollout", "status", "deploy/web", "--timeout=120s"]);
     assert_eq!(live_pods(&lab, "app=web").iter().filter(|p| is_ready(p)).count(), 9);
     lab.k(&["scale", "deploy/web", "--replicas=2"]);
-    lab.eventually("two pods after scaling down", Duration::from_secs(60), || {
+    eventually_blocking("two pods after scaling down", Duration::from_secs(60), || {
         (live_pods(&lab, "app=web").len() == 2).then_some(())
     });
 
     // Deleting the Deployment removes its ReplicaSets and pods.
     lab.k(&["delete", "deploy/web"]);
-    lab.eventually("ReplicaSets and pods gone", Duration::from_secs(60), || {
+    eventually_blocking("ReplicaSets and pods gone", Duration::from_secs(60), || {
         let rs = lab.json(&["get", "rs", "-l", "app=web"]);
         let pods = lab.json(&["get", "pods", "-l", "app=web"]);
         (rs["items"].as_array().is_some_and(Vec::is_empty) && pods["items"].as_array().is_some_and(Vec::is_empty))

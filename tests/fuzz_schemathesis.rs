@@ -59,13 +59,13 @@ fn schemathesis_over_served_openapi() {
     let py = fuzz_python();
     let mut server = Server::start();
     let creds = server.creds().clone();
-    let ca = server.tmp().join("fuzz-ca.pem");
+    let ca = server.dir().join("fuzz-ca.pem");
     fs::write(&ca, &creds.ca_pem).expect("write CA");
-    let token = server.tmp().join("fuzz-token");
+    let token = server.dir().join("fuzz-token");
     fs::write(&token, &creds.token).expect("write token");
-    let report = server.tmp().join("fuzz-report.json");
-    let out_path = server.tmp().join("fuzz.out");
-    let work = server.tmp().join("fuzz-work");
+    let report = server.dir().join("fuzz-report.json");
+    let out_path = server.dir().join("fuzz.out");
+    let work = server.dir().join("fuzz-work");
     fs::create_dir_all(&work).expect("create fuzz work dir");
 
     let budget: u64 =
@@ -94,7 +94,7 @@ fn schemathesis_over_served_openapi() {
     cmd.current_dir(&work)
         .env("PYTHONDONTWRITEBYTECODE", "1")
         .env("PYTHONUNBUFFERED", "1")
-        .env("HOME", server.tmp())
+        .env("HOME", server.dir())
         .env_remove("HTTPS_PROXY")
         .env_remove("https_proxy")
         .env_remove("HTTP_PROXY")

@@ -287,7 +287,7 @@ fn kubectl_reports_no_change_for_dropped_defaults() {
     // patch for it is not empty (the projected `sources` and downward-API `items` lists are
     // atomic, `strategy` and volumes carry `$retainKeys`), so kubectl sends it and prints
     // "configured", as against upstream; the server, comparing after defaulting, writes nothing.
-    let manifest = server.tmp().join("web.json");
+    let manifest = server.dir().join("web.json");
     std::fs::write(&manifest, serde_json::to_vec_pretty(&deployment("web")).unwrap()).unwrap();
     let file = manifest.to_str().unwrap();
     let out = k.ok(&["apply", "-f", file]);
@@ -303,7 +303,7 @@ fn kubectl_reports_no_change_for_dropped_defaults() {
     let mut simple = common::deployment("simple", 1);
     simple["spec"]["template"]["spec"]["containers"][0]["env"] =
         json!([{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]);
-    let simple_file = server.tmp().join("simple.json");
+    let simple_file = server.dir().join("simple.json");
     std::fs::write(&simple_file, serde_json::to_vec_pretty(&simple).unwrap()).unwrap();
     let out = k.ok(&["apply", "-f", simple_file.to_str().unwrap()]);
     assert!(out.contains("deployment.apps/simple created"), "{out}");
@@ -335,7 +335,7 @@ fn kubectl_reports_no_change_for_dropped_defaults() {
     explicit["spec"]["strategy"]["type"] = json!("RollingUpdate");
     explicit["spec"]["template"]["spec"]["volumes"][0]["projected"]["sources"][0]["serviceAccountToken"]
         ["expirationSeconds"] = json!(3600);
-    let m = server.tmp().join("explicit.json");
+    let m = server.dir().join("explicit.json");
     std::fs::write(&m, serde_json::to_vec_pretty(&explicit).unwrap()).unwrap();
     k.ok(&["apply", "-f", m.to_str().unwrap()]);
     let path = format!("{DEPLOYMENTS}/explicit");
@@ -351,7 +351,7 @@ fn kubectl_reports_no_change_for_dropped_defaults() {
     assert_unchanged(&api, &path, &after, &api.get_json(&path), "second apply");
 
     // Server-side apply without the defaulted fields keeps generation.
-    let ssa = server.tmp().join("ssa.json");
+    let ssa = server.dir().join("ssa.json");
     std::fs::write(&ssa, serde_json::to_vec_pretty(&explicit).unwrap()).unwrap();
     k.ok(&["apply", "--server-side", "--force-conflicts", "-f", ssa.to_str().unwrap()]);
     let before = api.get_json(&path);
@@ -429,7 +429,7 @@ fn single_stack_cluster_rejects_dual_stack_service_creates() {
     assert_eq!(api.snapshot(SERVICES), before, "nothing was stored");
 
     // kubectl shows upstream's message.
-    let manifest = server.tmp().join("v6.json");
+    let manifest = server.dir().join("v6.json");
     std::fs::write(&manifest, serde_json::to_vec(&service("kv6", json!({"ipFamilies": ["IPv6"]}))).unwrap()).unwrap();
     let out = server.kubectl().fails(&["create", "-f", manifest.to_str().unwrap()]);
     assert!(out.stderr.contains(&format!("The Service \"kv6\" is invalid: {IPV6_FAMILY}")), "{}", out.stderr);

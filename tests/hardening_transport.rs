@@ -9,6 +9,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -16,6 +17,7 @@ use common::{configmap, Server};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
+use testkit::eventually_blocking;
 
 type Tls = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
 
@@ -237,7 +239,7 @@ fn in_flight_writes_are_bounded_with_429_and_watches_are_not_counted() {
     holder.write_all(&body[..5]).expect("first bytes");
     holder.flush().expect("flush");
 
-    let r = common::eventually("the second write to be refused", Duration::from_secs(10), || {
+    let r = eventually_blocking("the second write to be refused", Duration::from_secs(10), || {
         let r = api.post_json("/api/v1/namespaces/default/configmaps", &configmap("second", json!({}), json!({})));
         (r.status == 429).then_some(r)
     });
@@ -316,6 +318,8 @@ fn writes_during_shutdown_answer_503_not_500() {
     let mut server = Server::start();
     let api = server.api();
     let pid = server.pid().expect("pid");
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counter = answered.clone();
     let writer = std::thread::spawn(move || {
         let mut codes = Vec::new();
         for i in 0..2000 {
@@ -326,6 +330,7 @@ fn writes_during_shutdown_answer_503_not_500() {
                 Some(serde_json::to_vec(&configmap(&format!("c{i}"), json!({}), json!({}))).expect("json")),
             ) {
                 Ok(r) => {
+                    counter.fetch_add(1, Ordering::SeqCst);
                     if r.status >= 500 {
                         let s: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
                         codes.push((r.status, s));
@@ -336,7 +341,10 @@ fn writes_during_shutdown_answer_503_not_500() {
         }
         codes
     });
-    std::thread::sleep(Duration::from_millis(300));
+    // SIGTERM once writes are flowing, so that some race the shutdown.
+    eventually_blocking("the writer's first answers", Duration::from_secs(10), || {
+        (answered.load(Ordering::SeqCst) >= 20).then_some(())
+    });
     let status = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("kill");
     assert!(status.success());
     let errors = writer.join().expect("writer thread");
@@ -344,7 +352,7 @@ fn writes_during_shutdown_answer_503_not_500() {
         assert_eq!(*code, 503, "a write during shutdown answered {code}: {s}");
         assert_eq!(s["reason"], "ServiceUnavailable", "{s}");
     }
-    common::eventually("the server to exit after SIGTERM", Duration::from_secs(15), || {
+    eventually_blocking("the server to exit after SIGTERM", Duration::from_secs(15), || {
         (!server.is_running()).then_some(())
     });
 }

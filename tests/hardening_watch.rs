@@ -32,7 +32,7 @@ fn still_serves(server: &Server, name: &str) {
     assert_eq!(got["metadata"]["uid"], created["metadata"]["uid"]);
     let list = api.get_json(CMS);
     assert!(list["items"].as_array().unwrap().iter().any(|i| i["metadata"]["name"] == name), "{list}");
-    let log = std::fs::read_to_string(&server.log).unwrap_or_default();
+    let log = std::fs::read_to_string(server.log()).unwrap_or_default();
     assert!(!log.contains("panicked"), "the server log shows a panic:\n{}", server.log_tail(40));
 }
 
@@ -108,9 +108,10 @@ fn watch_from_the_next_resource_version_waits_for_it() {
     let api = server.api();
     let next = current_rv(&api) + 1;
 
+    // `watch` returns once the response headers arrived: the server has taken the watch and is
+    // waiting for revision `next` (the handler answers 200 at once and waits inside the stream).
     let mut w =
         api.watch(&format!("{CMS}?watch=true&resourceVersion={next}&timeoutSeconds=30"), Duration::from_secs(60));
-    std::thread::sleep(Duration::from_millis(500));
     // Within the 3 s window: the first write reaches the requested revision (and, being at it
     // rather than after it, is not part of the watch), the second comes after it.
     let a = api.create(CMS, &configmap("at-rv", json!({}), json!({})));
@@ -119,7 +120,8 @@ fn watch_from_the_next_resource_version_waits_for_it() {
     let e = w.wait_for("ADDED after-rv", Duration::from_secs(10), |e| name_of(e) == "after-rv");
     assert_eq!(e["type"], "ADDED", "{e}");
     assert_eq!(e["object"]["metadata"]["resourceVersion"], b["metadata"]["resourceVersion"]);
-    // Past the 3 s window the watch is still open and delivering.
+    // Past the 3 s window the watch is still open and delivering (waiting the window out is the
+    // behaviour under test).
     std::thread::sleep(Duration::from_secs(3));
     api.create(CMS, &configmap("later", json!({}), json!({})));
     w.wait_for("ADDED later", Duration::from_secs(10), |e| name_of(e) == "later");
@@ -160,6 +162,7 @@ fn list_at_the_next_resource_version_waits_for_a_write() {
     let writer = {
         let api = api.clone();
         std::thread::spawn(move || {
+            // Late on purpose: the LISTs below must wait for this write (within their 3 s).
             std::thread::sleep(Duration::from_millis(700));
             api.create(CMS, &configmap("late", json!({}), json!({})))
         })
@@ -197,6 +200,7 @@ fn exact_list_reads_the_snapshot_and_expires_with_history() {
     let list = api.get_json(&format!("{CMS}?resourceVersion={}&resourceVersionMatch=NotOlderThan", rv_of(&a)));
     assert_eq!(list["items"].as_array().unwrap().len(), 2, "{list}");
 
+    // Let `a` age out of the 2 s history (the expiry is the behaviour under test).
     std::thread::sleep(Duration::from_secs(3));
     api.create(CMS, &configmap("c", json!({}), json!({})));
     let st = api

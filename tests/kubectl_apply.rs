@@ -302,7 +302,7 @@ fn apply_dry_run_server_writes_nothing() {
     assert_eq!(after, before, "dry run must leave the stored object identical");
 
     // A new object.
-    let file = server.tmp().join("new-cm.yaml");
+    let file = server.dir().join("new-cm.yaml");
     std::fs::write(
         &file,
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: dry\n  namespace: shop\ndata:\n  k: v\n",
@@ -357,7 +357,7 @@ fn apply_rejects_a_misspelled_field() {
     let server = Server::start();
     let kubectl = server.kubectl();
     let api = server.api();
-    let file = server.tmp().join("typo.yaml");
+    let file = server.dir().join("typo.yaml");
     std::fs::write(
         &file,
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: typo\n  namespace: default\ndatta:\n  k: v\n",

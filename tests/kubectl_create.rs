@@ -13,7 +13,7 @@ fn create_secret_generic() {
 
     // A file with every byte value, to check binary data survives protobuf decoding.
     let blob: Vec<u8> = (0..=255u8).collect();
-    let blob_path = server.tmp().join("blob.bin");
+    let blob_path = server.dir().join("blob.bin");
     std::fs::write(&blob_path, &blob).unwrap();
     let from_file = format!("--from-file=blob={}", blob_path.display());
 
@@ -59,7 +59,7 @@ fn create_configmap() {
     let server = Server::start();
     let api = server.api();
     let kubectl = server.kubectl();
-    let file = server.tmp().join("app.properties");
+    let file = server.dir().join("app.properties");
     std::fs::write(&file, "a=1\nb = two words\n").unwrap();
     let from_file = format!("--from-file={}", file.display());
 

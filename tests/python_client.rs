@@ -43,10 +43,10 @@ fn python() -> PathBuf {
 fn run_script(server: &Server, script: &str, args: &[&str]) {
     let py = python();
     let dir = repo_root().join("tests").join("python");
-    let out_path = server.tmp().join(format!("{script}.out"));
+    let out_path = server.dir().join(format!("{script}.out"));
     let mut cmd = Command::new(&py);
     cmd.arg(dir.join(script))
-        .arg(&server.kubeconfig)
+        .arg(server.kubeconfig())
         .args(args)
         .current_dir(&dir)
         .env("PYTHONDONTWRITEBYTECODE", "1")
@@ -57,7 +57,7 @@ fn run_script(server: &Server, script: &str, args: &[&str]) {
         .env_remove("HTTP_PROXY")
         .env_remove("http_proxy")
         .env("NO_PROXY", "127.0.0.1")
-        .env("HOME", server.tmp())
+        .env("HOME", server.dir())
         .stdin(Stdio::null())
         .stdout(File::create(&out_path).unwrap())
         .stderr(File::create(out_path.with_extension("err")).unwrap());

@@ -107,19 +107,20 @@ async fn six_replicas_become_available() {
     assert!(msgs.contains(&format!("ScalingReplicaSet Scaled up replica set web-{hash} from 0 to 6")), "{msgs:?}");
 }
 
+/// What [`watch_bounds`] saw.
+struct Bounds {
+    violations: Arc<Mutex<Vec<String>>>,
+    /// Steps checked, counted once the watch has listed.
+    checked: Arc<Mutex<usize>>,
+    listed: Arc<AtomicBool>,
+}
+
 /// Tracks the pods of a namespace from a watch and checks the rollout bounds at every step.
-/// Returns the violations, the number of steps checked, and whether the watch has listed (steps
-/// count from then on).
-fn watch_bounds(
-    client: &kube::Client,
-    ns: &str,
-    max_total: usize,
-    min_ready: usize,
-) -> (Arc<Mutex<Vec<String>>>, Arc<Mutex<usize>>, Arc<AtomicBool>) {
+fn watch_bounds(client: &kube::Client, ns: &str, max_total: usize, min_ready: usize) -> Bounds {
     let violations = Arc::new(Mutex::new(Vec::new()));
     let checked = Arc::new(Mutex::new(0));
-    let has_listed = Arc::new(AtomicBool::new(false));
-    let (v, c, l) = (violations.clone(), checked.clone(), has_listed.clone());
+    let listed = Arc::new(AtomicBool::new(false));
+    let (v, c, l) = (violations.clone(), checked.clone(), listed.clone());
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
     tokio::spawn(async move {
         let mut state: HashMap<String, Pod> = HashMap::new();
@@ -159,7 +160,7 @@ fn watch_bounds(
             }
         }
     });
-    (violations, checked, has_listed)
+    Bounds { violations, checked, listed }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -173,7 +174,7 @@ async fn rolling_update_stays_within_surge_and_availability() {
     rollout_complete(&client, "t", "web", LIMIT).await;
 
     // 25% of 6: surge rounds up to 2, unavailable rounds down to 1.
-    let (violations, checked, listed) = watch_bounds(&client, "t", 8, 5);
+    let Bounds { violations, checked, listed } = watch_bounds(&client, "t", 8, 5);
     eventually("the pod watch to list", LIMIT, || async { listed.load(Ordering::SeqCst).then_some(()) }).await;
     set_image(&api, "web", "nginx:1.26").await;
     rollout_complete(&client, "t", "web", LIMIT).await;

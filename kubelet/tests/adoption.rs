@@ -13,6 +13,7 @@ use serde_json::json;
 
 use kubelet::runtime::{ContainerFilter, PodSandboxConfig, SandboxMetadata};
 use support::*;
+use testkit::eventually;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -112,6 +113,8 @@ async fn a_restarted_kubelet_adopts_sandboxes_instead_of_duplicating_them() {
     create_bound_pod(&client, pod_json("fresh", "Always", json!({})), "hollow-0").await;
     let fresh = running(&client, "fresh").await;
     assert_ne!(pod_ip(&fresh), pod_ip(&keep), "the adopted pod's IP stays reserved");
+    // A negative check over time (nothing restarts the adopted pods): there is no event to wait
+    // for, so give a wrong kubelet time to do it.
     tokio::time::sleep(Duration::from_secs(2)).await;
     for (before, name) in [(&keep, "keep"), (&host, "host")] {
         let now = running(&client, name).await;

@@ -13,6 +13,7 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use serde_json::json;
 
 use support::*;
+use testkit::eventually;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -203,6 +204,8 @@ async fn pods_wait_for_the_node_pod_cidr() {
     let nodes: Api<Node> = Api::all(client.clone());
     eventually("hollow Ready", WAIT, || async { nodes.get_opt("hollow-0").await.ok().flatten().filter(ready) }).await;
     create_bound_pod(&client, pod_json("waiter", "Always", json!({})), "hollow-0").await;
+    // A negative check over time (the pod waits): a kubelet without a podCIDR writes nothing to
+    // wait for, so give a wrong one time to start the pod.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let p = get_pod(&client, "waiter").await.expect("pod");
     assert_eq!(phase(&p), "Pending");

@@ -14,6 +14,7 @@ use serde_json::json;
 
 use kubelet::runtime::Runtime;
 use support::*;
+use testkit::eventually;
 
 const WAIT: Duration = Duration::from_secs(30);
 

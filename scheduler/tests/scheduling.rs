@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use kube::Api;
 use serde_json::json;
+use testkit::eventually;
 
 const NS: &str = "default";
 
@@ -50,7 +51,7 @@ async fn too_big_pod_waits_for_a_big_enough_node() {
     create_pod(c, NS, pod_json("big", "16", json!({}))).await;
     let want = "0/3 nodes are available: 3 Insufficient cpu.";
     assert_eq!(failed_scheduling(c, NS, "big").await, want);
-    let cond = eventually(Duration::from_secs(10), "PodScheduled=False", || scheduled_condition(c, NS, "big")).await;
+    let cond = eventually("PodScheduled=False", Duration::from_secs(10), || scheduled_condition(c, NS, "big")).await;
     assert_eq!(cond, ("False".to_string(), "Unschedulable".to_string(), want.to_string()));
     assert_eq!(node_of(c, NS, "big").await, None);
     // A small pod created meanwhile is not held up.
@@ -176,7 +177,7 @@ async fn other_schedulers_pods_are_left_alone() {
     let stop = tokio_util::sync::CancellationToken::new();
     let opts = scheduler::Opts { scheduler_name: "other".into(), ..Default::default() };
     let other = tokio::spawn({
-        let (kubeconfig, stop) = (server.kubeconfig.clone(), stop.clone());
+        let (kubeconfig, stop) = (server.kubeconfig().to_path_buf(), stop.clone());
         async move { scheduler::run(opts, &kubeconfig, stop).await }
     });
     assert_eq!(bound_node(c, NS, "theirs").await, "n1");

@@ -1,18 +1,21 @@
 //! A lab host for tests that start node agents (DESIGN §8, §10): a network namespace the test
 //! creates, with only its own loopback up, in which the server, the agents and kubectl all run.
 //! Nothing the cluster does can touch the machine's own network; the namespace, the processes
-//! (killed by PID) and the temp dir are removed when the `Lab` is dropped, also on panic.
+//! (killed by PID) and the temp dir are removed when the `Lab` is dropped, also on panic (after
+//! printing every process's log tail). The processes run under `ip netns exec`, so the server is
+//! started here rather than by `testkit`'s harness; waits use `testkit::eventually_blocking`.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tempfile::TempDir;
+use testkit::{eventually_blocking, tail_of_file};
 
-use super::{skiff_bin, tail_of_file, KOut, Kubectl};
+use super::{skiff_bin, KOut, Kubectl};
 
 const PORT: &str = "6443";
 
@@ -95,25 +98,21 @@ impl Lab {
         Proc { name: name.to_string(), child, log }
     }
 
+    /// Waits until the server answers `/readyz`, asked with kubectl inside the namespace (the
+    /// test process is outside it, so `testkit`'s probe cannot reach the server).
     fn wait_ready(&mut self) {
-        let deadline = Instant::now() + Duration::from_secs(90);
-        loop {
+        eventually_blocking("the lab server to answer /readyz", Duration::from_secs(90), || {
             if let Some(p) = self.server.as_mut() {
                 if let Ok(Some(status)) = p.child.try_wait() {
                     panic!("skiff server exited early ({status}):\n{}", tail_of_file(&p.log, 40));
                 }
             }
-            if self.kubeconfig.exists() {
-                let out = self.kubectl.run(&["get", "--raw", "/readyz"]);
-                if out.success() && out.stdout.trim() == "ok" {
-                    return;
-                }
+            if !self.kubeconfig.exists() {
+                return None;
             }
-            if Instant::now() > deadline {
-                panic!("lab server not ready within 90 s:\n{}", self.logs());
-            }
-            std::thread::sleep(Duration::from_millis(200));
-        }
+            let out = self.kubectl.run(&["get", "--raw", "/readyz"]);
+            (out.success() && out.stdout.trim() == "ok").then_some(())
+        });
     }
 
     /// Starts `skiff agent --runtime fake --count N --node-name NAME` with `flags`; returns its index.
@@ -211,24 +210,9 @@ impl Lab {
     /// Waits until at least `n` Nodes are Ready.
     #[track_caller]
     pub fn wait_ready_nodes(&self, n: usize) {
-        self.eventually(&format!("{n} Ready nodes"), Duration::from_secs(60), || {
+        eventually_blocking(&format!("{n} Ready nodes"), Duration::from_secs(60), || {
             (self.ready_nodes() >= n).then_some(())
         });
-    }
-
-    /// Polls `f` until it gives `Some`, or panics with `what` and the logs after `timeout`.
-    #[track_caller]
-    pub fn eventually<T>(&self, what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(v) = f() {
-                return v;
-            }
-            if Instant::now() > deadline {
-                panic!("timed out after {timeout:?} waiting for {what}\n{}", self.logs());
-            }
-            std::thread::sleep(Duration::from_millis(250));
-        }
     }
 }
 

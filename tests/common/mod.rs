@@ -1,27 +1,21 @@
-//! Shared harness for the integration tests: a real `skiff server` process in a temp data dir
-//! on a free loopback port, an HTTPS client that trusts the cluster CA and carries the admin
-//! token from the generated kubeconfig, and a wrapper for the real `kubectl` on the PATH with a
-//! private HOME and discovery cache.
-//!
-//! Every server is killed (SIGKILL, by its own PID) when its `Server` value is dropped, also when
-//! the test panics; the tail of its log is printed in that case.
+//! Shared harness for the integration tests: `testkit`'s real `skiff server` process (a temp
+//! data dir, a free loopback port, ready on `/readyz`, killed by its PID on drop — also when the
+//! test panics, printing the tail of its log), with what these tests drive it with: an HTTPS
+//! client that trusts the cluster CA and carries the admin token from the generated kubeconfig,
+//! and the real `kubectl` on the PATH with a private HOME and discovery cache.
 
 #![allow(dead_code)]
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom};
-use std::net::TcpListener;
+use std::fs::{self, File};
+use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde_json::Value;
-use tempfile::TempDir;
+use testkit::{Creds, ServerOptions, ServerProcess};
 
-/// How long a server may take to become ready (first start generates a CA and opens the store).
-const READY_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long one kubectl invocation may run before the harness kills it.
 const KUBECTL_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -40,65 +34,21 @@ pub fn fixture(name: &str) -> PathBuf {
     repo_root().join("tests").join("fixtures").join(name)
 }
 
-fn install_crypto_provider() {
-    static ONCE: Once = Once::new();
-    ONCE.call_once(|| {
-        // Another test in the same binary may have installed it already; that is fine.
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
+/// A running `skiff server --disable-agent` (see [`ServerProcess`]: its dir, kubeconfig, log,
+/// PID, kill, restart, terminate) with this package's clients.
+pub struct Server(ServerProcess);
+
+impl Deref for Server {
+    type Target = ServerProcess;
+    fn deref(&self) -> &ServerProcess {
+        &self.0
+    }
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
-    l.local_addr().expect("local addr").port()
-}
-
-/// Credentials and endpoint read from `DIR/kubeconfig.yaml`.
-#[derive(Clone, Debug)]
-pub struct Creds {
-    pub server: String,
-    pub ca_pem: Vec<u8>,
-    pub token: String,
-}
-
-/// Parse a kubeconfig: the current context's cluster (server URL, embedded CA) and user (token).
-pub fn read_kubeconfig(path: &Path) -> Result<Creds, String> {
-    let text = fs::read_to_string(path).map_err(|e| format!("read {}: {e}", path.display()))?;
-    let v: Value = serde_saphyr::from_str(&text).map_err(|e| format!("parse {}: {e}", path.display()))?;
-    let current = v["current-context"].as_str().unwrap_or_default();
-    let pick = |list: &str, name: &str| -> Option<Value> {
-        let items = v[list].as_array()?;
-        items.iter().find(|i| name.is_empty() || i["name"].as_str() == Some(name)).or_else(|| items.first()).cloned()
-    };
-    let ctx = pick("contexts", current).ok_or("kubeconfig has no contexts")?;
-    let cluster_name = ctx["context"]["cluster"].as_str().unwrap_or_default();
-    let user_name = ctx["context"]["user"].as_str().unwrap_or_default();
-    let cluster = pick("clusters", cluster_name).ok_or("kubeconfig has no clusters")?;
-    let user = pick("users", user_name).ok_or("kubeconfig has no users")?;
-    let server = cluster["cluster"]["server"].as_str().ok_or("cluster.server missing")?.to_string();
-    let ca_b64 = cluster["cluster"]["certificate-authority-data"]
-        .as_str()
-        .ok_or("cluster.certificate-authority-data missing (the CA must be embedded)")?;
-    let ca_pem = base64::engine::general_purpose::STANDARD
-        .decode(ca_b64.trim())
-        .map_err(|e| format!("certificate-authority-data is not base64: {e}"))?;
-    let token = user["user"]["token"].as_str().ok_or("user.token missing")?.to_string();
-    Ok(Creds { server, ca_pem, token })
-}
-
-/// A running `skiff server --disable-agent` in its own temp dir.
-pub struct Server {
-    child: Option<Child>,
-    tmp: TempDir,
-    pub data_dir: PathBuf,
-    pub port: u16,
-    pub kubeconfig: PathBuf,
-    pub log: PathBuf,
-    extra_args: Vec<String>,
-    creds: Option<Creds>,
-    /// A soft open-file limit the server process starts with (its hard limit unchanged).
-    soft_nofile: Option<u64>,
+impl DerefMut for Server {
+    fn deref_mut(&mut self) -> &mut ServerProcess {
+        &mut self.0
+    }
 }
 
 impl Server {
@@ -109,126 +59,21 @@ impl Server {
 
     /// Start a server with extra flags (e.g. `--watch-history-seconds 2`).
     ///
-    /// These servers run the API server alone (`--disable scheduler,controller-manager`): the
-    /// tests built on them check API semantics, which control loops writing status would blur.
-    /// Tests of the whole control plane use [`lab::Lab`].
+    /// These servers run the API server alone (`--disable scheduler,controller-manager` unless
+    /// `extra` has a `--disable`): the tests built on them check API semantics, which control
+    /// loops writing status would blur. Tests of the whole control plane use [`lab::Lab`].
     pub fn start_with(extra: &[&str]) -> Server {
-        Server::start_limited(extra, None)
+        Server(ServerOptions::new().bin(skiff_bin()).flags(extra).start())
     }
 
     /// Start a server whose soft open-file limit is `soft_nofile` at exec (as under
     /// `ulimit -Sn`), the hard limit unchanged.
     pub fn start_limited(extra: &[&str], soft_nofile: Option<u64>) -> Server {
-        let mut flags: Vec<&str> = extra.to_vec();
-        if !flags.contains(&"--disable") {
-            flags.extend(["--disable", "scheduler,controller-manager"]);
+        let mut opts = ServerOptions::new().bin(skiff_bin()).flags(extra);
+        if let Some(n) = soft_nofile {
+            opts = opts.soft_nofile(n);
         }
-        let extra = flags.as_slice();
-        install_crypto_provider();
-        let tmp = tempfile::Builder::new().prefix("skiff-test-").tempdir().expect("create temp dir");
-        let data_dir = tmp.path().join("data");
-        fs::create_dir_all(&data_dir).expect("create data dir");
-        let log = tmp.path().join("server.log");
-        let mut server = Server {
-            child: None,
-            kubeconfig: data_dir.join("kubeconfig.yaml"),
-            data_dir,
-            tmp,
-            port: 0,
-            log,
-            extra_args: extra.iter().map(|s| s.to_string()).collect(),
-            creds: None,
-            soft_nofile,
-        };
-        // A port picked by `free_port` can be taken by a parallel test before the server binds
-        // it: retry with a new port when the process exits during startup.
-        let mut last_err = String::new();
-        for _ in 0..3 {
-            server.port = free_port();
-            match server.spawn_and_wait() {
-                Ok(()) => return server,
-                Err(e) => last_err = e,
-            }
-        }
-        panic!("skiff server did not become ready: {last_err}\n--- server log tail ---\n{}", server.log_tail(60));
-    }
-
-    /// Temp dir owned by this server (removed on drop); tests may put files here.
-    pub fn tmp(&self) -> &Path {
-        self.tmp.path()
-    }
-
-    fn spawn_and_wait(&mut self) -> Result<(), String> {
-        let logf =
-            OpenOptions::new().create(true).append(true).open(&self.log).map_err(|e| format!("open log: {e}"))?;
-        let port = self.port.to_string();
-        let mut cmd = match self.soft_nofile {
-            // The shell lowers its soft limit and execs the server (same PID, same limit).
-            Some(n) => {
-                let mut c = Command::new("sh");
-                c.args(["-c", &format!("ulimit -Sn {n} && exec \"$0\" \"$@\""), skiff_bin()]);
-                c
-            }
-            None => Command::new(skiff_bin()),
-        };
-        cmd.arg("server")
-            .arg("--data-dir")
-            .arg(&self.data_dir)
-            .args(["--bind-address", "127.0.0.1", "--port", &port, "--disable-agent"])
-            .args(&self.extra_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::from(logf.try_clone().map_err(|e| e.to_string())?))
-            .stderr(Stdio::from(logf));
-        let child = cmd.spawn().map_err(|e| format!("spawn {}: {e}", skiff_bin()))?;
-        self.child = Some(child);
-        self.wait_ready()
-    }
-
-    fn wait_ready(&mut self) -> Result<(), String> {
-        let deadline = Instant::now() + READY_TIMEOUT;
-        let mut last = String::from("kubeconfig not written yet");
-        while Instant::now() < deadline {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    return Err(format!("server exited during startup with {status}"));
-                }
-            }
-            if self.creds.is_none() && self.kubeconfig.exists() {
-                match read_kubeconfig(&self.kubeconfig) {
-                    Ok(c) => self.creds = Some(c),
-                    Err(e) => last = e,
-                }
-            }
-            if let Some(creds) = self.creds.clone() {
-                let expected = format!("https://127.0.0.1:{}", self.port);
-                if creds.server != expected {
-                    // Written by a previous start on another port, or wrong: re-read.
-                    last = format!("kubeconfig server is {}, expected {expected}", creds.server);
-                    self.creds = None;
-                } else {
-                    let api = Api::new(&creds, None, Duration::from_secs(2));
-                    match api.try_get("/readyz") {
-                        Ok(r) if r.status == 200 => return Ok(()),
-                        Ok(r) => last = format!("/readyz answered {}: {}", r.status, r.text()),
-                        Err(e) => last = format!("/readyz: {e}"),
-                    }
-                }
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        self.kill();
-        Err(format!("timed out after {READY_TIMEOUT:?}: {last}"))
-    }
-
-    /// The credentials from the kubeconfig (valid once started).
-    pub fn creds(&self) -> &Creds {
-        self.creds.as_ref().expect("server started")
-    }
-
-    /// `https://127.0.0.1:PORT`
-    pub fn url(&self) -> String {
-        format!("https://127.0.0.1:{}", self.port)
+        Server(opts.start())
     }
 
     /// Admin client (bearer token from the kubeconfig).
@@ -248,78 +93,8 @@ impl Server {
 
     /// The real kubectl, pointed at this server, with a fresh HOME and cache dir.
     pub fn kubectl(&self) -> Kubectl {
-        Kubectl::new(&self.kubeconfig, self.tmp.path())
+        Kubectl::new(self.kubeconfig(), self.dir())
     }
-
-    /// PID of the running server process.
-    pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(|c| c.id())
-    }
-
-    /// True while the server process has not exited.
-    pub fn is_running(&mut self) -> bool {
-        match self.child.as_mut() {
-            Some(c) => matches!(c.try_wait(), Ok(None)),
-            None => false,
-        }
-    }
-
-    /// `kill -9` the server (by PID) and reap it.
-    pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Start the server again on the same data dir and port; panics if it does not become ready.
-    pub fn restart(&mut self) {
-        self.kill();
-        let t0 = Instant::now();
-        let mut err = String::new();
-        // The old listener is gone with the process; binding can still race with TIME_WAIT on
-        // some kernels, so allow a few attempts on the same port.
-        for _ in 0..3 {
-            match self.spawn_and_wait() {
-                Ok(()) => return,
-                Err(e) => err = e,
-            }
-        }
-        panic!(
-            "server did not come back after restart ({:?}): {err}\n--- server log tail ---\n{}",
-            t0.elapsed(),
-            self.log_tail(80)
-        );
-    }
-
-    /// The last `n` lines of the server log.
-    pub fn log_tail(&self, n: usize) -> String {
-        tail_of_file(&self.log, n)
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.kill();
-        if std::thread::panicking() {
-            eprintln!("--- skiff server log tail ({}) ---\n{}", self.log.display(), self.log_tail(60));
-        }
-    }
-}
-
-/// Last `n` lines of a file (reads at most the last 64 KiB).
-pub fn tail_of_file(path: &Path, n: usize) -> String {
-    let Ok(mut f) = File::open(path) else {
-        return format!("(no file {})", path.display());
-    };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    let start = len.saturating_sub(64 * 1024);
-    let _ = f.seek(SeekFrom::Start(start));
-    let mut buf = Vec::new();
-    let _ = f.read_to_end(&mut buf);
-    let text = String::from_utf8_lossy(&buf);
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -387,17 +162,7 @@ pub struct Api {
 
 impl Api {
     pub fn new(creds: &Creds, token: Option<&str>, timeout: Duration) -> Api {
-        install_crypto_provider();
-        let ca = reqwest::Certificate::from_pem(&creds.ca_pem).expect("CA from kubeconfig is PEM");
-        let client = reqwest::blocking::Client::builder()
-            .use_rustls_tls()
-            .tls_built_in_root_certs(false)
-            .add_root_certificate(ca)
-            .timeout(timeout)
-            .connect_timeout(Duration::from_secs(5))
-            .no_proxy()
-            .build()
-            .expect("build HTTPS client");
+        let client = testkit::https_client(&creds.ca_pem, timeout);
         Api { client, base: creds.server.trim_end_matches('/').to_string(), token: token.map(str::to_string) }
     }
 
@@ -755,21 +520,6 @@ impl Drop for LineStream {
 // small helpers
 // ---------------------------------------------------------------------------------------------
 
-/// Poll `f` until it returns `Some`, or panic with `what` after `timeout`.
-#[track_caller]
-pub fn eventually<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        if Instant::now() > deadline {
-            panic!("timed out after {timeout:?} waiting for {what}");
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 /// Decode a base64 field of a Secret's `data`.
 pub fn b64(s: &Value) -> String {
     let raw = base64::engine::general_purpose::STANDARD
@@ -831,37 +581,8 @@ pub fn namespace(name: &str) -> Value {
 }
 
 // ---------------------------------------------------------------------------------------------
-// graceful stop, watch streams, object helpers (added for the API-semantics tests)
+// watch streams, object helpers (added for the API-semantics tests)
 // ---------------------------------------------------------------------------------------------
-
-impl Server {
-    /// Send SIGTERM to the server (by its PID) and wait up to `timeout` for it to exit; returns
-    /// the exit status. Panics if it does not exit in time (it is then killed on drop). The cached
-    /// credentials are forgotten, so a following `restart()` re-reads the kubeconfig the new
-    /// process writes.
-    #[track_caller]
-    pub fn terminate(&mut self, timeout: Duration) -> std::process::ExitStatus {
-        let pid = self.pid().expect("server is running");
-        let st = Command::new("kill").args(["-TERM", &pid.to_string()]).status().expect("run kill -TERM");
-        assert!(st.success(), "kill -TERM {pid} failed: {st}");
-        let deadline = Instant::now() + timeout;
-        loop {
-            let child = self.child.as_mut().expect("child");
-            if let Some(status) = child.try_wait().expect("wait for server") {
-                self.child = None;
-                self.creds = None;
-                return status;
-            }
-            if Instant::now() > deadline {
-                panic!(
-                    "server (pid {pid}) did not exit within {timeout:?} after SIGTERM\n--- log tail ---\n{}",
-                    self.log_tail(40)
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
 
 /// One message from a watch stream.
 #[derive(Debug)]

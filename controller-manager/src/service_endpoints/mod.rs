@@ -171,6 +171,21 @@ pub fn find_port(pod: &Pod, port: &ServicePort) -> Option<i32> {
     })
 }
 
+/// The Services a pod change concerns (upstream `getPodServiceMemberships` of the old and the new
+/// pod): those selecting the pod as it is now, and those that selected it before.
+pub fn services_of(services: &Store<Service>, change: &Change<Pod>) -> Vec<ObjectRef<Service>> {
+    let selecting = |pod: &Pod| -> HashSet<ObjectRef<Service>> {
+        services.state().iter().filter(|s| selects(s, pod)).map(|s| ObjectRef::from_obj(s.as_ref())).collect()
+    };
+    let mut out = selecting(change.object());
+    if let Change::Applied { previous: Some(old), object } = change {
+        if old.metadata.labels != object.metadata.labels {
+            out.extend(selecting(old));
+        }
+    }
+    out.into_iter().collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -240,19 +255,4 @@ mod tests {
         let svc: Service = serde_json::from_value(json!({"spec": {"clusterIP": "10.96.0.5"}})).expect("svc");
         assert_eq!(service_families(&svc), vec![IpFamily::V4]);
     }
-}
-
-/// The Services a pod change concerns (upstream `getPodServiceMemberships` of the old and the new
-/// pod): those selecting the pod as it is now, and those that selected it before.
-pub fn services_of(services: &Store<Service>, change: &Change<Pod>) -> Vec<ObjectRef<Service>> {
-    let selecting = |pod: &Pod| -> HashSet<ObjectRef<Service>> {
-        services.state().iter().filter(|s| selects(s, pod)).map(|s| ObjectRef::from_obj(s.as_ref())).collect()
-    };
-    let mut out = selecting(change.object());
-    if let Change::Applied { previous: Some(old), object } = change {
-        if old.metadata.labels != object.metadata.labels {
-            out.extend(selecting(old));
-        }
-    }
-    out.into_iter().collect()
 }

@@ -1,10 +1,9 @@
-//! Test harness: a real `skiff server` on a free loopback port in a temp dir (killed on drop),
-//! hollow nodes run in-process, and bounded polling.
+//! Test harness: `testkit`'s real `skiff server` (killed on drop) with hollow nodes run
+//! in-process; waits use `testkit::eventually`.
 
 #![allow(dead_code)]
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +29,7 @@ pub async fn start_server() -> (Server, Client) {
 /// Runs `kubelet::run` in the background; cancel the token to stop it.
 pub fn start_kubelet(opts: kubelet::Opts, server: &Server) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let stop = CancellationToken::new();
-    let (kc, dir, token) = (server.kubeconfig.clone(), server.dir().to_path_buf(), stop.clone());
+    let (kc, dir, token) = (server.kubeconfig().to_path_buf(), server.data_dir().to_path_buf(), stop.clone());
     let task = tokio::spawn(async move {
         if let Err(e) = kubelet::run(opts, &kc, &dir, token).await {
             panic!("kubelet::run failed: {e}");
@@ -48,7 +47,7 @@ pub fn start_kubelet_with(
     runtimes: HashMap<String, FakeRuntime>,
 ) -> (CancellationToken, tokio::task::JoinHandle<()>) {
     let stop = CancellationToken::new();
-    let (kc, dir, token) = (server.kubeconfig.clone(), server.dir().to_path_buf(), stop.clone());
+    let (kc, dir, token) = (server.kubeconfig().to_path_buf(), server.data_dir().to_path_buf(), stop.clone());
     let task = tokio::spawn(async move {
         let pick = |node: &str| -> Result<Arc<dyn Runtime>, FactoryError> {
             match runtimes.get(node) {
@@ -73,24 +72,6 @@ pub fn hollow(count: u32, pod_cidr: Option<&str>) -> kubelet::Opts {
         node_status_update_frequency: Duration::from_secs(1),
         node_lease_duration_seconds: 4,
         ..Default::default()
-    }
-}
-
-/// Polls `check` until it gives a value, or panics naming `what` after `limit`.
-pub async fn eventually<T, F, Fut>(what: &str, limit: Duration, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + limit;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        if tokio::time::Instant::now() > deadline {
-            panic!("timed out after {limit:?} waiting for {what}");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

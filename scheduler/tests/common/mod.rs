@@ -1,16 +1,16 @@
-//! Test harness: a real `skiff server` (API only) in a temp dir, an in-process scheduler, and
-//! helpers that create Nodes and Pods the way a kubelet and a controller would.
+//! Test harness: `testkit`'s real `skiff server` (API only), an in-process scheduler, and helpers
+//! that create Nodes and Pods the way a kubelet and a controller would.
 
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{ListParams, Patch, PatchParams, PostParams};
 use kube::{Api, Client};
 use serde_json::{json, Value};
+use testkit::eventually;
 use tokio_util::sync::CancellationToken;
 
 /// A running API server (scheduler and controller-manager off), killed on drop.
@@ -40,7 +40,7 @@ impl Server {
 impl Server {
     /// CPU seconds (user + system) the server process has used so far.
     pub fn cpu_seconds(&self) -> f64 {
-        cpu_seconds(&format!("/proc/{}/stat", self.pid()))
+        cpu_seconds(&format!("/proc/{}/stat", self.pid().expect("the server is running")))
     }
 }
 
@@ -139,22 +139,6 @@ pub async fn create_pod(client: &Client, ns: &str, pod: Pod) {
     api.create(&PostParams::default(), &pod).await.expect("create pod");
 }
 
-/// Polls `check` until it returns `Some`, or panics after `timeout` with `what`.
-pub async fn eventually<T, F, Fut>(timeout: Duration, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
 /// The node a pod is bound to, if any.
 pub async fn node_of(client: &Client, ns: &str, name: &str) -> Option<String> {
     let api: Api<Pod> = Api::namespaced(client.clone(), ns);
@@ -163,13 +147,13 @@ pub async fn node_of(client: &Client, ns: &str, name: &str) -> Option<String> {
 
 /// Waits until the pod is bound and returns its node.
 pub async fn bound_node(client: &Client, ns: &str, name: &str) -> String {
-    eventually(Duration::from_secs(20), &format!("{name} to be bound"), || node_of(client, ns, name)).await
+    eventually(&format!("{name} to be bound"), Duration::from_secs(20), || node_of(client, ns, name)).await
 }
 
 /// Waits for a FailedScheduling event about the pod and returns its message.
 pub async fn failed_scheduling(client: &Client, ns: &str, pod: &str) -> String {
     let api: Api<Event> = Api::namespaced(client.clone(), ns);
-    eventually(Duration::from_secs(20), &format!("a FailedScheduling event for {pod}"), || {
+    eventually(&format!("a FailedScheduling event for {pod}"), Duration::from_secs(20), || {
         let api = api.clone();
         async move {
             let events = api.list(&ListParams::default()).await.ok()?;
