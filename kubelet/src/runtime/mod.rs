@@ -12,6 +12,7 @@
 pub mod factory;
 pub mod fake;
 pub mod image_ref;
+pub mod linux;
 pub mod linux_config;
 
 pub use linux_config::*;
