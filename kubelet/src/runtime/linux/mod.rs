@@ -3,3 +3,4 @@
 //! answers `--runtime linux` with a typed error.
 
 pub mod cgroups;
+pub mod images;

@@ -1,0 +1,489 @@
+//! The node's image store: a content-addressed blob store (`blobs/sha256/<hex>`, every blob
+//! verified against its digest) and a table of references (`refs.json`: normalised reference →
+//! manifest digest), shared by every pod of the node. Images get in by import of a tarball —
+//! docker-archive (`docker save`) or OCI image layout — the air-gapped path of DESIGN §10; registry
+//! pulls come later and store the same way.
+//!
+//! A docker-archive has no OCI manifest: one is written for it (config and layers as the archive
+//! names them, layers as uncompressed tar), so every image in the store is an OCI manifest and its
+//! `imageID` is `name@sha256:<manifest digest>`. An OCI layout's index may name a multi-platform
+//! index; the manifest of this platform (linux and the host's architecture) is taken.
+//!
+//! Unpacking layers into root filesystems is the next part; nothing here mounts or forks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use ring::digest::{Context, SHA256};
+use serde_json::{json, Value};
+
+use crate::runtime::image_ref::ImageRef;
+
+const MANIFEST_V2: &str = "application/vnd.oci.image.manifest.v1+json";
+const DOCKER_MANIFEST_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+/// The metadata files of an archive (`manifest.json`, `index.json`, `oci-layout`) are read into
+/// memory up to this size; everything else is streamed into the store.
+const MAX_METADATA: u64 = 4 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("{action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{file}: not an image archive: {reason}")]
+    NotAnImage { file: String, reason: String },
+    #[error("{file}: blob {name} has digest sha256:{actual}, not the sha256:{expected} it is named by")]
+    DigestMismatch { file: String, name: String, expected: String, actual: String },
+    #[error("invalid image reference {0:?}")]
+    BadReference(String),
+}
+
+fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ImageError + 'a {
+    move |source| ImageError::Io { action, path: path.to_path_buf(), source }
+}
+
+/// The normalised form of a reference (`busybox:1.36` → `docker.io/library/busybox:1.36`).
+pub fn normalise(reference: &str) -> Result<String, ImageError> {
+    let r = ImageRef::parse(reference).map_err(|_| ImageError::BadReference(reference.to_string()))?;
+    Ok(match (&r.tag, &r.digest) {
+        (_, Some(d)) => format!("{}@{d}", r.name),
+        (Some(t), None) => format!("{}:{t}", r.name),
+        (None, None) => format!("{}:latest", r.name),
+    })
+}
+
+/// The OCI architecture name of this host.
+fn host_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        "arm" => "arm",
+        "s390x" => "s390x",
+        "powerpc64" => "ppc64le",
+        "riscv64" => "riscv64",
+        other => other,
+    }
+}
+
+/// One image as the store holds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Image {
+    /// The normalised reference.
+    pub reference: String,
+    /// `sha256:<hex>` of the manifest.
+    pub manifest_digest: String,
+    pub config_digest: String,
+    /// Layer digests, base first.
+    pub layers: Vec<String>,
+    /// Config plus layers, in bytes.
+    pub size: u64,
+}
+
+pub struct ImageStore {
+    root: PathBuf,
+}
+
+impl ImageStore {
+    /// Opens (creating) the store at `root` (`<data-dir>/agent/store`).
+    pub fn open(root: &Path) -> Result<ImageStore, ImageError> {
+        let blobs = root.join("blobs").join("sha256");
+        fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
+        Ok(ImageStore { root: root.to_path_buf() })
+    }
+
+    /// The path of a blob (`sha256:<hex>` or `<hex>`).
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+        self.root.join("blobs").join("sha256").join(hex)
+    }
+
+    /// Stores what `reader` yields; returns its digest (`sha256:<hex>`) and size. The blob is
+    /// written to a temp file and renamed into place, so a reader never sees half a blob.
+    pub fn put_blob(&self, mut reader: impl Read) -> Result<(String, u64), ImageError> {
+        let dir = self.root.join("blobs").join("sha256");
+        let tmp = dir.join(format!(".tmp-{}-{}", std::process::id(), rand::random::<u64>()));
+        let result = (|| {
+            let mut file = File::create(&tmp).map_err(io_err("create", &tmp))?;
+            let mut ctx = Context::new(&SHA256);
+            let mut buf = vec![0u8; 64 * 1024];
+            let mut size = 0u64;
+            loop {
+                let n = reader.read(&mut buf).map_err(io_err("read into", &tmp))?;
+                if n == 0 {
+                    break;
+                }
+                ctx.update(&buf[..n]);
+                file.write_all(&buf[..n]).map_err(io_err("write", &tmp))?;
+                size += n as u64;
+            }
+            file.sync_all().map_err(io_err("sync", &tmp))?;
+            let hex: String = ctx.finish().as_ref().iter().map(|b| format!("{b:02x}")).collect();
+            let dest = dir.join(&hex);
+            fs::rename(&tmp, &dest).map_err(io_err("store", &dest))?;
+            Ok((format!("sha256:{hex}"), size))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn read_blob(&self, digest: &str) -> Result<Vec<u8>, ImageError> {
+        let path = self.blob_path(digest);
+        fs::read(&path).map_err(io_err("read", &path))
+    }
+
+    fn refs_path(&self) -> PathBuf {
+        self.root.join("refs.json")
+    }
+
+    /// Reference → manifest digest.
+    pub fn refs(&self) -> Result<BTreeMap<String, String>, ImageError> {
+        let path = self.refs_path();
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ImageError::Io {
+                action: "parse",
+                path: path.clone(),
+                source: io::Error::new(io::ErrorKind::InvalidData, e),
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
+            Err(e) => Err(io_err("read", &path)(e)),
+        }
+    }
+
+    fn write_refs(&self, refs: &BTreeMap<String, String>) -> Result<(), ImageError> {
+        let path = self.refs_path();
+        let tmp = self.root.join(format!(".refs-{}.json", std::process::id()));
+        let bytes = serde_json::to_vec_pretty(refs).map_err(|e| ImageError::Io {
+            action: "encode",
+            path: path.clone(),
+            source: io::Error::other(e),
+        })?;
+        fs::write(&tmp, bytes).map_err(io_err("write", &tmp))?;
+        fs::rename(&tmp, &path).map_err(io_err("replace", &path))
+    }
+
+    /// The image a reference names, if the store has it.
+    pub fn resolve(&self, reference: &str) -> Result<Option<Image>, ImageError> {
+        let reference = normalise(reference)?;
+        let Some(digest) = self.refs()?.get(&reference).cloned() else { return Ok(None) };
+        let manifest: Value = serde_json::from_slice(&self.read_blob(&digest)?)
+            .map_err(|e| ImageError::NotAnImage { file: reference.clone(), reason: format!("stored manifest: {e}") })?;
+        let config = &manifest["config"];
+        let layers: Vec<&Value> = manifest["layers"].as_array().map(|l| l.iter().collect()).unwrap_or_default();
+        Ok(Some(Image {
+            manifest_digest: digest,
+            config_digest: config["digest"].as_str().unwrap_or_default().to_string(),
+            layers: layers.iter().filter_map(|l| l["digest"].as_str().map(str::to_string)).collect(),
+            size: config["size"].as_u64().unwrap_or(0) + layers.iter().filter_map(|l| l["size"].as_u64()).sum::<u64>(),
+            reference,
+        }))
+    }
+
+    /// Forgets a reference (its blobs stay until image garbage collection). Whether it existed.
+    pub fn remove(&self, reference: &str) -> Result<bool, ImageError> {
+        let reference = normalise(reference)?;
+        let mut refs = self.refs()?;
+        let removed = refs.remove(&reference).is_some();
+        if removed {
+            self.write_refs(&refs)?;
+        }
+        Ok(removed)
+    }
+
+    /// Imports a tarball (docker-archive or OCI image layout, uncompressed); returns the
+    /// references it added, each tag the archive names.
+    pub fn import(&self, path: &Path) -> Result<Vec<String>, ImageError> {
+        let file_name = path.display().to_string();
+        let file = File::open(path).map_err(io_err("open", path))?;
+        let mut archive = tar::Archive::new(file);
+        // Every regular file becomes a blob; the few metadata files are kept in memory as well.
+        let mut blobs: HashMap<String, (String, u64)> = HashMap::new();
+        let mut metadata: HashMap<String, Vec<u8>> = HashMap::new();
+        let entries = archive.entries().map_err(io_err("read", path))?;
+        for entry in entries {
+            let mut entry = entry.map_err(io_err("read", path))?;
+            if !entry.header().entry_type().is_file() {
+                continue;
+            }
+            let name =
+                entry.path().map_err(io_err("read", path))?.to_string_lossy().trim_start_matches("./").to_string();
+            let size = entry.header().size().unwrap_or(0);
+            let is_metadata = matches!(name.as_str(), "manifest.json" | "index.json" | "oci-layout");
+            let (digest, stored) = if is_metadata && size <= MAX_METADATA {
+                let mut bytes = Vec::with_capacity(size as usize);
+                entry.read_to_end(&mut bytes).map_err(io_err("read", path))?;
+                let put = self.put_blob(bytes.as_slice())?;
+                metadata.insert(name.clone(), bytes);
+                put
+            } else {
+                self.put_blob(&mut entry)?
+            };
+            if let Some(hex) = name.strip_prefix("blobs/sha256/") {
+                let actual = digest.trim_start_matches("sha256:");
+                if hex != actual {
+                    return Err(ImageError::DigestMismatch {
+                        file: file_name,
+                        expected: hex.to_string(),
+                        actual: actual.to_string(),
+                        name,
+                    });
+                }
+            }
+            blobs.insert(name, (digest, stored));
+        }
+        let named: Vec<(String, String)> = if let Some(manifest) = metadata.get("manifest.json") {
+            self.docker_archive(&file_name, manifest, &blobs)?
+        } else if metadata.contains_key("oci-layout") {
+            let index = metadata.get("index.json").ok_or_else(|| ImageError::NotAnImage {
+                file: file_name.clone(),
+                reason: "OCI layout without index.json".into(),
+            })?;
+            self.oci_layout(&file_name, index)?
+        } else {
+            return Err(ImageError::NotAnImage {
+                file: file_name,
+                reason: "neither manifest.json (docker-archive) nor oci-layout (OCI image layout) found".into(),
+            });
+        };
+        let mut refs = self.refs()?;
+        let mut added = Vec::new();
+        for (reference, digest) in named {
+            refs.insert(reference.clone(), digest);
+            added.push(reference);
+        }
+        self.write_refs(&refs)?;
+        Ok(added)
+    }
+
+    fn docker_archive(
+        &self,
+        file: &str,
+        manifest: &[u8],
+        blobs: &HashMap<String, (String, u64)>,
+    ) -> Result<Vec<(String, String)>, ImageError> {
+        let bad = |reason: String| ImageError::NotAnImage { file: file.to_string(), reason };
+        let entries: Vec<Value> = serde_json::from_slice(manifest).map_err(|e| bad(format!("manifest.json: {e}")))?;
+        let mut out = Vec::new();
+        for entry in entries {
+            let blob = |name: &str| blobs.get(name).cloned().ok_or_else(|| bad(format!("{name} is named but missing")));
+            let config = blob(entry["Config"].as_str().unwrap_or_default())?;
+            let mut layers = Vec::new();
+            for l in entry["Layers"].as_array().into_iter().flatten() {
+                let (digest, size) = blob(l.as_str().unwrap_or_default())?;
+                layers.push(
+                    json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": size}),
+                );
+            }
+            let oci = json!({
+                "schemaVersion": 2,
+                "mediaType": MANIFEST_V2,
+                "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config.0, "size": config.1},
+                "layers": layers,
+            });
+            let bytes = serde_json::to_vec(&oci).map_err(|e| bad(e.to_string()))?;
+            let (digest, _) = self.put_blob(bytes.as_slice())?;
+            for tag in entry["RepoTags"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+                out.push((normalise(tag)?, digest.clone()));
+            }
+        }
+        if out.is_empty() {
+            return Err(bad("no image in it has a tag (RepoTags)".into()));
+        }
+        Ok(out)
+    }
+
+    fn oci_layout(&self, file: &str, index: &[u8]) -> Result<Vec<(String, String)>, ImageError> {
+        let bad = |reason: String| ImageError::NotAnImage { file: file.to_string(), reason };
+        let index: Value = serde_json::from_slice(index).map_err(|e| bad(format!("index.json: {e}")))?;
+        let mut out = Vec::new();
+        for desc in index["manifests"].as_array().into_iter().flatten() {
+            let annotations = &desc["annotations"];
+            let name = annotations["io.containerd.image.name"].as_str().or_else(|| {
+                annotations["org.opencontainers.image.ref.name"].as_str().filter(|n| n.contains(['/', ':']))
+            });
+            let Some(name) = name else { continue };
+            let digest = self.platform_manifest(file, desc)?;
+            out.push((normalise(name)?, digest));
+        }
+        if out.is_empty() {
+            return Err(bad("no manifest in index.json carries an image name annotation".into()));
+        }
+        Ok(out)
+    }
+
+    /// The digest of this platform's manifest behind a descriptor (itself, or the matching entry
+    /// of a multi-platform index).
+    fn platform_manifest(&self, file: &str, desc: &Value) -> Result<String, ImageError> {
+        let bad = |reason: String| ImageError::NotAnImage { file: file.to_string(), reason };
+        let digest = desc["digest"].as_str().ok_or_else(|| bad("a descriptor without a digest".into()))?;
+        let bytes = self.read_blob(digest).map_err(|_| bad(format!("{digest} is named but missing")))?;
+        let doc: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("{digest}: {e}")))?;
+        let media = doc["mediaType"].as_str().or(desc["mediaType"].as_str()).unwrap_or(MANIFEST_V2);
+        match media {
+            OCI_INDEX | DOCKER_LIST => {
+                let arch = host_arch();
+                let chosen = doc["manifests"].as_array().into_iter().flatten().find(|m| {
+                    m["platform"]["os"].as_str() == Some("linux")
+                        && m["platform"]["architecture"].as_str() == Some(arch)
+                });
+                match chosen {
+                    Some(m) => self.platform_manifest(file, m),
+                    None => Err(bad(format!("{digest}: no manifest for linux/{arch}"))),
+                }
+            }
+            MANIFEST_V2 | DOCKER_MANIFEST_V2 => Ok(digest.to_string()),
+            other => Err(bad(format!("{digest}: unsupported media type {other}"))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tar archive of (name, bytes) entries.
+    fn tarball(dir: &Path, name: &str, files: &[(&str, Vec<u8>)]) -> PathBuf {
+        let path = dir.join(name);
+        let mut b = tar::Builder::new(File::create(&path).expect("create"));
+        for (n, bytes) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, n, bytes.as_slice()).expect("append");
+        }
+        b.finish().expect("finish");
+        path
+    }
+
+    fn sha(bytes: &[u8]) -> String {
+        ring::digest::digest(&SHA256, bytes).as_ref().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn references_are_normalised_as_docker_does() {
+        assert_eq!(normalise("busybox:1.36").ok().as_deref(), Some("docker.io/library/busybox:1.36"));
+        assert_eq!(normalise("busybox").ok().as_deref(), Some("docker.io/library/busybox:latest"));
+        assert_eq!(normalise("localhost:5000/app:v1").ok().as_deref(), Some("localhost:5000/app:v1"));
+        assert!(matches!(normalise("Bad Name"), Err(ImageError::BadReference(_))));
+    }
+
+    #[test]
+    fn a_docker_archive_is_imported_with_every_tag_and_an_oci_manifest() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ImageStore::open(&dir.path().join("store")).expect("open");
+        let config = br#"{"architecture":"amd64","os":"linux","config":{"Cmd":["sh"]}}"#.to_vec();
+        let layer = b"pretend layer tar".to_vec();
+        let manifest = format!(
+            r#"[{{"Config":"{}.json","RepoTags":["busybox:1.36","busybox:stable"],"Layers":["abc/layer.tar"]}}]"#,
+            sha(&config)
+        );
+        let tar = tarball(
+            dir.path(),
+            "busybox.tar",
+            &[
+                (&format!("{}.json", sha(&config)), config.clone()),
+                ("abc/layer.tar", layer.clone()),
+                ("manifest.json", manifest.into_bytes()),
+            ],
+        );
+        let added = store.import(&tar).expect("import");
+        assert_eq!(added, vec!["docker.io/library/busybox:1.36", "docker.io/library/busybox:stable"]);
+        let img = store.resolve("busybox:1.36").expect("resolve").expect("present");
+        assert_eq!(img.config_digest, format!("sha256:{}", sha(&config)));
+        assert_eq!(img.layers, vec![format!("sha256:{}", sha(&layer))]);
+        assert_eq!(img.size, (config.len() + layer.len()) as u64);
+        // Every blob is stored under its own digest.
+        for d in [&img.manifest_digest, &img.config_digest, &img.layers[0]] {
+            let bytes = fs::read(store.blob_path(d)).expect("blob");
+            assert_eq!(format!("sha256:{}", sha(&bytes)), *d);
+        }
+        assert_eq!(
+            store.resolve("docker.io/library/busybox:stable").expect("resolve").map(|i| i.manifest_digest),
+            Some(img.manifest_digest.clone())
+        );
+        assert!(store.remove("busybox:stable").expect("remove"));
+        assert!(!store.remove("busybox:stable").expect("remove again"));
+        assert!(store.resolve("busybox:stable").expect("resolve").is_none());
+        assert!(store.resolve("busybox:1.36").expect("resolve").is_some(), "the other tag stays");
+        // Importing the same archive again is idempotent.
+        assert_eq!(store.import(&tar).expect("again").len(), 2);
+    }
+
+    #[test]
+    fn an_oci_layout_with_a_multi_platform_index_resolves_to_this_platform() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ImageStore::open(&dir.path().join("store")).expect("open");
+        let config = br#"{"os":"linux"}"#.to_vec();
+        let layer = b"layer".to_vec();
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": MANIFEST_V2,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{}", sha(&config)), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": format!("sha256:{}", sha(&layer)), "size": layer.len()}],
+        }))
+        .expect("json");
+        let other = b"{\"schemaVersion\":2}".to_vec();
+        let idx = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": OCI_INDEX,
+            "manifests": [
+                {"mediaType": MANIFEST_V2, "digest": format!("sha256:{}", sha(&other)), "size": other.len(), "platform": {"os": "linux", "architecture": "mips"}},
+                {"mediaType": MANIFEST_V2, "digest": format!("sha256:{}", sha(&manifest)), "size": manifest.len(), "platform": {"os": "linux", "architecture": host_arch()}},
+            ],
+        }))
+        .expect("json");
+        let top = serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [
+            {"mediaType": OCI_INDEX, "digest": format!("sha256:{}", sha(&idx)), "size": idx.len(),
+             "annotations": {"io.containerd.image.name": "registry.local/app:v1"}},
+        ]}))
+        .expect("json");
+        let blob = |b: &Vec<u8>| (format!("blobs/sha256/{}", sha(b)), b.clone());
+        let files = [
+            ("oci-layout".to_string(), br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+            ("index.json".to_string(), top),
+            blob(&idx),
+            blob(&manifest),
+            blob(&other),
+            blob(&config),
+            blob(&layer),
+        ];
+        let refs: Vec<(&str, Vec<u8>)> = files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        let tar = tarball(dir.path(), "app.tar", &refs);
+        assert_eq!(store.import(&tar).expect("import"), vec!["registry.local/app:v1"]);
+        let img = store.resolve("registry.local/app:v1").expect("resolve").expect("present");
+        assert_eq!(img.manifest_digest, format!("sha256:{}", sha(&manifest)));
+        assert_eq!(img.layers, vec![format!("sha256:{}", sha(&layer))]);
+    }
+
+    #[test]
+    fn corrupt_and_foreign_archives_are_refused_and_add_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ImageStore::open(&dir.path().join("store")).expect("open");
+        let wrong = tarball(
+            dir.path(),
+            "wrong.tar",
+            &[("oci-layout", b"{}".to_vec()), (&format!("blobs/sha256/{}", sha(b"x")), b"not x".to_vec())],
+        );
+        assert!(matches!(store.import(&wrong), Err(ImageError::DigestMismatch { .. })));
+        let foreign = tarball(dir.path(), "foreign.tar", &[("hello.txt", b"hi".to_vec())]);
+        assert!(matches!(store.import(&foreign), Err(ImageError::NotAnImage { .. })));
+        let missing = tarball(
+            dir.path(),
+            "missing.tar",
+            &[("manifest.json", br#"[{"Config":"c.json","RepoTags":["a:1"],"Layers":["l/layer.tar"]}]"#.to_vec())],
+        );
+        assert!(matches!(store.import(&missing), Err(ImageError::NotAnImage { .. })));
+        assert!(store.refs().expect("refs").is_empty());
+        let not_tar = dir.path().join("not.tar");
+        fs::write(&not_tar, b"garbage").expect("write");
+        assert!(store.import(&not_tar).is_err());
+    }
+}
