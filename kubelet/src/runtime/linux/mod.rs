@@ -4,3 +4,4 @@
 
 pub mod cgroups;
 pub mod images;
+pub mod layers;
