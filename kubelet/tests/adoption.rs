@@ -17,13 +17,6 @@ use testkit::eventually;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn ready(n: &Node) -> bool {
-    n.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
 fn pod_ip(p: &Pod) -> String {
     p.status.as_ref().and_then(|s| s.pod_ip.clone()).unwrap_or_default()
 }
@@ -51,7 +44,8 @@ async fn a_restarted_kubelet_adopts_sandboxes_instead_of_duplicating_them() {
     let opts = hollow(1, Some("10.100.0.0/24"));
     let (stop, task) = start_kubelet_with(opts.clone(), &server, runtimes.clone());
     let nodes: Api<Node> = Api::all(client.clone());
-    eventually("hollow-0 Ready", WAIT, || async { nodes.get_opt("hollow-0").await.ok().flatten().filter(ready) }).await;
+    eventually("hollow-0 Ready", WAIT, || async { nodes.get_opt("hollow-0").await.ok().flatten().filter(node_ready) })
+        .await;
 
     create_bound_pod(&client, pod_json("keep", "Always", json!({})), "hollow-0").await;
     create_bound_pod(&client, pod_json("doomed", "Always", json!({})), "hollow-0").await;

@@ -17,13 +17,6 @@ use testkit::eventually;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn ready(n: &Node) -> bool {
-    n.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
 fn renew_time(l: &Lease) -> Option<jiff::Timestamp> {
     l.spec.as_ref()?.renew_time.as_ref().map(|t| t.0)
 }
@@ -42,7 +35,7 @@ async fn nodes_register_heartbeat_and_come_back_after_deletion() {
     for i in 0..3 {
         let name = format!("hollow-{i}");
         let node = eventually(&format!("{name} Ready"), WAIT, || async {
-            nodes.get_opt(&name).await.ok().flatten().filter(ready)
+            nodes.get_opt(&name).await.ok().flatten().filter(node_ready)
         })
         .await;
         let labels = node.metadata.labels.clone().unwrap_or_default();
@@ -93,7 +86,7 @@ async fn nodes_register_heartbeat_and_come_back_after_deletion() {
     let old_uid = nodes.get("hollow-1").await.expect("get node").metadata.uid;
     nodes.delete("hollow-1", &DeleteParams::default()).await.expect("delete node");
     let back = eventually("hollow-1 re-registered and Ready", WAIT, || async {
-        nodes.get_opt("hollow-1").await.ok().flatten().filter(|n| n.metadata.uid != old_uid && ready(n))
+        nodes.get_opt("hollow-1").await.ok().flatten().filter(|n| n.metadata.uid != old_uid && node_ready(n))
     })
     .await;
     assert_eq!(back.spec.and_then(|s| s.pod_cidr).as_deref(), Some("10.100.1.0/24"));
@@ -107,7 +100,8 @@ async fn pods_run_finish_fail_restart_and_go() {
     let (server, client) = start_server().await;
     let (stop, task) = start_kubelet(hollow(3, Some("10.100.0.0/16")), &server);
     let nodes: Api<Node> = Api::all(client.clone());
-    eventually("hollow-1 Ready", WAIT, || async { nodes.get_opt("hollow-1").await.ok().flatten().filter(ready) }).await;
+    eventually("hollow-1 Ready", WAIT, || async { nodes.get_opt("hollow-1").await.ok().flatten().filter(node_ready) })
+        .await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
 
     // A long-running pod: Running and Ready with an IP from hollow-1's podCIDR.
@@ -202,7 +196,8 @@ async fn pods_wait_for_the_node_pod_cidr() {
     // No --pod-cidr and no IPAM controller: the pod must wait until we assign one.
     let (stop, task) = start_kubelet(hollow(1, None), &server);
     let nodes: Api<Node> = Api::all(client.clone());
-    eventually("hollow Ready", WAIT, || async { nodes.get_opt("hollow-0").await.ok().flatten().filter(ready) }).await;
+    eventually("hollow Ready", WAIT, || async { nodes.get_opt("hollow-0").await.ok().flatten().filter(node_ready) })
+        .await;
     create_bound_pod(&client, pod_json("waiter", "Always", json!({})), "hollow-0").await;
     // A negative check over time (the pod waits): a kubelet without a podCIDR writes nothing to
     // wait for, so give a wrong one time to start the pod.

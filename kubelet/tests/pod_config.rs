@@ -18,13 +18,6 @@ use testkit::eventually;
 
 const WAIT: Duration = Duration::from_secs(30);
 
-fn ready(n: &Node) -> bool {
-    n.status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
-}
-
 fn waiting(p: &Pod) -> Option<(String, String)> {
     let w = p.status.as_ref()?.container_statuses.as_ref()?.first()?.state.as_ref()?.waiting.as_ref()?;
     Some((w.reason.clone().unwrap_or_default(), w.message.clone().unwrap_or_default()))
@@ -37,7 +30,8 @@ async fn containers_wait_for_their_config_and_get_it_resolved() {
     let runtimes = HashMap::from([("hollow-0".to_string(), rt.clone())]);
     let (stop, task) = start_kubelet_with(hollow(1, Some("10.100.0.0/24")), &server, runtimes);
     let nodes: Api<Node> = Api::all(client.clone());
-    eventually("hollow-0 Ready", WAIT, || async { nodes.get_opt("hollow-0").await.ok().flatten().filter(ready) }).await;
+    eventually("hollow-0 Ready", WAIT, || async { nodes.get_opt("hollow-0").await.ok().flatten().filter(node_ready) })
+        .await;
 
     let secret: Secret =
         serde_json::from_value(json!({"metadata": {"name": "creds"}, "data": {"password": "czNjcmV0"}}))

@@ -111,3 +111,11 @@ pub fn container_id(p: &Pod, container: &str) -> Option<String> {
 pub fn condition<'a>(p: &'a Pod, ty: &str) -> Option<&'a str> {
     p.status.as_ref()?.conditions.as_ref()?.iter().find(|c| c.type_ == ty).map(|c| c.status.as_str())
 }
+
+/// Whether the Node reports Ready=True.
+pub fn node_ready(n: &k8s_openapi::api::core::v1::Node) -> bool {
+    n.status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|c| c.iter().any(|c| c.type_ == "Ready" && c.status == "True"))
+}

@@ -15,6 +15,7 @@
 //! ever touches groups under its own root. Nothing here forks or reads global state: the mount
 //! point is a parameter, and the unit tests run against a cgroupfs-shaped temp dir.
 
+use super::{io_err, IoError};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -35,19 +36,10 @@ pub enum CgroupError {
     NoCgroupFs(PathBuf),
     #[error("cgroup path {0:?} must be relative, without `..`")]
     BadPath(String),
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("cgroup {path} still has processes after {attempts} attempts to stop them")]
     Busy { path: PathBuf, attempts: u32 },
-}
-
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> CgroupError + 'a {
-    move |source| CgroupError::Io { action, path: path.to_path_buf(), source }
 }
 
 /// Which layout the host mounts, and where.
@@ -180,7 +172,7 @@ impl Cgroup {
                     match fs::create_dir(&dir) {
                         Ok(()) => {}
                         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-                        Err(e) => return Err(io_err("create", &dir)(e)),
+                        Err(e) => return Err(io_err("create", &dir)(e).into()),
                     }
                 }
                 Ok(())
@@ -221,7 +213,7 @@ impl Cgroup {
         match fs::read_to_string(&path) {
             Ok(text) => Ok(text.split_whitespace().filter_map(|p| p.parse().ok()).collect()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(io_err("read", &path)(e)),
+            Err(e) => Err(io_err("read", &path)(e).into()),
         }
     }
 
@@ -234,7 +226,7 @@ impl Cgroup {
         let text = match fs::read_to_string(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
-            Err(e) => return Err(io_err("read", &path)(e)),
+            Err(e) => return Err(io_err("read", &path)(e).into()),
         };
         Ok(text
             .lines()
@@ -252,7 +244,7 @@ impl Cgroup {
             Layout::V2(root) => {
                 let path = root.join(&self.path).join("cgroup.kill");
                 if path.exists() {
-                    return fs::write(&path, "1").map_err(io_err("write", &path));
+                    return Ok(fs::write(&path, "1").map_err(io_err("write", &path))?);
                 }
                 // Kernels before 5.14 have no cgroup.kill: signal each process.
                 for pid in self.processes()? {
@@ -267,7 +259,7 @@ impl Cgroup {
                     // A process that is already gone is fine.
                     let _ = kill(pid);
                 }
-                fs::write(&state, "THAWED").map_err(io_err("thaw", &state))
+                Ok(fs::write(&state, "THAWED").map_err(io_err("thaw", &state))?)
             }
         }
     }
@@ -290,7 +282,7 @@ impl Cgroup {
                     Err(e) if e.raw_os_error() == Some(16) => {
                         return Err(CgroupError::Busy { path: dir, attempts: ATTEMPTS });
                     }
-                    Err(e) => return Err(io_err("remove", &dir)(e)),
+                    Err(e) => return Err(io_err("remove", &dir)(e).into()),
                 }
             }
         }
@@ -322,7 +314,7 @@ fn enable_controllers(dir: &Path) -> Result<(), CgroupError> {
         return Ok(());
     }
     let path = dir.join("cgroup.subtree_control");
-    fs::write(&path, missing.join(" ")).map_err(io_err("enable controllers in", &path))
+    Ok(fs::write(&path, missing.join(" ")).map_err(io_err("enable controllers in", &path))?)
 }
 
 /// Removes a cgroup directory and its child groups, deepest first. On cgroupfs a group's

@@ -11,6 +11,7 @@
 //!
 //! Unpacking layers into root filesystems is the next part; nothing here mounts or forks.
 
+use super::{io_err, IoError};
 use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
@@ -31,23 +32,14 @@ const MAX_METADATA: u64 = 4 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] IoError),
     #[error("{file}: not an image archive: {reason}")]
     NotAnImage { file: String, reason: String },
     #[error("{file}: blob {name} has digest sha256:{actual}, not the sha256:{expected} it is named by")]
     DigestMismatch { file: String, name: String, expected: String, actual: String },
     #[error("invalid image reference {0:?}")]
     BadReference(String),
-}
-
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ImageError + 'a {
-    move |source| ImageError::Io { action, path: path.to_path_buf(), source }
 }
 
 /// The normalised form of a reference (`busybox:1.36` → `docker.io/library/busybox:1.36`).
@@ -138,7 +130,7 @@ impl ImageStore {
 
     fn read_blob(&self, digest: &str) -> Result<Vec<u8>, ImageError> {
         let path = self.blob_path(digest);
-        fs::read(&path).map_err(io_err("read", &path))
+        Ok(fs::read(&path).map_err(io_err("read", &path))?)
     }
 
     fn refs_path(&self) -> PathBuf {
@@ -149,26 +141,19 @@ impl ImageStore {
     pub fn refs(&self) -> Result<BTreeMap<String, String>, ImageError> {
         let path = self.refs_path();
         match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| ImageError::Io {
-                action: "parse",
-                path: path.clone(),
-                source: io::Error::new(io::ErrorKind::InvalidData, e),
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| io_err("parse", &path)(io::Error::new(io::ErrorKind::InvalidData, e)).into()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-            Err(e) => Err(io_err("read", &path)(e)),
+            Err(e) => Err(io_err("read", &path)(e).into()),
         }
     }
 
     fn write_refs(&self, refs: &BTreeMap<String, String>) -> Result<(), ImageError> {
         let path = self.refs_path();
         let tmp = self.root.join(format!(".refs-{}.json", std::process::id()));
-        let bytes = serde_json::to_vec_pretty(refs).map_err(|e| ImageError::Io {
-            action: "encode",
-            path: path.clone(),
-            source: io::Error::other(e),
-        })?;
+        let bytes = serde_json::to_vec_pretty(refs).map_err(|e| io_err("encode", &path)(io::Error::other(e)))?;
         fs::write(&tmp, bytes).map_err(io_err("write", &tmp))?;
-        fs::rename(&tmp, &path).map_err(io_err("replace", &path))
+        Ok(fs::rename(&tmp, &path).map_err(io_err("replace", &path))?)
     }
 
     /// The image a reference names, if the store has it.

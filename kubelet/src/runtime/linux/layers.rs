@@ -7,8 +7,9 @@
 //! Entries stay inside the layer directory: absolute paths and `..` are refused, and the tar
 //! crate's `unpack_in` refuses to write through a symlink that leads outside it.
 
+use super::{io_err, IoError};
 use std::fs;
-use std::io::{self, Read};
+use std::io::Read;
 use std::path::{Component, Path, PathBuf};
 
 use rustix::fs::{mknodat, FileType, Mode, XattrFlags, CWD};
@@ -20,17 +21,8 @@ const OPAQUE_MARKER: &str = ".wh..wh..opq";
 pub enum LayerError {
     #[error("layer entry {0:?} would land outside the layer")]
     Escapes(String),
-    #[error("{action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-}
-
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> LayerError + 'a {
-    move |source| LayerError::Io { action, path: path.to_path_buf(), source }
+    #[error(transparent)]
+    Io(#[from] IoError),
 }
 
 /// The entry's path, relative and without `..`.
@@ -124,7 +116,7 @@ mod tests {
                     h.set_mode(0o755);
                     h.set_entry_type(tar::EntryType::Directory);
                     h.set_cksum();
-                    b.append_data(&mut h, name, io::empty()).expect("dir");
+                    b.append_data(&mut h, name, std::io::empty()).expect("dir");
                 }
                 E::Link(name, target) => {
                     h.set_size(0);
