@@ -62,6 +62,23 @@ pub struct Opts {
     /// Duration of the node's Lease; it is renewed every quarter of it.
     #[arg(long, default_value_t = 40)]
     pub node_lease_duration_seconds: u32,
+    /// This node's cgroup root (`skiff` under each v1 controller, `skiff.slice` in the v2 tree);
+    /// every node on one machine needs its own.
+    #[arg(long, default_value = "skiff")]
+    pub cgroup_root: String,
+    /// Most pods this node runs (its `pods` capacity; Linux runtime).
+    #[arg(long, default_value_t = 110)]
+    pub max_pods: u32,
+    /// HTTPS port of the kubelet's API (logs, exec, attach, port-forward, stats); 0 disables it.
+    #[arg(long, default_value_t = 10250)]
+    pub kubelet_port: u16,
+    /// The kubelet's serving certificate (PEM); without it a node run by `skiff server` gets one
+    /// from the cluster CA.
+    #[arg(long, requires = "tls_private_key_file")]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+    /// The key of --tls-cert-file (PEM).
+    #[arg(long, requires = "tls_cert_file")]
+    pub tls_private_key_file: Option<std::path::PathBuf>,
 }
 
 impl Default for Opts {
@@ -80,6 +97,11 @@ impl Default for Opts {
             fake_pod_run_seconds: 2.0,
             node_status_update_frequency: Duration::from_secs(10),
             node_lease_duration_seconds: 40,
+            cgroup_root: "skiff".into(),
+            max_pods: 110,
+            kubelet_port: 10250,
+            tls_cert_file: None,
+            tls_private_key_file: None,
         }
     }
 }
