@@ -23,12 +23,15 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run a control plane: API server, scheduler and controller-manager (a local node agent arrives later).
+    /// Run a control plane (API server, scheduler, controller-manager) and a node for this host.
     Server(Box<ServerArgs>),
     /// Join this machine to a cluster as a node (`--runtime fake --count N`: N hollow nodes).
     Agent(Box<AgentArgs>),
     /// The project's own CLI (not available yet; use the real kubectl with <data-dir>/kubeconfig.yaml).
     Kubectl,
+    /// The node's image store under --data-dir (safe while the agent runs).
+    #[command(subcommand)]
+    Images(kubelet::images_cmd::ImagesCommand),
 }
 
 #[derive(Debug, clap::Args)]
@@ -47,12 +50,9 @@ struct ServerArgs {
     /// Components not to run: scheduler, controller-manager, proxy.
     #[arg(long, value_delimiter = ',')]
     disable: Vec<String>,
-    /// Name of this host's node.
-    #[arg(long)]
-    node_name: Option<String>,
-    /// IP of this host's node.
-    #[arg(long)]
-    node_ip: Option<std::net::IpAddr>,
+    /// This host's node (`--node-name`, `--node-ip`, `--runtime`, … as `skiff agent` takes them).
+    #[command(flatten)]
+    kubelet: kubelet::Opts,
     #[command(flatten)]
     controllers: controller_manager::Opts,
     #[command(flatten)]
@@ -70,6 +70,13 @@ impl Cli {
 }
 
 fn main() -> ExitCode {
+    // The hidden `skiff shim …` (started by the kubelet for each container) must stay
+    // single-threaded until it forks: dispatched before anything else runs.
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("shim") {
+        let code = kubelet::runtime::linux::shim::main(&args[2..]);
+        return ExitCode::from(u8::try_from(code).unwrap_or(1));
+    }
     let cli = Cli::parse();
     init_tracing(cli.verbosity);
     match run(cli) {
@@ -90,10 +97,18 @@ fn init_tracing(verbosity: u8) {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Images(cmd) = cli.command {
+        let out = kubelet::images_cmd::run(&cli.data_dir, cmd)?;
+        if !out.is_empty() {
+            println!("{}", out.trim_end());
+        }
+        return Ok(());
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     match cli.command {
         Command::Server(args) => runtime.block_on(server(cli.data_dir, *args)),
         Command::Agent(args) => runtime.block_on(agent(cli.data_dir, cli.kubeconfig, *args)),
+        Command::Images(_) => Ok(()),
         Command::Kubectl => {
             anyhow::bail!(
                 "`skiff kubectl` is not available in this version; use kubectl --kubeconfig <data-dir>/kubeconfig.yaml"
@@ -111,21 +126,18 @@ async fn server(data_dir: PathBuf, args: ServerArgs) -> anyhow::Result<()> {
     if args.datastore_endpoint.is_some() {
         anyhow::bail!("--datastore-endpoint: the etcd backend is not available in this version");
     }
-    if !args.disable_agent {
-        tracing::warn!("the node agent is not available in this version; running the control plane only");
-    }
-    let _ = (&args.node_name, &args.node_ip);
     let shutdown = api::process::shutdown_on_signal();
     let ready = apiserver::ReadySignal::default();
     let kubeconfig = data_dir.join("kubeconfig.yaml");
     let mut api_server =
-        tokio::spawn(apiserver::run(args.api, apiserver::Context { data_dir }, ready.clone(), shutdown.clone()));
+        tokio::spawn(apiserver::run(args.api, apiserver::Context { data_dir: data_dir.clone() }, ready.clone(), shutdown.clone()));
     tokio::select! {
         _ = ready.wait() => {}
         r = &mut api_server => return flatten(r),
     }
     // The other components talk to the API like any client, with the admin credential.
     let mut components = tokio::task::JoinSet::new();
+    let node_failure = std::sync::Arc::new(std::sync::Mutex::new(None::<String>));
     let enabled = |name: &str| !args.disable.iter().any(|d| d == name);
     if enabled("scheduler") || enabled("controller-manager") {
         let client = api::client::from_kubeconfig(&kubeconfig).await?;
@@ -147,7 +159,23 @@ async fn server(data_dir: PathBuf, args: ServerArgs) -> anyhow::Result<()> {
         }
         informers.start(&client, &shutdown);
     }
+    if !args.disable_agent {
+        // This host's node: a kubelet like `skiff agent`'s, with the admin credential.
+        let (opts, kubeconfig, data_dir, stop) = (args.kubelet, kubeconfig.clone(), data_dir.clone(), shutdown.clone());
+        let node_failed = shutdown.clone();
+        let failure = node_failure.clone();
+        components.spawn(async move {
+            if let Err(e) = kubelet::run(opts, &kubeconfig, &data_dir, stop).await {
+                tracing::error!(error = %e, "the node agent failed; stopping the server");
+                *failure.lock().unwrap_or_else(|p| p.into_inner()) = Some(e.to_string());
+                node_failed.cancel();
+            }
+        });
+    }
     let result = api_server.await;
+    if let Some(e) = node_failure.lock().unwrap_or_else(|p| p.into_inner()).take() {
+        anyhow::bail!("the node agent failed: {e}");
+    }
     shutdown.cancel();
     components.shutdown().await;
     flatten(result)

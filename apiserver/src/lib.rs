@@ -24,6 +24,7 @@ mod identity;
 mod inflight;
 mod ipalloc;
 mod kubeconfig;
+mod kubelet_proxy;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;

@@ -11,6 +11,7 @@ use tokio::sync::Notify;
 
 use crate::auth::{self, AuthChain, StaticTokens};
 use crate::inflight::Inflight;
+use crate::kubelet_proxy::KubeletClient;
 use crate::ipalloc::Allocators;
 use crate::storage::{RedbBackend, Store, StoreOptions};
 use crate::{admission, files, openapi, tls, Context, Error, Opts};
@@ -50,6 +51,8 @@ pub struct AppState {
     pub request_timeout: Duration,
     pub inflight: Inflight,
     pub tls: Arc<rustls::ServerConfig>,
+    /// How `pods/log`, `pods/exec` and `pods/attach` reach the kubelets.
+    pub kubelet: KubeletClient,
 }
 
 pub type State = Arc<AppState>;
@@ -94,6 +97,7 @@ impl AppState {
         files::write_atomic(&tls_dir.join("serving.crt"), cert.as_bytes(), 0o644)?;
         files::write_atomic(&tls_dir.join("serving.key"), key.as_bytes(), 0o600)?;
         let tls = tls::server_config(&cert, &key)?;
+        let kubelet = KubeletClient::new(&ca)?;
 
         let admin_token = auth::load_or_create_token(&server_dir.join("admin-token"))?;
         auth::load_or_create_token(&ctx.data_dir.join("token"))?;
@@ -123,6 +127,7 @@ impl AppState {
             request_timeout: opts.request_timeout.max(Duration::from_millis(100)),
             inflight: Inflight::new(opts.max_requests_inflight, opts.max_mutating_requests_inflight),
             tls,
+            kubelet,
         });
         Ok((state, AdminCredentials { ca_cert_pem: ca.cert_pem, token: admin_token }))
     }

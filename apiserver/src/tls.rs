@@ -73,11 +73,31 @@ impl ClusterCa {
         ips: &[IpAddr],
         client: bool,
     ) -> Result<(String, String), TlsError> {
+        self.issue_for(common_name, &[], dns, ips, client)
+    }
+
+    /// Issues a client certificate for user `common_name` in the groups `organizations` (the
+    /// subject's O, as Kubernetes reads it); returns (cert PEM, key PEM).
+    pub fn issue_client(&self, common_name: &str, organizations: &[&str]) -> Result<(String, String), TlsError> {
+        self.issue_for(common_name, organizations, &[], &[], true)
+    }
+
+    fn issue_for(
+        &self,
+        common_name: &str,
+        organizations: &[&str],
+        dns: &[String],
+        ips: &[IpAddr],
+        client: bool,
+    ) -> Result<(String, String), TlsError> {
         let mut params = CertificateParams::new(dns.to_vec())?;
         for ip in ips {
             params.subject_alt_names.push(SanType::IpAddress(*ip));
         }
         let mut dn = DistinguishedName::new();
+        for o in organizations {
+            dn.push(DnType::OrganizationName, *o);
+        }
         dn.push(DnType::CommonName, common_name);
         params.distinguished_name = dn;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];

@@ -6,10 +6,11 @@ use crate::runtime::RuntimeError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("--runtime {0}: not available yet in this version (use --runtime fake for hollow nodes)")]
-    RuntimeUnavailable(String),
     #[error("--{flag}: {message}")]
     InvalidFlag { flag: &'static str, message: String },
+    /// A fact about the host a real node reports (its capacity) could not be read.
+    #[error("host: {0}")]
+    Host(#[from] crate::node::host::HostError),
     #[error(transparent)]
     Client(#[from] api::client::ClientError),
     #[error("{action} {object}: {source}")]

@@ -20,10 +20,12 @@
 
 pub mod dispatch;
 pub mod error;
+pub mod images_cmd;
 pub mod node;
 pub mod opts;
 pub mod pods;
 pub mod runtime;
+pub mod server;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -60,7 +62,7 @@ pub async fn run_with_runtimes(
     shutdown: CancellationToken,
     runtimes: &RuntimeFor<'_>,
 ) -> Result<(), Error> {
-    let mut plan = opts.plan()?;
+    let mut plan = opts.plan(data_dir)?;
     let mut node_runtimes = Vec::with_capacity(plan.len());
     for cfg in &mut plan {
         let rt = runtimes(&cfg.name)?;
@@ -96,21 +98,27 @@ pub async fn run_with_runtimes(
         let (node_tx, node_rx) = mpsc::unbounded_channel();
         let (cidr_tx, cidr_rx) = watch::channel(None);
         let span = tracing::info_span!("node", node = %cfg.name);
-        let mut facts = NodeFacts::new(cfg.name.clone(), cfg.ip, cfg.capacity.clone());
+        let mut facts = NodeFacts::new(cfg.name.clone(), cfg.ip, cfg.allocatable.clone());
         facts.host_dns = host_dns.clone();
         facts.log_root = Some(log_root.clone());
+        facts.cgroup_root = opts.cgroup_root.clone();
         runtime_name.clone_from(&scheme);
         let ctx = Arc::new(pods::NodeCtx {
             facts,
             client: client.clone(),
-            runtime: rt,
+            runtime: rt.clone(),
             scheme,
             ips: Mutex::new(pods::ip_pool::IpPool::default()),
             cidr: cidr_rx,
         });
+        // Only a single node serves the kubelet API (hollow fleets share one host address).
+        if count == 1 && opts.kubelet_port != 0 {
+            let api = server::start_for_node(&opts, &cfg.name, cfg.ip, kubeconfig, rt.clone(), shutdown.clone());
+            tasks.extend(api.instrument(span.clone()).await?);
+        }
         routes.insert(cfg.name.clone(), dispatch::Route { pods: pod_tx, node: node_tx });
         tasks.push(tokio::spawn(pods::run_manager(ctx, pod_rx, shutdown.clone()).instrument(span.clone())));
-        let agent = node::Agent::new(cfg, client.clone(), timing, gate.clone(), cidr_tx);
+        let agent = node::Agent::new(cfg, client.clone(), rt, timing, gate.clone(), cidr_tx);
         tasks.push(tokio::spawn(agent.run(node_rx, shutdown.clone()).instrument(span)));
     }
     let routes = Arc::new(routes);

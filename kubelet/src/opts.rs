@@ -4,15 +4,23 @@
 //! node `i` gets the InternalIP `--node-ip` + `i` (default base 10.0.0.1, so 10.0.0.1, 10.0.0.2, …),
 //! and with `--pod-cidr` the `i`-th /24 of it (the whole CIDR when N is 1). Without `--pod-cidr`
 //! each node waits for the cluster (node IPAM) to set its `spec.podCIDR`.
+//!
+//! With `--runtime linux` the process runs one real node, `--node-name` (default: the host name)
+//! at `--node-ip` (default: the host's primary IPv4 address), with the host's capacity (online
+//! CPUs, MemTotal, huge pages, the size of the data dir's filesystem, `--max-pods`) and
+//! allocatable = capacity less `--system-reserved`, `--kube-reserved` and the `--eviction-hard`
+//! thresholds of memory and nodefs, as upstream computes it.
 
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
 use crate::error::Error;
-use crate::node::object::NodeConfig;
+use crate::node::host::{self, PressureSource, Threshold};
+use crate::node::object::{self, NodeConfig};
 use api::cidr::Cidr;
 
 pub use crate::runtime::factory::RuntimeKind;
@@ -79,6 +87,20 @@ pub struct Opts {
     /// The key of --tls-cert-file (PEM).
     #[arg(long, requires = "tls_cert_file")]
     pub tls_private_key_file: Option<std::path::PathBuf>,
+    /// Resources kept for the system's daemons, k=v,... (cpu, memory, ephemeral-storage, pid);
+    /// taken off allocatable (Linux runtime).
+    #[arg(long, value_delimiter = ',')]
+    pub system_reserved: Vec<String>,
+    /// Resources kept for the kubelet and the runtime, k=v,... (cpu, memory, ephemeral-storage,
+    /// pid); taken off allocatable (Linux runtime).
+    #[arg(long, value_delimiter = ',')]
+    pub kube_reserved: Vec<String>,
+    /// Hard eviction thresholds, signal<value,... (memory.available, nodefs.available,
+    /// nodefs.inodesFree, imagefs.available, imagefs.inodesFree, containerfs.available,
+    /// containerfs.inodesFree, pid.available; a quantity or a percentage). They drive the
+    /// pressure conditions and are taken off allocatable (memory, nodefs) (Linux runtime).
+    #[arg(long, default_value = host::DEFAULT_EVICTION_HARD)]
+    pub eviction_hard: String,
 }
 
 impl Default for Opts {
@@ -102,6 +124,9 @@ impl Default for Opts {
             kubelet_port: 10250,
             tls_cert_file: None,
             tls_private_key_file: None,
+            system_reserved: Vec::new(),
+            kube_reserved: Vec::new(),
+            eviction_hard: host::DEFAULT_EVICTION_HARD.into(),
         }
     }
 }
@@ -134,13 +159,32 @@ fn quantity(flag: &'static str, v: &str) -> Result<Quantity, Error> {
     }
 }
 
-impl Opts {
-    /// The nodes to run, validated. `kernel_version`/`boot_id` describe this host;
-    /// `runtime_version` is left empty for [`crate::run`] to fill from each node's runtime.
-    pub fn plan(&self) -> Result<Vec<NodeConfig>, Error> {
-        if self.runtime == RuntimeKind::Linux {
-            return Err(Error::RuntimeUnavailable("linux".into()));
+/// The resources `--system-reserved` and `--kube-reserved` may name (upstream's).
+const RESERVABLE: [&str; 4] = ["cpu", "memory", "ephemeral-storage", "pid"];
+
+/// A reservation flag: `k=v` items, each resource once, with a non-negative quantity.
+fn reserved(flag: &'static str, items: &[String]) -> Result<BTreeMap<String, Quantity>, Error> {
+    let mut out = BTreeMap::new();
+    for item in items.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
+        let Some((k, v)) = item.split_once('=') else {
+            return Err(invalid(flag, format!("{item:?} is not resource=quantity (e.g. cpu=500m,memory=1Gi)")));
+        };
+        let (k, v) = (k.trim(), v.trim());
+        if !RESERVABLE.contains(&k) {
+            return Err(invalid(flag, format!("cannot reserve {k:?} (one of {})", RESERVABLE.join(", "))));
         }
+        if out.insert(k.to_string(), quantity(flag, v)?).is_some() {
+            return Err(invalid(flag, format!("{k} is given twice")));
+        }
+    }
+    Ok(out)
+}
+
+impl Opts {
+    /// The nodes to run, validated; `data_dir` is `--data-dir` (a real node's ephemeral storage
+    /// is its filesystem). `runtime_version` is left empty for [`crate::run`] to fill from each
+    /// node's runtime.
+    pub fn plan(&self, data_dir: &Path) -> Result<Vec<NodeConfig>, Error> {
         if self.count == 0 {
             return Err(invalid("count", "must be at least 1"));
         }
@@ -153,6 +197,12 @@ impl Opts {
         if self.node_lease_duration_seconds == 0 || self.node_lease_duration_seconds > i32::MAX as u32 {
             return Err(invalid("node-lease-duration-seconds", "must be a positive number of seconds"));
         }
+        if let Some(c) = self.pod_cidr.filter(|c| !c.is_ipv4()) {
+            return Err(invalid("pod-cidr", format!("{c} is not an IPv4 CIDR")));
+        }
+        let eviction_hard = host::parse_eviction_hard(&self.eviction_hard).map_err(|m| invalid("eviction-hard", m))?;
+        let system_reserved = reserved("system-reserved", &self.system_reserved)?;
+        let kube_reserved = reserved("kube-reserved", &self.kube_reserved)?;
         let base = match self.node_name.clone() {
             Some(n) => n,
             None => host_name(),
@@ -165,6 +215,18 @@ impl Opts {
         if let Some(bad) = names.iter().find(|n| !valid_node_name(n)) {
             return Err(invalid("node-name", format!("{bad:?} is not a valid node name (lowercase DNS subdomain)")));
         }
+        let labels = self.labels()?;
+        match self.runtime {
+            RuntimeKind::Fake => self.plan_hollow(names, labels),
+            RuntimeKind::Linux => {
+                let reserved = [&system_reserved, &kube_reserved];
+                self.plan_linux(base, labels, data_dir, &reserved, eviction_hard).map(|n| vec![n])
+            }
+        }
+    }
+
+    /// `--node-labels`.
+    fn labels(&self) -> Result<BTreeMap<String, String>, Error> {
         let mut labels = BTreeMap::new();
         for kv in self.node_labels.iter().filter(|s| !s.is_empty()) {
             match kv.split_once('=') {
@@ -174,6 +236,62 @@ impl Opts {
                 _ => return Err(invalid("node-labels", format!("{kv:?} is not key=value"))),
             }
         }
+        Ok(labels)
+    }
+
+    /// One real node on this host.
+    fn plan_linux(
+        &self,
+        name: String,
+        labels: BTreeMap<String, String>,
+        data_dir: &Path,
+        reserved: &[&BTreeMap<String, Quantity>],
+        eviction_hard: Vec<Threshold>,
+    ) -> Result<NodeConfig, Error> {
+        if self.count != 1 {
+            return Err(invalid("count", "only the fake runtime runs several nodes in one process"));
+        }
+        if self.max_pods == 0 {
+            return Err(invalid("max-pods", "must be at least 1"));
+        }
+        let ip = match self.node_ip {
+            Some(ip) => ip,
+            None => IpAddr::V4(
+                host::primary_ipv4()
+                    .ok_or_else(|| invalid("node-ip", "this host has no IPv4 address to default to: give one"))?,
+            ),
+        };
+        let cap = host::capacity(data_dir)?;
+        let mut capacity = BTreeMap::new();
+        capacity.insert("cpu".to_string(), Quantity(cap.cpus.to_string()));
+        capacity.insert("memory".to_string(), object::bytes_quantity(cap.memory_bytes.into()));
+        capacity.insert("ephemeral-storage".to_string(), object::bytes_quantity(cap.fs.capacity_bytes.into()));
+        capacity.insert("pods".to_string(), Quantity(self.max_pods.to_string()));
+        for (page, bytes) in &cap.hugepages {
+            let page = object::bytes_quantity((*page).into()).0;
+            capacity.insert(format!("hugepages-{page}"), object::bytes_quantity((*bytes).into()));
+        }
+        let allocatable = object::allocatable(&capacity, reserved, &eviction_hard);
+        let info = host::system_info();
+        Ok(NodeConfig {
+            name,
+            ip,
+            pod_cidr: self.pod_cidr,
+            labels,
+            capacity,
+            allocatable,
+            runtime_version: String::new(),
+            kernel_version: info.kernel_version,
+            os_image: info.os_image,
+            boot_id: info.boot_id,
+            machine_id: info.machine_id,
+            system_uuid: info.system_uuid,
+            pressure: Some(PressureSource { fs_path: data_dir.to_path_buf(), eviction_hard }),
+        })
+    }
+
+    /// `--count` hollow nodes with the `--fake-*` capacity.
+    fn plan_hollow(&self, names: Vec<String>, labels: BTreeMap<String, String>) -> Result<Vec<NodeConfig>, Error> {
         let mut capacity = BTreeMap::new();
         capacity.insert("cpu".to_string(), quantity("fake-cpu", &self.fake_cpu)?);
         capacity.insert("memory".to_string(), quantity("fake-memory", &self.fake_memory)?);
@@ -200,22 +318,25 @@ impl Opts {
             };
             let pod_cidr = match self.pod_cidr {
                 None => None,
-                Some(c) if !c.is_ipv4() => return Err(invalid("pod-cidr", format!("{c} is not an IPv4 CIDR"))),
                 Some(c) if self.count == 1 => Some(c),
                 Some(c) => Some(c.subnet(24, u128::from(i)).ok_or_else(|| {
                     invalid("pod-cidr", format!("{c} has no /24 number {i} for --count {}", self.count))
                 })?),
             };
             out.push(NodeConfig {
+                machine_id: object::hollow_machine_id(&name),
+                system_uuid: object::hollow_system_uuid(&name),
                 name,
                 ip,
                 pod_cidr,
                 labels: labels.clone(),
                 capacity: capacity.clone(),
+                allocatable: capacity.clone(),
                 runtime_version: String::new(),
                 kernel_version: kernel_version.clone(),
                 os_image: "skiff hollow node".into(),
                 boot_id: boot_id.clone(),
+                pressure: None,
             });
         }
         Ok(out)
@@ -235,6 +356,10 @@ impl Opts {
 mod tests {
     use super::*;
 
+    fn data_dir() -> std::path::PathBuf {
+        std::env::temp_dir().join("skiff-plan-test")
+    }
+
     fn fake(count: u32) -> Opts {
         Opts { node_name: Some("hollow".into()), runtime: RuntimeKind::Fake, count, ..Default::default() }
     }
@@ -244,7 +369,7 @@ mod tests {
         let mut o = fake(3);
         o.pod_cidr = Some("10.100.0.0/16".parse().expect("cidr"));
         o.node_labels = vec!["zone=a".into(), "tier=".into()];
-        let plan = o.plan().expect("plan");
+        let plan = o.plan(&data_dir()).expect("plan");
         let got: Vec<(String, String, String)> = plan
             .iter()
             .map(|n| (n.name.clone(), n.ip.to_string(), n.pod_cidr.map(|c| c.to_string()).unwrap_or_default()))
@@ -266,18 +391,25 @@ mod tests {
             fake_ephemeral_storage: ".5Ti".into(),
             ..fake(1)
         };
-        let caps = &exp.plan().expect("plan")[0].capacity;
+        let caps = &exp.plan(&data_dir()).expect("plan")[0].capacity;
         assert_eq!(caps.get("memory").map(|q| q.0.as_str()), Some("16e9"));
 
-        let single = fake(1).plan().expect("plan");
+        let single = fake(1).plan(&data_dir()).expect("plan");
         assert_eq!(single[0].name, "hollow-0", "hollow nodes are numbered also when there is one");
     }
 
     #[test]
     fn rejects_bad_flags() {
-        let linux = Opts { runtime: RuntimeKind::Linux, ..fake(1) };
-        assert!(matches!(linux.plan(), Err(Error::RuntimeUnavailable(_))));
+        let linux = |o: Opts| Opts { runtime: RuntimeKind::Linux, node_ip: Some("192.0.2.7".parse().expect("ip")), ..o };
         let cases: Vec<(Opts, &str)> = vec![
+            (linux(fake(2)), "count"),
+            (linux(Opts { max_pods: 0, ..fake(1) }), "max-pods"),
+            (Opts { eviction_hard: "memory.available>1Gi".into(), ..fake(1) }, "eviction-hard"),
+            (Opts { eviction_hard: "disk.available<1Gi".into(), ..fake(1) }, "eviction-hard"),
+            (Opts { system_reserved: vec!["gpu=1".into()], ..fake(1) }, "system-reserved"),
+            (Opts { system_reserved: vec!["cpu=-1".into()], ..fake(1) }, "system-reserved"),
+            (Opts { kube_reserved: vec!["memory".into()], ..fake(1) }, "kube-reserved"),
+            (Opts { kube_reserved: vec!["cpu=1".into(), "cpu=2".into()], ..fake(1) }, "kube-reserved"),
             (fake(0), "count"),
             (Opts { node_name: Some("Bad_Name".into()), ..fake(1) }, "node-name"),
             (Opts { node_labels: vec!["novalue".into()], ..fake(1) }, "node-labels"),
@@ -291,10 +423,61 @@ mod tests {
             (Opts { pod_cidr: Some("fd00::/64".parse().expect("cidr")), ..fake(1) }, "pod-cidr"),
         ];
         for (o, flag) in cases {
-            match o.plan() {
+            match o.plan(&data_dir()) {
                 Err(Error::InvalidFlag { flag: f, .. }) => assert_eq!(f, flag),
                 other => panic!("{flag}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn plans_a_real_node_from_the_host() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let o = Opts {
+            node_name: Some("worker-1".into()),
+            node_ip: Some("192.0.2.7".parse().expect("ip")),
+            runtime: RuntimeKind::Linux,
+            max_pods: 30,
+            system_reserved: vec!["cpu=100m".into(), "memory=64Mi".into(), "pid=100".into()],
+            kube_reserved: vec!["ephemeral-storage=1Mi".into()],
+            pod_cidr: Some("10.244.9.0/24".parse().expect("cidr")),
+            ..Default::default()
+        };
+        // The data dir need not exist yet: its filesystem is that of its nearest ancestor.
+        let plan = o.plan(&dir.path().join("data")).expect("plan");
+        assert_eq!(plan.len(), 1);
+        let n = &plan[0];
+        assert_eq!(n.name, "worker-1", "a real node is not numbered");
+        assert_eq!(n.ip.to_string(), "192.0.2.7");
+        assert_eq!(n.pod_cidr.map(|c| c.to_string()).as_deref(), Some("10.244.9.0/24"));
+        for key in ["cpu", "memory", "ephemeral-storage", "pods"] {
+            assert!(n.capacity.contains_key(key), "capacity has {key}: {:?}", n.capacity);
+        }
+        assert_eq!(n.capacity.get("pods").map(|q| q.0.as_str()), Some("30"));
+        assert!(n.capacity.keys().any(|k| k.starts_with("hugepages-")), "{:?}", n.capacity);
+        assert_eq!(n.capacity.keys().collect::<Vec<_>>(), n.allocatable.keys().collect::<Vec<_>>());
+        let value = |q: &Quantity, key: &str| {
+            let q = api::quantity::parse(&q.0).expect("a quantity");
+            if key == "cpu" { q.milli_value() } else { q.value() }
+        };
+        for (key, cap) in &n.capacity {
+            let alloc = &n.allocatable[key];
+            assert!(value(alloc, key) <= value(cap, key), "{key}: allocatable {alloc:?} > capacity {cap:?}");
+        }
+        let mem = |m: &BTreeMap<String, Quantity>| value(&m["memory"], "memory");
+        assert!(mem(&n.capacity) - mem(&n.allocatable) >= (64 << 20) + (100 << 20), "reserved and eviction");
+        assert_eq!(
+            value(&n.capacity["cpu"], "cpu") - value(&n.allocatable["cpu"], "cpu"),
+            100,
+            "only system-reserved takes cpu"
+        );
+        assert!(!n.kernel_version.is_empty() && !n.boot_id.is_empty());
+        assert_ne!(n.os_image, "skiff hollow node");
+        let source = n.pressure.as_ref().expect("a real node measures pressure");
+        assert_eq!(source.eviction_hard.len(), 4, "the default thresholds");
+
+        // Without --node-ip: the host's primary address (every test host has one).
+        let auto = Opts { node_ip: None, ..o }.plan(dir.path()).expect("plan");
+        assert!(!auto[0].ip.is_loopback() && !auto[0].ip.is_unspecified(), "{}", auto[0].ip);
     }
 }

@@ -33,6 +33,8 @@ pub struct Ctx {
     #[allow(dead_code)]
     pub user: UserInfo,
     pub headers: HeaderMap,
+    /// The connection upgrade of an exec or attach request (the client's WebSocket).
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 impl Ctx {
@@ -55,7 +57,8 @@ pub async fn resource(
     req: http::request::Parts,
     body: bytes::Bytes,
 ) -> Response {
-    let ctx = Ctx { state, target, query, user, headers: req.headers };
+    let upgrade = req.extensions.get::<hyper::upgrade::OnUpgrade>().cloned();
+    let ctx = Ctx { state, target, query, user, headers: req.headers, upgrade };
     let named = ctx.target.name.is_some();
     match dispatch(&ctx, req.method, &body).await {
         Ok(r) => r,
@@ -112,7 +115,8 @@ async fn dispatch(ctx: &Ctx, method: Method, body: &[u8]) -> Result<Response, Ap
         (&Method::GET, true, None) if ctx.query.bool("watch")? => watch::watch(ctx).await,
         (&Method::GET, true, None | Some("status")) => read::get(ctx).await,
         (&Method::GET, true, Some("scale")) => subresource::get_scale(ctx),
-        (_, true, Some("log" | "exec" | "attach")) => Err(subresource::no_kubelet(ctx)),
+        (&Method::GET, true, Some("log")) => subresource::pod_log(ctx).await,
+        (&Method::GET | &Method::POST, true, Some("exec" | "attach")) => subresource::pod_stream(ctx, &method).await,
         (&Method::POST, false, None) => write::create(ctx, body).await,
         (&Method::POST, true, Some("binding")) => subresource::bind(ctx, body).await,
         (&Method::POST, true, Some("eviction")) => subresource::evict(ctx, body).await,

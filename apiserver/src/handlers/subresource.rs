@@ -1,6 +1,8 @@
 //! Subresources other than status: `scale` (deployments, replicasets), `pods/binding`,
-//! `pods/eviction`, and the kubelet-served ones (`log`, `exec`, `attach`).
+//! `pods/eviction`, and the kubelet-served ones (`log`, `exec`, `attach`, proxied through
+//! `kubelet_proxy`).
 
+use axum::http::Method;
 use axum::response::Response;
 use serde_json::{json, Value};
 
@@ -11,6 +13,8 @@ use super::body::{self, meta_str};
 
 use super::write::{self, Manager, WriteOpts};
 use super::Ctx;
+use crate::kubelet_proxy::options::{LogOptions, StreamOptions};
+use crate::kubelet_proxy::{self, target};
 use crate::request::FieldValidation;
 use crate::timestamps;
 
@@ -253,13 +257,59 @@ pub async fn evict(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
 }
 
 /// Logs, exec and attach are served by the pod's kubelet, reached through the API server.
-pub fn no_kubelet(ctx: &Ctx) -> ApiError {
-    let name = ctx.target.name.as_deref().unwrap_or("");
-    match ctx.state.store.get(&ctx.target.key(name)) {
-        None => ApiError::not_found("", "pods", name),
-        Some(_) => ApiError::bad_request(format!(
-            "pod {name:?} has no running kubelet to serve {}: no node agent is connected to this server",
-            ctx.target.subresource.as_deref().unwrap_or("this request")
-        )),
+
+/// The pod a kubelet request is about, from the cache.
+fn stored_pod(ctx: &Ctx, name: &str) -> Result<Value, ApiError> {
+    let obj = ctx.state.store.get(&ctx.target.key(name)).ok_or_else(|| ApiError::not_found("", "pods", name))?;
+    serde_json::from_slice(&obj.json).map_err(internal)
+}
+
+/// The kubelet of node `node`, from its Node object.
+fn kubelet_of(ctx: &Ctx, node: &str) -> Result<kubelet_proxy::Endpoint, ApiError> {
+    let nodes = api::resources::by_plural("", "v1", "nodes").ok_or_else(|| internal("no nodes resource"))?;
+    let obj = ctx.state.store.get(&nodes.key(None, node)).ok_or_else(|| ApiError::not_found("", "nodes", node))?;
+    let node_obj: Value = serde_json::from_slice(&obj.json).map_err(internal)?;
+    target::endpoint_of(&node_obj, node)
+}
+
+fn node_name(pod: &Value) -> Option<&str> {
+    pod.pointer("/spec/nodeName").and_then(Value::as_str).filter(|n| !n.is_empty())
+}
+
+/// `GET pods/{name}/log`: the options are validated (400, 422), the container chosen (400), and
+/// the kubelet's answer streamed back. A pod on no node yet has an empty log, as upstream.
+pub async fn pod_log(ctx: &Ctx) -> Result<Response, ApiError> {
+    let name = ctx.name()?;
+    let opts = LogOptions::from_query(&ctx.query, name)?;
+    let pod = stored_pod(ctx, name)?;
+    let container = target::container_of(&pod, name, opts.container.as_deref())?;
+    let Some(node) = node_name(&pod) else {
+        return Ok(crate::response::bytes(200, "text/plain", Vec::new()));
+    };
+    let ep = kubelet_of(ctx, node)?;
+    let namespace = ctx.target.namespace.as_deref().unwrap_or_default();
+    let mut path = format!("/containerLogs/{namespace}/{name}/{container}");
+    let query = opts.kubelet_query();
+    if !query.is_empty() {
+        path = format!("{path}?{query}");
     }
+    ctx.state.kubelet.logs(&ep, &path, name).await
+}
+
+/// `GET|POST pods/{name}/exec` and `pods/{name}/attach`: the container chosen (400), the pod
+/// on a node (400 otherwise), then the client's upgrade request goes to the kubelet and the
+/// two connections are joined (see `kubelet_proxy`).
+pub async fn pod_stream(ctx: &Ctx, method: &Method) -> Result<Response, ApiError> {
+    let name = ctx.name()?;
+    let exec = ctx.target.subresource.as_deref() == Some("exec");
+    let opts = StreamOptions::from_query(&ctx.query, exec);
+    let pod = stored_pod(ctx, name)?;
+    let container = target::container_of(&pod, name, opts.container.as_deref())?;
+    let node = node_name(&pod)
+        .ok_or_else(|| ApiError::bad_request(format!("pod {name} does not have a host assigned")))?;
+    let ep = kubelet_of(ctx, node)?;
+    let namespace = ctx.target.namespace.as_deref().unwrap_or_default();
+    let endpoint = if exec { "exec" } else { "attach" };
+    let path = format!("/{endpoint}/{namespace}/{name}/{container}?{}", opts.kubelet_query());
+    ctx.state.kubelet.upgrade(&ep, method, &path, &ctx.headers, ctx.upgrade.clone()).await
 }

@@ -1,8 +1,10 @@
 //! One node's lifecycle: registration (again if the Node is deleted), Lease renewal every
 //! quarter of its duration and NodeStatus every `--node-status-update-frequency`, both started
 //! at a random offset so that many hollow nodes spread their heartbeats; and the podCIDR, handed
-//! to the pod workers once known.
+//! to the pod workers once known. Each status update measures what changes: the pressure
+//! conditions of a real node ([`host`]) and the runtime's images.
 
+pub mod host;
 pub mod lease;
 pub mod object;
 
@@ -18,8 +20,10 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{code, Error};
+use crate::runtime::Runtime;
 use api::cidr::Cidr;
-use object::NodeConfig;
+use host::Pressure;
+use object::{NodeConfig, Observed};
 
 /// What the shared node watch tells a node.
 #[derive(Debug)]
@@ -40,11 +44,15 @@ pub struct Timing {
 pub struct Agent {
     cfg: NodeConfig,
     client: Client,
+    /// The node's runtime, for `status.images`.
+    runtime: Arc<dyn Runtime>,
     timing: Timing,
     /// Bounds concurrent registrations when many hollow nodes start at once.
     gate: Arc<Semaphore>,
     cidr: watch::Sender<Option<Cidr>>,
     current: Option<Arc<Node>>,
+    /// The pressure last reported, to log its changes.
+    pressure: Pressure,
 }
 
 fn jittered(period: Duration) -> Instant {
@@ -60,11 +68,12 @@ impl Agent {
     pub fn new(
         cfg: NodeConfig,
         client: Client,
+        runtime: Arc<dyn Runtime>,
         timing: Timing,
         gate: Arc<Semaphore>,
         cidr: watch::Sender<Option<Cidr>>,
     ) -> Self {
-        Agent { cfg, client, timing, gate, cidr, current: None }
+        Agent { cfg, client, runtime, timing, gate, cidr, current: None, pressure: Pressure::default() }
     }
 
     fn api(&self) -> Api<Node> {
@@ -158,9 +167,10 @@ impl Agent {
     async fn register(&mut self) -> Result<(), Error> {
         let api = self.api();
         let name = self.cfg.name.clone();
+        let observed = self.measure().await;
         let node = {
             let _permit = self.gate.acquire().await;
-            match api.create(&PostParams::default(), &object::node(&self.cfg, Timestamp::now())).await {
+            match api.create(&PostParams::default(), &object::node(&self.cfg, &observed, Timestamp::now())).await {
                 Ok(n) => {
                     tracing::info!("node registered");
                     n
@@ -185,8 +195,33 @@ impl Agent {
         self.post_status().await
     }
 
+    /// What the status reports beyond the config, measured now: a real node's pressure (file
+    /// reads, off the async threads) and the runtime's images (None if it cannot list them).
+    async fn measure(&mut self) -> Observed {
+        let pressure = match self.cfg.pressure.clone() {
+            None => Pressure::default(),
+            Some(source) => tokio::task::spawn_blocking(move || source.sample()).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "measuring node pressure failed");
+                self.pressure
+            }),
+        };
+        if pressure != self.pressure {
+            tracing::info!(memory = pressure.memory, disk = pressure.disk, pid = pressure.pid, "node pressure changed");
+            self.pressure = pressure;
+        }
+        let images = match self.runtime.list_images().await {
+            Ok(list) => Some(object::images(list)),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list images for the node status");
+                None
+            }
+        };
+        Observed { pressure, images }
+    }
+
     async fn post_status(&mut self) -> Result<(), Error> {
-        let status = object::status(&self.cfg, self.current.as_deref(), Timestamp::now());
+        let observed = self.measure().await;
+        let status = object::status(&self.cfg, self.current.as_deref(), &observed, Timestamp::now());
         let patch = serde_json::json!({ "status": status });
         let node = self
             .api()

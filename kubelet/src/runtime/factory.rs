@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::fake::FakeRuntime;
+use super::linux::runtime::LinuxRuntime;
 use super::Runtime;
 
 /// The runtimes `--runtime` can name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum RuntimeKind {
-    /// Real containers (not available yet).
+    /// Real containers: the built-in Linux runtime.
     Linux,
     /// In-memory hollow nodes.
     Fake,
@@ -35,10 +36,16 @@ impl std::fmt::Display for RuntimeKind {
 
 #[derive(Debug, thiserror::Error)]
 pub enum FactoryError {
-    /// The runtime exists as a flag value, not yet as code.
-    #[error("the {0} runtime is not built yet in this version (use --runtime fake for hollow nodes)")]
-    NotBuilt(RuntimeKind),
+    /// The Linux runtime could not open its state (data dir, cgroupfs, image store).
+    #[error("the linux runtime cannot start: {0}")]
+    Linux(String),
 }
+
+/// Where cgroupfs is mounted.
+const CGROUP_MOUNT: &str = "/sys/fs/cgroup";
+/// The shim is this very binary, run as `skiff shim` (still the right one if the file on disk
+/// is replaced by an upgrade meanwhile).
+const SELF_EXE: &str = "/proc/self/exe";
 
 /// The runtime of each node, by node name (what [`crate::run_with_runtimes`] takes; tests use it
 /// to hand a restarted kubelet the runtimes of the previous one).
@@ -72,7 +79,12 @@ impl RuntimeFactory {
     pub fn create(&self) -> Result<Arc<dyn Runtime>, FactoryError> {
         match self.kind {
             RuntimeKind::Fake => Ok(Arc::new(FakeRuntime::new(self.fake_run_for))),
-            RuntimeKind::Linux => Err(FactoryError::NotBuilt(RuntimeKind::Linux)),
+            RuntimeKind::Linux => {
+                let agent = self.data_dir.join("agent");
+                let rt = LinuxRuntime::open(&agent, Path::new(CGROUP_MOUNT), Path::new(SELF_EXE))
+                    .map_err(|e| FactoryError::Linux(e.to_string()))?;
+                Ok(rt)
+            }
         }
     }
 }
@@ -82,7 +94,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn fake_is_built_and_linux_is_a_typed_error() {
+    fn fake_runtimes_are_one_per_node_and_linux_needs_a_writable_data_dir() {
         let dir = Path::new("/nonexistent/skiff-data");
         let fake = RuntimeFactory::new(RuntimeKind::Fake, dir, Duration::from_secs(1));
         let rt = fake.create().expect("the fake runtime");
@@ -91,13 +103,11 @@ mod tests {
         let other = fake.create().expect("the fake runtime");
         assert!(!Arc::ptr_eq(&rt, &other));
 
-        let linux = RuntimeFactory::new(RuntimeKind::Linux, dir, Duration::from_secs(1));
+        let file = tempfile::NamedTempFile::new().expect("tmp");
+        let linux = RuntimeFactory::new(RuntimeKind::Linux, file.path(), Duration::from_secs(1));
         match linux.create() {
-            Err(e @ FactoryError::NotBuilt(RuntimeKind::Linux)) => {
-                assert!(e.to_string().contains("linux runtime is not built yet"), "{e}")
-            }
-            Err(e) => panic!("unexpected error {e}"),
-            Ok(_) => panic!("the linux runtime does not exist yet"),
+            Err(e @ FactoryError::Linux(_)) => assert!(e.to_string().contains("linux runtime cannot start"), "{e}"),
+            Ok(_) => panic!("a data dir that is a file cannot hold the runtime's state"),
         }
     }
 }

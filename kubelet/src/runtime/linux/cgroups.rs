@@ -300,6 +300,64 @@ impl Cgroup {
     }
 }
 
+/// The hierarchies `/proc/self/cgroup` names: `Some(controllers)` per v1 hierarchy with
+/// controllers (`cpu,cpuacct`, `memory`, …; named ones like `name=systemd` left out), or
+/// `None` when the process is on the unified (v2) tree only.
+pub fn v1_hierarchies(proc_self_cgroup: &str) -> Option<Vec<String>> {
+    let v1: Vec<String> = proc_self_cgroup
+        .lines()
+        .filter_map(|l| l.split(':').nth(1))
+        .filter(|c| !c.is_empty() && !c.starts_with("name="))
+        .map(str::to_string)
+        .collect();
+    (!v1.is_empty()).then_some(v1)
+}
+
+/// Makes cgroupfs visible at `mount` when it is not (e.g. under `ip netns exec`, which mounts a
+/// fresh sysfs over /sys in its private mount namespace, hiding /sys/fs/cgroup): the host's
+/// hierarchies, as `/proc/self/cgroup` lists them, are mounted again there — a tmpfs holding one
+/// mount per v1 hierarchy (with a link per co-mounted controller), or the v2 tree. Only ever
+/// called when detection failed; the mounts stay in this process's mount namespace.
+pub fn ensure_mounted(mount: &Path) -> Result<Layout, CgroupError> {
+    if let Ok(layout) = Layout::detect(mount) {
+        return Ok(layout);
+    }
+    let failed = |what: String, e: nix::Error| -> CgroupError {
+        IoError { action: "mount", path: PathBuf::from(what), source: io::Error::from(e) }.into()
+    };
+    let own = fs::read_to_string("/proc/self/cgroup").map_err(io_err("read", Path::new("/proc/self/cgroup")))?;
+    use nix::mount::{mount as mnt, MsFlags};
+    let flags = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
+    match v1_hierarchies(&own) {
+        Some(hierarchies) => {
+            fs::create_dir_all(mount).map_err(io_err("create", mount))?;
+            mnt(Some("tmpfs"), mount, Some("tmpfs"), flags, Some("mode=755"))
+                .map_err(|e| failed(mount.display().to_string(), e))?;
+            for h in hierarchies {
+                let dir = mount.join(&h);
+                fs::create_dir_all(&dir).map_err(io_err("create", &dir))?;
+                mnt(Some("cgroup"), &dir, Some("cgroup"), flags, Some(h.as_str()))
+                    .map_err(|e| failed(dir.display().to_string(), e))?;
+                if h.contains(',') {
+                    for c in h.split(',') {
+                        let link = mount.join(c);
+                        if !link.exists() {
+                            std::os::unix::fs::symlink(&h, &link).map_err(io_err("link", &link))?;
+                        }
+                    }
+                }
+            }
+        }
+        None => {
+            fs::create_dir_all(mount).map_err(io_err("create", mount))?;
+            mnt(Some("cgroup2"), mount, Some("cgroup2"), flags, None::<&str>)
+                .map_err(|e| failed(mount.display().to_string(), e))?;
+        }
+    }
+    tracing::info!(mount = %mount.display(), "mounted cgroupfs, which this mount namespace did not show");
+    Layout::detect(mount)
+}
+
 /// Enables the runtime's controllers for the children of `dir` (v2), those the tree offers.
 fn enable_controllers(dir: &Path) -> Result<(), CgroupError> {
     let available = fs::read_to_string(dir.join("cgroup.controllers")).unwrap_or_default();
@@ -346,6 +404,13 @@ fn remove_tree(dir: &Path) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::cell::RefCell;
+
+    #[test]
+    fn hierarchies_from_proc_self_cgroup() {
+        let hybrid = "9:name=systemd:/\n4:memory:/x\n2:cpu,cpuacct:/\n1:pids:/\n0::/\n";
+        assert_eq!(v1_hierarchies(hybrid), Some(vec!["memory".into(), "cpu,cpuacct".into(), "pids".into()]));
+        assert_eq!(v1_hierarchies("0::/user.slice\n"), None);
+    }
 
     fn resources() -> LinuxContainerResources {
         LinuxContainerResources {

@@ -1,23 +1,31 @@
 //! The node's image store: a content-addressed blob store (`blobs/sha256/<hex>`, every blob
 //! verified against its digest) and a table of references (`refs.json`: normalised reference →
 //! manifest digest), shared by every pod of the node. Images get in by import of a tarball —
-//! docker-archive (`docker save`) or OCI image layout — the air-gapped path of DESIGN §10; registry
-//! pulls come later and store the same way.
+//! docker-archive (`docker save`) or OCI image layout, uncompressed or as a whole gzip- or
+//! zstd-compressed (told by the first bytes, not the file name) — the air-gapped path of DESIGN
+//! §10; registry pulls come later and store the same way.
 //!
 //! A docker-archive has no OCI manifest: one is written for it (config and layers as the archive
-//! names them, layers as uncompressed tar), so every image in the store is an OCI manifest and its
-//! `imageID` is `name@sha256:<manifest digest>`. An OCI layout's index may name a multi-platform
-//! index; the manifest of this platform (linux and the host's architecture) is taken.
+//! names them, each layer's media type after its compression as its first bytes tell), so every
+//! image in the store is an OCI manifest and its `imageID` is `name@sha256:<manifest digest>`.
+//! An OCI layout's index may name a multi-platform index; the manifest of this platform (linux
+//! and the host's architecture) is taken. Layer blobs are stored as they come (compressed ones
+//! compressed, under the digest a registry names them by); unpacking decompresses
+//! ([`super::layers`], [`super::snapshots`]).
 //!
-//! Unpacking layers into root filesystems is the next part; nothing here mounts or forks.
+//! The store is shared by the agent and `skiff images` while the agent runs: blobs are written to
+//! a temp file and renamed, `refs.json` is replaced by rename, and every read-modify-write of it
+//! holds an exclusive `flock` on `<root>/lock`. Nothing here mounts or forks.
 
+use super::layers::Compression;
 use super::{io_err, IoError};
 use std::collections::{BTreeMap, HashMap};
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use ring::digest::{Context, SHA256};
+use rustix::fs::FlockOperation;
 use serde_json::{json, Value};
 
 use crate::runtime::image_ref::ImageRef;
@@ -42,6 +50,11 @@ pub enum ImageError {
     BadReference(String),
 }
 
+/// The store of a data directory: `<data-dir>/agent/store`.
+pub fn store_root(data_dir: &Path) -> PathBuf {
+    data_dir.join("agent").join("store")
+}
+
 /// The normalised form of a reference (`busybox:1.36` → `docker.io/library/busybox:1.36`).
 pub fn normalise(reference: &str) -> Result<String, ImageError> {
     let r = ImageRef::parse(reference).map_err(|_| ImageError::BadReference(reference.to_string()))?;
@@ -50,6 +63,13 @@ pub fn normalise(reference: &str) -> Result<String, ImageError> {
         (Some(t), None) => format!("{}:{t}", r.name),
         (None, None) => format!("{}:latest", r.name),
     })
+}
+
+/// The hex of a `sha256:<64 lowercase hex>` digest; `None` for anything else (so a digest read
+/// from an archive can never name a path outside the store).
+pub fn digest_hex(digest: &str) -> Option<&str> {
+    let hex = digest.strip_prefix("sha256:")?;
+    (hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))).then_some(hex)
 }
 
 /// The OCI architecture name of this host.
@@ -65,6 +85,37 @@ fn host_arch() -> &'static str {
     }
 }
 
+/// A `flock` on a file, released when dropped (the lock belongs to this open file, so two
+/// threads of one process exclude each other as two processes do).
+#[derive(Debug)]
+pub(super) struct FileLock {
+    _file: File,
+}
+
+impl FileLock {
+    /// Waits for an exclusive lock on `path` (created if missing).
+    pub(super) fn exclusive(path: &Path) -> Result<FileLock, IoError> {
+        FileLock::take(path, FlockOperation::LockExclusive)
+    }
+
+    /// Waits for a shared lock on `path` (created if missing).
+    pub(super) fn shared(path: &Path) -> Result<FileLock, IoError> {
+        FileLock::take(path, FlockOperation::LockShared)
+    }
+
+    fn take(path: &Path, op: FlockOperation) -> Result<FileLock, IoError> {
+        let file =
+            OpenOptions::new().create(true).truncate(false).write(true).open(path).map_err(io_err("open", path))?;
+        loop {
+            match rustix::fs::flock(&file, op) {
+                Ok(()) => return Ok(FileLock { _file: file }),
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => return Err(io_err("lock", path)(e.into())),
+            }
+        }
+    }
+}
+
 /// One image as the store holds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Image {
@@ -75,20 +126,28 @@ pub struct Image {
     pub config_digest: String,
     /// Layer digests, base first.
     pub layers: Vec<String>,
-    /// Config plus layers, in bytes.
+    /// Config plus layers, in bytes (as stored: compressed layers count compressed).
     pub size: u64,
 }
 
+/// A handle on the store at a root; cheap to clone, and any number of handles (in this process
+/// or another) may use one store at once.
+#[derive(Debug, Clone)]
 pub struct ImageStore {
     root: PathBuf,
 }
 
 impl ImageStore {
-    /// Opens (creating) the store at `root` (`<data-dir>/agent/store`).
+    /// Opens (creating) the store at `root` (`<data-dir>/agent/store`, [`store_root`]).
     pub fn open(root: &Path) -> Result<ImageStore, ImageError> {
         let blobs = root.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
         Ok(ImageStore { root: root.to_path_buf() })
+    }
+
+    /// The store's directory.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// The path of a blob (`sha256:<hex>` or `<hex>`).
@@ -108,10 +167,12 @@ impl ImageStore {
             let mut buf = vec![0u8; 64 * 1024];
             let mut size = 0u64;
             loop {
-                let n = reader.read(&mut buf).map_err(io_err("read into", &tmp))?;
-                if n == 0 {
-                    break;
-                }
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io_err("read into", &tmp)(e).into()),
+                };
                 ctx.update(&buf[..n]);
                 file.write_all(&buf[..n]).map_err(io_err("write", &tmp))?;
                 size += n as u64;
@@ -133,8 +194,21 @@ impl ImageStore {
         Ok(fs::read(&path).map_err(io_err("read", &path))?)
     }
 
+    /// How a stored blob is compressed, as its first bytes tell.
+    fn blob_compression(&self, digest: &str) -> Result<Compression, ImageError> {
+        let path = self.blob_path(digest);
+        let mut head = Vec::with_capacity(4);
+        File::open(&path).and_then(|f| f.take(4).read_to_end(&mut head)).map_err(io_err("read", &path))?;
+        Ok(Compression::detect(&head))
+    }
+
     fn refs_path(&self) -> PathBuf {
         self.root.join("refs.json")
+    }
+
+    /// Holds the store's lock: every read-modify-write of `refs.json` happens under it.
+    fn lock(&self) -> Result<FileLock, ImageError> {
+        Ok(FileLock::exclusive(&self.root.join("lock"))?)
     }
 
     /// Reference → manifest digest.
@@ -148,34 +222,61 @@ impl ImageStore {
         }
     }
 
+    /// Replaces `refs.json` (by rename: readers see the old table or the new one, whole). Only
+    /// under [`ImageStore::lock`].
     fn write_refs(&self, refs: &BTreeMap<String, String>) -> Result<(), ImageError> {
         let path = self.refs_path();
-        let tmp = self.root.join(format!(".refs-{}.json", std::process::id()));
+        let tmp = self.root.join(format!(".refs-{}-{}.json", std::process::id(), rand::random::<u64>()));
         let bytes = serde_json::to_vec_pretty(refs).map_err(|e| io_err("encode", &path)(io::Error::other(e)))?;
-        fs::write(&tmp, bytes).map_err(io_err("write", &tmp))?;
-        Ok(fs::rename(&tmp, &path).map_err(io_err("replace", &path))?)
+        let written = File::create(&tmp)
+            .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_all()))
+            .map_err(io_err("write", &tmp))
+            .and_then(|()| fs::rename(&tmp, &path).map_err(io_err("replace", &path)));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        Ok(written?)
     }
 
     /// The image a reference names, if the store has it.
     pub fn resolve(&self, reference: &str) -> Result<Option<Image>, ImageError> {
         let reference = normalise(reference)?;
         let Some(digest) = self.refs()?.get(&reference).cloned() else { return Ok(None) };
+        self.image(reference, digest).map(Some)
+    }
+
+    /// Every image the store has, one per reference, in reference order. A reference whose
+    /// manifest cannot be read is left out (and logged), so one broken image hides no other.
+    pub fn list(&self) -> Result<Vec<Image>, ImageError> {
+        let mut out = Vec::new();
+        for (reference, digest) in self.refs()? {
+            match self.image(reference.clone(), digest) {
+                Ok(image) => out.push(image),
+                Err(e) => tracing::warn!(image = %reference, error = %e, "image left out of the list"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// The image of a reference from its stored manifest.
+    fn image(&self, reference: String, digest: String) -> Result<Image, ImageError> {
         let manifest: Value = serde_json::from_slice(&self.read_blob(&digest)?)
             .map_err(|e| ImageError::NotAnImage { file: reference.clone(), reason: format!("stored manifest: {e}") })?;
         let config = &manifest["config"];
         let layers: Vec<&Value> = manifest["layers"].as_array().map(|l| l.iter().collect()).unwrap_or_default();
-        Ok(Some(Image {
+        Ok(Image {
             manifest_digest: digest,
             config_digest: config["digest"].as_str().unwrap_or_default().to_string(),
             layers: layers.iter().filter_map(|l| l["digest"].as_str().map(str::to_string)).collect(),
             size: config["size"].as_u64().unwrap_or(0) + layers.iter().filter_map(|l| l["size"].as_u64()).sum::<u64>(),
             reference,
-        }))
+        })
     }
 
     /// Forgets a reference (its blobs stay until image garbage collection). Whether it existed.
     pub fn remove(&self, reference: &str) -> Result<bool, ImageError> {
         let reference = normalise(reference)?;
+        let _lock = self.lock()?;
         let mut refs = self.refs()?;
         let removed = refs.remove(&reference).is_some();
         if removed {
@@ -184,12 +285,14 @@ impl ImageStore {
         Ok(removed)
     }
 
-    /// Imports a tarball (docker-archive or OCI image layout, uncompressed); returns the
-    /// references it added, each tag the archive names.
+    /// Imports a tarball (docker-archive or OCI image layout; uncompressed, gzip or zstd);
+    /// returns the references it added, each tag the archive names. An archive that is not
+    /// whole and right adds no reference (the blobs it brought wait for garbage collection).
     pub fn import(&self, path: &Path) -> Result<Vec<String>, ImageError> {
         let file_name = path.display().to_string();
         let file = File::open(path).map_err(io_err("open", path))?;
-        let mut archive = tar::Archive::new(file);
+        let (_, stream) = super::layers::decompress(io::BufReader::new(file)).map_err(io_err("read", path))?;
+        let mut archive = tar::Archive::new(stream);
         // Every regular file becomes a blob; the few metadata files are kept in memory as well.
         let mut blobs: HashMap<String, (String, u64)> = HashMap::new();
         let mut metadata: HashMap<String, Vec<u8>> = HashMap::new();
@@ -201,7 +304,7 @@ impl ImageStore {
             }
             let name =
                 entry.path().map_err(io_err("read", path))?.to_string_lossy().trim_start_matches("./").to_string();
-            let size = entry.header().size().unwrap_or(0);
+            let size = entry.size();
             let is_metadata = matches!(name.as_str(), "manifest.json" | "index.json" | "oci-layout");
             let (digest, stored) = if is_metadata && size <= MAX_METADATA {
                 let mut bytes = Vec::with_capacity(size as usize);
@@ -212,6 +315,12 @@ impl ImageStore {
             } else {
                 self.put_blob(&mut entry)?
             };
+            if stored != size {
+                return Err(ImageError::NotAnImage {
+                    file: file_name,
+                    reason: format!("{name} is cut short ({stored} of {size} bytes)"),
+                });
+            }
             if let Some(hex) = name.strip_prefix("blobs/sha256/") {
                 let actual = digest.trim_start_matches("sha256:");
                 if hex != actual {
@@ -239,6 +348,7 @@ impl ImageStore {
                 reason: "neither manifest.json (docker-archive) nor oci-layout (OCI image layout) found".into(),
             });
         };
+        let _lock = self.lock()?;
         let mut refs = self.refs()?;
         let mut added = Vec::new();
         for (reference, digest) in named {
@@ -264,9 +374,8 @@ impl ImageStore {
             let mut layers = Vec::new();
             for l in entry["Layers"].as_array().into_iter().flatten() {
                 let (digest, size) = blob(l.as_str().unwrap_or_default())?;
-                layers.push(
-                    json!({"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": digest, "size": size}),
-                );
+                let media_type = self.blob_compression(&digest)?.layer_media_type();
+                layers.push(json!({"mediaType": media_type, "digest": digest, "size": size}));
             }
             let oci = json!({
                 "schemaVersion": 2,
@@ -306,11 +415,11 @@ impl ImageStore {
     }
 
     /// The digest of this platform's manifest behind a descriptor (itself, or the matching entry
-    /// of a multi-platform index).
+    /// of a multi-platform index), once every blob it names is in the store at its size.
     fn platform_manifest(&self, file: &str, desc: &Value) -> Result<String, ImageError> {
         let bad = |reason: String| ImageError::NotAnImage { file: file.to_string(), reason };
-        let digest = desc["digest"].as_str().ok_or_else(|| bad("a descriptor without a digest".into()))?;
-        let bytes = self.read_blob(digest).map_err(|_| bad(format!("{digest} is named but missing")))?;
+        let digest = self.present(file, desc)?;
+        let bytes = self.read_blob(&digest)?;
         let doc: Value = serde_json::from_slice(&bytes).map_err(|e| bad(format!("{digest}: {e}")))?;
         let media = doc["mediaType"].as_str().or(desc["mediaType"].as_str()).unwrap_or(MANIFEST_V2);
         match media {
@@ -325,8 +434,33 @@ impl ImageStore {
                     None => Err(bad(format!("{digest}: no manifest for linux/{arch}"))),
                 }
             }
-            MANIFEST_V2 | DOCKER_MANIFEST_V2 => Ok(digest.to_string()),
+            MANIFEST_V2 | DOCKER_MANIFEST_V2 => {
+                if !doc["config"].is_object() {
+                    return Err(bad(format!("{digest}: a manifest without a config")));
+                }
+                self.present(file, &doc["config"])?;
+                for layer in doc["layers"].as_array().into_iter().flatten() {
+                    self.present(file, layer)?;
+                }
+                Ok(digest)
+            }
             other => Err(bad(format!("{digest}: unsupported media type {other}"))),
+        }
+    }
+
+    /// The digest of a descriptor whose blob is in the store, at the size the descriptor says
+    /// when it says one.
+    fn present(&self, file: &str, desc: &Value) -> Result<String, ImageError> {
+        let bad = |reason: String| ImageError::NotAnImage { file: file.to_string(), reason };
+        let digest = desc["digest"].as_str().ok_or_else(|| bad("a descriptor without a digest".into()))?;
+        if digest_hex(digest).is_none() {
+            return Err(bad(format!("{digest:?} is not a sha256 digest")));
+        }
+        let len =
+            fs::metadata(self.blob_path(digest)).map_err(|_| bad(format!("{digest} is named but missing")))?.len();
+        match desc["size"].as_u64() {
+            Some(size) if size != len => Err(bad(format!("{digest} is {len} bytes, not the {size} named"))),
+            _ => Ok(digest.to_string()),
         }
     }
 }
@@ -470,5 +604,158 @@ mod tests {
         let not_tar = dir.path().join("not.tar");
         fs::write(&not_tar, b"garbage").expect("write");
         assert!(store.import(&not_tar).is_err());
+    }
+
+    /// A docker-archive of one image (`tag`) with one layer, as tar bytes.
+    fn docker_archive_tar(tag: &str, layer: &[u8]) -> Vec<u8> {
+        let config = format!(r#"{{"os":"linux","architecture":"{}","tag":"{tag}"}}"#, host_arch()).into_bytes();
+        let manifest =
+            format!(r#"[{{"Config":"{}.json","RepoTags":["{tag}"],"Layers":["l1/layer.tar"]}}]"#, sha(&config));
+        let mut b = tar::Builder::new(Vec::new());
+        for (n, bytes) in [
+            (format!("{}.json", sha(&config)), config),
+            ("l1/layer.tar".to_string(), layer.to_vec()),
+            ("manifest.json".to_string(), manifest.into_bytes()),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(bytes.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            b.append_data(&mut h, n, bytes.as_slice()).expect("append");
+        }
+        b.into_inner().expect("tar")
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).expect("gzip");
+        enc.finish().expect("gzip")
+    }
+
+    fn zstd(bytes: &[u8]) -> Vec<u8> {
+        ruzstd::encoding::compress_to_vec(bytes, ruzstd::encoding::CompressionLevel::Fastest)
+    }
+
+    fn stored_manifest(store: &ImageStore, img: &Image) -> Value {
+        serde_json::from_slice(&fs::read(store.blob_path(&img.manifest_digest)).expect("manifest")).expect("json")
+    }
+
+    #[test]
+    fn compressed_archives_are_told_by_their_bytes_not_their_names() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ImageStore::open(&dir.path().join("store")).expect("open");
+        let layer = b"a plain layer".to_vec();
+        // Names that lie: the gzip archive is called .tar, the zstd one .tar.gz.
+        let gz = dir.path().join("gz.tar");
+        fs::write(&gz, gzip(&docker_archive_tar("app:gz", &layer))).expect("write");
+        let zst = dir.path().join("zst.tar.gz");
+        fs::write(&zst, zstd(&docker_archive_tar("app:zst", &layer))).expect("write");
+        assert_eq!(store.import(&gz).expect("gzip archive"), vec!["docker.io/library/app:gz"]);
+        assert_eq!(store.import(&zst).expect("zstd archive"), vec!["docker.io/library/app:zst"]);
+        let img = store.resolve("app:zst").expect("resolve").expect("present");
+        assert_eq!(img.layers, vec![format!("sha256:{}", sha(&layer))]);
+        assert_eq!(stored_manifest(&store, &img)["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar");
+    }
+
+    #[test]
+    fn compressed_docker_archive_layers_keep_their_digest_and_name_their_compression() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ImageStore::open(&dir.path().join("store")).expect("open");
+        for (tag, layer, media) in [
+            ("app:gz", gzip(b"layer tar"), "application/vnd.oci.image.layer.v1.tar+gzip"),
+            ("app:zst", zstd(b"layer tar"), "application/vnd.oci.image.layer.v1.tar+zstd"),
+        ] {
+            let path = dir.path().join("archive.tar");
+            fs::write(&path, docker_archive_tar(tag, &layer)).expect("write");
+            store.import(&path).expect("import");
+            let img = store.resolve(tag).expect("resolve").expect("present");
+            assert_eq!(img.layers, vec![format!("sha256:{}", sha(&layer))], "the compressed blob's digest");
+            assert_eq!(stored_manifest(&store, &img)["layers"][0]["mediaType"], media);
+        }
+    }
+
+    #[test]
+    fn an_oci_layout_whose_manifest_names_a_missing_layer_adds_nothing() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ImageStore::open(&dir.path().join("store")).expect("open");
+        let config = b"{}".to_vec();
+        let manifest = serde_json::to_vec(&json!({
+            "schemaVersion": 2, "mediaType": MANIFEST_V2,
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": format!("sha256:{}", sha(&config)), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": format!("sha256:{}", sha(b"absent")), "size": 6}],
+        }))
+        .expect("json");
+        let index = serde_json::to_vec(&json!({"schemaVersion": 2, "manifests": [
+            {"mediaType": MANIFEST_V2, "digest": format!("sha256:{}", sha(&manifest)), "size": manifest.len(),
+             "annotations": {"org.opencontainers.image.ref.name": "registry.local/app:v1"}},
+        ]}))
+        .expect("json");
+        let tar = tarball(
+            dir.path(),
+            "broken.tar",
+            &[
+                ("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#.to_vec()),
+                ("index.json", index),
+                (&format!("blobs/sha256/{}", sha(&manifest)), manifest.clone()),
+                (&format!("blobs/sha256/{}", sha(&config)), config.clone()),
+            ],
+        );
+        let err = store.import(&tar).expect_err("a layer is missing");
+        assert!(err.to_string().contains("is named but missing"), "{err}");
+        assert!(store.refs().expect("refs").is_empty());
+        // A digest that is no digest never becomes a path.
+        assert_eq!(digest_hex("sha256:../../etc/passwd"), None);
+        assert_eq!(digest_hex(&format!("sha256:{}", sha(b"x"))), Some(sha(b"x").as_str()));
+        assert_eq!(digest_hex(&sha(b"x")), None, "the algorithm is part of a digest");
+    }
+
+    #[test]
+    fn list_names_every_reference() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = ImageStore::open(&dir.path().join("store")).expect("open");
+        assert!(store.list().expect("list").is_empty());
+        for tag in ["b:1", "a:1"] {
+            let path = dir.path().join("x.tar");
+            fs::write(&path, docker_archive_tar(tag, b"layer")).expect("write");
+            store.import(&path).expect("import");
+        }
+        let listed: Vec<String> = store.list().expect("list").into_iter().map(|i| i.reference).collect();
+        assert_eq!(listed, vec!["docker.io/library/a:1", "docker.io/library/b:1"]);
+    }
+
+    #[test]
+    fn concurrent_imports_and_removals_lose_no_reference() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("store");
+        ImageStore::open(&root).expect("open");
+        let threads: Vec<_> = (0..6)
+            .map(|t| {
+                let (root, dir) = (root.clone(), dir.path().to_path_buf());
+                std::thread::spawn(move || {
+                    let store = ImageStore::open(&root).expect("open");
+                    for i in 0..8 {
+                        let path = dir.join(format!("t{t}-{i}.tar"));
+                        fs::write(&path, docker_archive_tar(&format!("app{t}:{i}"), b"layer")).expect("write");
+                        store.import(&path).expect("import");
+                        if i % 2 == 1 {
+                            assert!(store.remove(&format!("app{t}:{i}")).expect("remove"));
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().expect("thread");
+        }
+        let store = ImageStore::open(&root).expect("open");
+        let refs = store.refs().expect("refs");
+        assert_eq!(refs.len(), 6 * 4, "{refs:?}");
+        assert!(refs.contains_key("docker.io/library/app5:6"));
+        let leftovers: Vec<_> = fs::read_dir(&root)
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(".refs-"))
+            .collect();
+        assert!(leftovers.is_empty(), "no temp refs file left behind");
     }
 }

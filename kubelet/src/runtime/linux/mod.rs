@@ -1,10 +1,18 @@
-//! The built-in Linux runtime (the real-pods issue), built up in parts; so far the cgroup layer
-//! ([`cgroups`]), on both cgroup layouts. The runtime itself is not built yet: the factory still
-//! answers `--runtime linux` with a typed error.
+//! The built-in Linux runtime (the real-pods issue): [`runtime::LinuxRuntime`] behind the
+//! [`crate::runtime::Runtime`] trait, made of the cgroup layer ([`cgroups`], both layouts), the
+//! image store and unpacked layers ([`images`], [`layers`], [`snapshots`], [`dropdir`]), the
+//! pod's pinned namespaces ([`netns`]) and network ([`network`]), and the `skiff shim` process
+//! that starts and supervises each container ([`shim`]).
 
 pub mod cgroups;
+pub mod dropdir;
 pub mod images;
 pub mod layers;
+pub mod snapshots;
+pub mod netns;
+pub mod network;
+pub mod runtime;
+pub mod shim;
 
 use std::io;
 use std::path::{Path, PathBuf};

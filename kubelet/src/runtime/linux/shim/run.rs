@@ -1,0 +1,343 @@
+//! `skiff shim run DIR`: start a container and supervise it (see the module docs of [`super`]).
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use nix::fcntl::OFlag;
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::sys::signal::{kill, signal, SigHandler, Signal};
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use nix::unistd::{fork, getpid, pipe2, setsid, ForkResult, Pid};
+
+use super::logs::LineBuffer;
+use super::{
+    init, now_rfc3339, process_start_time, read_json, write_json, CriLogWriter, ExitRecord, ShimSpec, ShimState,
+    StartReport, EXIT_FILE, SHIM_VERSION, SPEC_FILE, STATE_FILE,
+};
+
+/// How long the logs may keep flowing after the container's first process ended (from
+/// processes that escaped its pid namespace's teardown, which should not exist).
+const LOG_DRAIN: Duration = Duration::from_secs(2);
+
+fn print_report(report: &StartReport) {
+    let line = serde_json::to_string(report).unwrap_or_else(|_| "{\"ok\":false}".into());
+    let mut out = std::io::stdout();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+fn fail(error: String) -> StartReport {
+    StartReport { ok: false, pid: None, shim_pid: None, error: Some(error) }
+}
+
+pub fn run(dir: &Path) -> i32 {
+    let spec: ShimSpec = match read_json(&dir.join(SPEC_FILE)) {
+        Ok(s) => s,
+        Err(e) => {
+            print_report(&fail(format!("read {}: {e}", dir.join(SPEC_FILE).display())));
+            return 1;
+        }
+    };
+    if spec.version > SHIM_VERSION {
+        print_report(&fail(format!("spec version {} is newer than this shim's {SHIM_VERSION}", spec.version)));
+        return 1;
+    }
+    let (report_r, report_w) = match pipe2(OFlag::O_CLOEXEC) {
+        Ok(p) => p,
+        Err(e) => {
+            print_report(&fail(format!("pipe: {e}")));
+            return 1;
+        }
+    };
+    // SAFETY: this process is single-threaded (the shim runs before any runtime or thread starts).
+    match unsafe { fork() } {
+        Err(e) => {
+            print_report(&fail(format!("fork the shim: {e}")));
+            1
+        }
+        Ok(ForkResult::Parent { .. }) => {
+            drop(report_w);
+            let mut text = String::new();
+            let _ = File::from(report_r).read_to_string(&mut text);
+            let report = serde_json::from_str::<StartReport>(text.trim())
+                .unwrap_or_else(|_| fail(format!("the shim ended before reporting (see {}/shim.log)", dir.display())));
+            print_report(&report);
+            i32::from(!report.ok)
+        }
+        Ok(ForkResult::Child) => {
+            drop(report_r);
+            let code = daemon(dir, &spec, report_w);
+            std::process::exit(code);
+        }
+    }
+}
+
+/// The long-lived shim: its own session, stdio on `DIR/shim.log`.
+fn daemon(dir: &Path, spec: &ShimSpec, report_w: OwnedFd) -> i32 {
+    let _ = setsid();
+    // SAFETY: setting signal dispositions to ignore in a single-threaded process.
+    unsafe {
+        let _ = signal(Signal::SIGPIPE, SigHandler::SigIgn);
+        let _ = signal(Signal::SIGHUP, SigHandler::SigIgn);
+    }
+    if let Ok(log) = OpenOptions::new().create(true).append(true).open(dir.join("shim.log")) {
+        let _ = nix::unistd::dup2_stdout(log.as_fd());
+        let _ = nix::unistd::dup2_stderr(log.as_fd());
+    }
+    if let Ok(null) = File::open("/dev/null") {
+        let _ = nix::unistd::dup2_stdin(null.as_fd());
+    }
+    let mut report = File::from(report_w);
+    let mut send = |r: &StartReport| {
+        let line = serde_json::to_string(r).unwrap_or_default();
+        let _ = report.write_all(line.as_bytes());
+    };
+    match start(dir, spec) {
+        Err(error) => {
+            eprintln!("{} start {}: {error}", now_rfc3339(), spec.id);
+            let record = ExitRecord {
+                version: SHIM_VERSION,
+                exit_code: 128,
+                signal: None,
+                finished_at: now_rfc3339(),
+                reason: Some("StartError".into()),
+                message: Some(error.clone()),
+            };
+            let _ = write_json(&dir.join(EXIT_FILE), &record);
+            send(&fail(error));
+            1
+        }
+        Ok(started) => {
+            send(&StartReport {
+                ok: true,
+                pid: Some(started.pid.as_raw() as u32),
+                shim_pid: Some(getpid().as_raw() as u32),
+                error: None,
+            });
+            drop(send);
+            drop(report);
+            supervise(dir, spec, started)
+        }
+    }
+}
+
+struct Started {
+    pid: Pid,
+    stdout: OwnedFd,
+    stderr: OwnedFd,
+}
+
+fn join_namespaces(spec: &ShimSpec) -> Result<(), String> {
+    for (path, flag, what) in [
+        (&spec.ipc_ns, CloneFlags::CLONE_NEWIPC, "ipc"),
+        (&spec.uts_ns, CloneFlags::CLONE_NEWUTS, "uts"),
+        (&spec.net_ns, CloneFlags::CLONE_NEWNET, "network"),
+        (&spec.pid_ns, CloneFlags::CLONE_NEWPID, "pid"),
+    ] {
+        if let Some(p) = path {
+            let f = File::open(p).map_err(|e| format!("open the pod's {what} namespace {}: {e}", p.display()))?;
+            setns(f.as_fd(), flag).map_err(|e| format!("join the pod's {what} namespace: {e}"))?;
+        }
+    }
+    if spec.pid_ns.is_none() {
+        // The container's first process is the first of a new pid namespace.
+        unshare(CloneFlags::CLONE_NEWPID).map_err(|e| format!("unshare the pid namespace: {e}"))?;
+    }
+    Ok(())
+}
+
+fn start(_dir: &Path, spec: &ShimSpec) -> Result<Started, String> {
+    join_namespaces(spec)?;
+    let pipe = || pipe2(OFlag::O_CLOEXEC).map_err(|e| format!("pipe: {e}"));
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (sync_r, sync_w) = pipe()?;
+    let (fail_r, fail_w) = pipe()?;
+    let null = File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;
+    // SAFETY: this process is single-threaded.
+    match unsafe { fork() }.map_err(|e| format!("fork the container: {e}"))? {
+        ForkResult::Child => {
+            drop((out_r, err_r, sync_w, fail_r));
+            let _ = nix::unistd::dup2_stdin(null.as_fd());
+            let _ = nix::unistd::dup2_stdout(out_w.as_fd());
+            let _ = nix::unistd::dup2_stderr(err_w.as_fd());
+            drop((out_w, err_w, null));
+            // Wait until the shim has put this process in its cgroups.
+            let mut go = [0u8; 1];
+            let mut sync = File::from(sync_r);
+            if !matches!(sync.read(&mut go), Ok(1)) {
+                std::process::exit(127);
+            }
+            let error = init::setup_and_exec(spec);
+            let _ = File::from(fail_w).write_all(error.as_bytes());
+            // SAFETY: _exit ends the child without running the parent's atexit handlers.
+            unsafe { libc::_exit(127) }
+        }
+        ForkResult::Parent { child } => {
+            drop((out_w, err_w, sync_r, fail_w, null));
+            for procs in &spec.cgroup_procs {
+                if let Err(e) = std::fs::write(procs, child.as_raw().to_string()) {
+                    let _ = kill(child, Signal::SIGKILL);
+                    let _ = waitpid(child, None);
+                    return Err(format!("put the container in its cgroup {}: {e}", procs.display()));
+                }
+            }
+            let mut sync = File::from(sync_w);
+            if let Err(e) = sync.write_all(b"g") {
+                let _ = kill(child, Signal::SIGKILL);
+                let _ = waitpid(child, None);
+                return Err(format!("release the container: {e}"));
+            }
+            drop(sync);
+            let mut error = String::new();
+            let _ = File::from(fail_r).read_to_string(&mut error);
+            if !error.is_empty() {
+                let _ = waitpid(child, None);
+                return Err(error);
+            }
+            Ok(Started { pid: child, stdout: out_r, stderr: err_r })
+        }
+    }
+}
+
+/// Copies the container's output into its log until it has exited and its streams are closed
+/// (or [`LOG_DRAIN`] after the exit); returns its exit code and signal.
+fn pump(started: Started, writer: Option<&CriLogWriter>) -> (i32, Option<i32>) {
+    let pidfd = rustix::process::Pid::from_raw(started.pid.as_raw())
+        .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
+    let mut streams: Vec<(File, LineBuffer)> = vec![
+        (File::from(started.stdout), LineBuffer::new("stdout")),
+        (File::from(started.stderr), LineBuffer::new("stderr")),
+    ];
+    let mut exit: Option<(i32, Option<i32>)> = None;
+    let mut drain_until: Option<Instant> = None;
+    let mut buf = vec![0u8; 32 * 1024];
+    loop {
+        if exit.is_none() {
+            exit = reap(started.pid, pidfd.is_none() && streams.is_empty());
+            if exit.is_some() {
+                drain_until = Some(Instant::now() + LOG_DRAIN);
+            }
+        }
+        if let Some(code) = exit {
+            let late = drain_until.is_some_and(|d| Instant::now() >= d);
+            if streams.is_empty() || late {
+                for (_, lines) in &mut streams {
+                    if let Some(w) = writer {
+                        let _ = lines.finish(w);
+                    }
+                }
+                return code;
+            }
+        }
+        let timeout = match (exit, drain_until) {
+            (Some(_), Some(d)) => PollTimeout::try_from(d.saturating_duration_since(Instant::now())).unwrap_or(PollTimeout::ZERO),
+            // Without a pidfd the exit is noticed by polling waitpid.
+            _ if pidfd.is_none() => PollTimeout::from(200u16),
+            _ => PollTimeout::NONE,
+        };
+        let mut fds: Vec<PollFd> = streams.iter().map(|(f, _)| PollFd::new(f.as_fd(), PollFlags::POLLIN)).collect();
+        let watch_exit = exit.is_none() && pidfd.is_some();
+        if let (true, Some(p)) = (watch_exit, &pidfd) {
+            fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, timeout) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(e) => {
+                eprintln!("{} poll: {e}", now_rfc3339());
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .take(streams.len())
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        let mut closed = Vec::new();
+        for (i, is_ready) in ready.into_iter().enumerate() {
+            if !is_ready {
+                continue;
+            }
+            let (file, lines) = &mut streams[i];
+            match file.read(&mut buf) {
+                Ok(0) => closed.push(i),
+                Ok(n) => {
+                    if let Some(w) = writer {
+                        if let Err(e) = lines.feed(w, &buf[..n]) {
+                            eprintln!("{} write the log: {e}", now_rfc3339());
+                        }
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted || e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => closed.push(i),
+            }
+        }
+        for i in closed.into_iter().rev() {
+            let (_, mut lines) = streams.remove(i);
+            if let Some(w) = writer {
+                let _ = lines.finish(w);
+            }
+        }
+    }
+}
+
+/// The container's exit, if it has ended (`block`: wait for it).
+fn reap(pid: Pid, block: bool) -> Option<(i32, Option<i32>)> {
+    let flags = if block { None } else { Some(WaitPidFlag::WNOHANG) };
+    loop {
+        return match waitpid(pid, flags) {
+            Ok(WaitStatus::Exited(_, code)) => Some((code, None)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => Some((128 + sig as i32, Some(sig as i32))),
+            Ok(WaitStatus::StillAlive) => None,
+            Ok(_) => None,
+            Err(nix::errno::Errno::EINTR) => continue,
+            Err(e) => {
+                eprintln!("{} wait for the container: {e}", now_rfc3339());
+                Some((255, None))
+            }
+        };
+    }
+}
+
+fn supervise(dir: &Path, spec: &ShimSpec, started: Started) -> i32 {
+    let pid = started.pid.as_raw() as u32;
+    let me = getpid().as_raw() as u32;
+    let state = ShimState {
+        version: SHIM_VERSION,
+        pid,
+        pid_start: process_start_time(pid).unwrap_or(0),
+        shim_pid: me,
+        shim_start: process_start_time(me).unwrap_or(0),
+        started_at: now_rfc3339(),
+    };
+    if let Err(e) = write_json(&dir.join(STATE_FILE), &state) {
+        eprintln!("{} write the state of {}: {e}", now_rfc3339(), spec.id);
+    }
+    // No threads here: after unsharing the pid namespace for its children, this process cannot
+    // make any (clone with CLONE_THREAD fails), so one poll loop serves both streams and the exit.
+    let writer = spec.log_path.as_ref().and_then(|p| {
+        if let Some(parent) = p.parent() {
+            let _ = std::fs::create_dir_all(parent);
+        }
+        match OpenOptions::new().create(true).append(true).open(p) {
+            Ok(f) => Some(CriLogWriter::new(f)),
+            Err(e) => {
+                eprintln!("{} open the log {}: {e}", now_rfc3339(), p.display());
+                None
+            }
+        }
+    });
+    let (exit_code, signal) = pump(started, writer.as_ref());
+    let finished_at = now_rfc3339();
+    let record = ExitRecord { version: SHIM_VERSION, exit_code, signal, finished_at, reason: None, message: None };
+    if let Err(e) = write_json(&dir.join(EXIT_FILE), &record) {
+        eprintln!("{} write the exit of {}: {e}", now_rfc3339(), spec.id);
+        return 1;
+    }
+    0
+}
