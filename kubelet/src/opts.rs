@@ -287,6 +287,7 @@ impl Opts {
             machine_id: info.machine_id,
             system_uuid: info.system_uuid,
             pressure: Some(PressureSource { fs_path: data_dir.to_path_buf(), eviction_hard }),
+            kubelet_port: i32::from(self.kubelet_port),
         })
     }
 
@@ -337,6 +338,7 @@ impl Opts {
                 os_image: "skiff hollow node".into(),
                 boot_id: boot_id.clone(),
                 pressure: None,
+                kubelet_port: i32::from(self.kubelet_port),
             });
         }
         Ok(out)
@@ -400,7 +402,8 @@ mod tests {
 
     #[test]
     fn rejects_bad_flags() {
-        let linux = |o: Opts| Opts { runtime: RuntimeKind::Linux, node_ip: Some("192.0.2.7".parse().expect("ip")), ..o };
+        let linux =
+            |o: Opts| Opts { runtime: RuntimeKind::Linux, node_ip: Some("192.0.2.7".parse().expect("ip")), ..o };
         let cases: Vec<(Opts, &str)> = vec![
             (linux(fake(2)), "count"),
             (linux(Opts { max_pods: 0, ..fake(1) }), "max-pods"),
@@ -458,7 +461,11 @@ mod tests {
         assert_eq!(n.capacity.keys().collect::<Vec<_>>(), n.allocatable.keys().collect::<Vec<_>>());
         let value = |q: &Quantity, key: &str| {
             let q = api::quantity::parse(&q.0).expect("a quantity");
-            if key == "cpu" { q.milli_value() } else { q.value() }
+            if key == "cpu" {
+                q.milli_value()
+            } else {
+                q.value()
+            }
         };
         for (key, cap) in &n.capacity {
             let alloc = &n.allocatable[key];

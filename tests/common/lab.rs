@@ -45,6 +45,46 @@ pub struct Lab {
     agents: Vec<Option<Proc>>,
     kubeconfig: PathBuf,
     kubectl: Kubectl,
+    /// The server's arguments (for a restart).
+    server_args: Vec<String>,
+    /// The real node `skiff server` runs, if any.
+    node: Option<RealNode>,
+}
+
+/// What a real node (the Linux runtime) leaves on the host, for the checks and the cleanup.
+pub struct RealNode {
+    pub name: String,
+    pub ip: String,
+    pub cgroup_root: String,
+    pub data_dir: PathBuf,
+}
+
+/// The uplink of a lab host with a real node: a veth pair inside the namespace, this address on
+/// `up0`, and a default route through it (DESIGN §10); nothing leaves the namespace.
+const UPLINK_IP: &str = "192.168.240.1";
+
+/// The busybox test image (built once per test process by `scripts/busybox-image`).
+pub const BUSYBOX: &str = "localhost/busybox:1.36";
+
+fn busybox_tarball() -> &'static Path {
+    static TAR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    TAR.get_or_init(|| {
+        // Built once into the tests' scratch dir under target/ (the script's output is
+        // deterministic: concurrent test processes write their own file and rename it in).
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
+        fs::create_dir_all(&dir).expect("image dir");
+        let out = dir.join("busybox.tar");
+        let tmp = dir.join(format!("busybox-{}.tar", std::process::id()));
+        let status = Command::new(super::repo_root().join("scripts").join("busybox-image"))
+            .arg(&tmp)
+            .arg(BUSYBOX)
+            .stdout(Stdio::null())
+            .status()
+            .expect("run scripts/busybox-image");
+        assert!(status.success(), "scripts/busybox-image failed (is busybox-static installed?)");
+        fs::rename(&tmp, &out).expect("rename the busybox image into place");
+        out
+    })
 }
 
 impl Lab {
@@ -65,7 +105,8 @@ impl Lab {
         let data = dir.path().join("server");
         let kubeconfig = data.join("kubeconfig.yaml");
         let kubectl = Kubectl::new_in_netns(&kubeconfig, dir.path(), &netns);
-        let mut lab = Lab { netns, dir, server: None, agents: Vec::new(), kubeconfig, kubectl };
+        let mut lab =
+            Lab { netns, dir, server: None, agents: Vec::new(), kubeconfig, kubectl, server_args: Vec::new(), node: None };
         let mut args: Vec<String> = vec![
             "server".into(),
             "--data-dir".into(),
@@ -78,10 +119,123 @@ impl Lab {
         ];
         args.extend(flags.iter().map(|s| s.to_string()));
         lab.server = Some(lab.spawn("server", &args));
+        lab.server_args = args;
         lab.wait_ready();
         lab
     }
 
+    /// A lab host whose `skiff server` runs a real node (the Linux runtime) with the busybox
+    /// image imported; returns once the node is Ready.
+    pub fn start_with_node(flags: &[&str]) -> Lab {
+        let mut lab = Lab::start_netns_only();
+        let up = |args: &[&str]| {
+            let mut full = vec!["-n", lab.netns.as_str()];
+            full.extend_from_slice(args);
+            ip(&full).unwrap_or_else(|e| panic!("lab uplink: {e}"))
+        };
+        up(&["link", "add", "up0", "type", "veth", "peer", "name", "up1"]);
+        up(&["addr", "add", &format!("{UPLINK_IP}/24"), "dev", "up0"]);
+        up(&["link", "set", "up0", "up"]);
+        up(&["link", "set", "up1", "up"]);
+        up(&["route", "add", "default", "dev", "up0"]);
+        let data = lab.dir.path().join("server");
+        let node = RealNode {
+            name: "lab-node".into(),
+            ip: UPLINK_IP.into(),
+            cgroup_root: format!("skiff-test-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst)),
+            data_dir: data.clone(),
+        };
+        let import = Command::new(skiff_bin())
+            .args(["images", "import", "--data-dir"])
+            .arg(&data)
+            .arg(busybox_tarball())
+            .output()
+            .expect("skiff images import");
+        assert!(import.status.success(), "skiff images import: {}", String::from_utf8_lossy(&import.stderr));
+        let mut args: Vec<String> = [
+            "server",
+            "--data-dir",
+            &data.display().to_string(),
+            "--bind-address",
+            "127.0.0.1",
+            "--port",
+            PORT,
+            "--node-name",
+            &node.name,
+            "--node-ip",
+            &node.ip,
+            "--cgroup-root",
+            &node.cgroup_root,
+            "--node-status-update-frequency",
+            "2s",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(flags.iter().map(|s| s.to_string()));
+        lab.node = Some(node);
+        lab.server = Some(lab.spawn("server", &args));
+        lab.server_args = args;
+        lab.wait_ready();
+        lab.wait_ready_nodes(1);
+        lab
+    }
+
+    fn start_netns_only() -> Lab {
+        assert!(
+            nix_is_root(),
+            "the lab tests need root (they create a network namespace with `ip netns add`); run them as root, as CI does"
+        );
+        let netns = format!("skiff-lab-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
+        let _ = ip(&["netns", "del", &netns]);
+        ip(&["netns", "add", &netns]).unwrap_or_else(|e| panic!("create lab namespace: {e}"));
+        let dir = tempfile::Builder::new().prefix("skiff-lab-").tempdir().expect("lab temp dir");
+        let kubeconfig = dir.path().join("server").join("kubeconfig.yaml");
+        let kubectl = Kubectl::new_in_netns(&kubeconfig, dir.path(), &netns);
+        let lab =
+            Lab { netns, dir, server: None, agents: Vec::new(), kubeconfig, kubectl, server_args: Vec::new(), node: None };
+        if let Err(e) = ip(&["-n", &lab.netns, "link", "set", "lo", "up"]) {
+            panic!("bring up loopback in {}: {e}", lab.netns);
+        }
+        lab
+    }
+
+    pub fn node(&self) -> &RealNode {
+        self.node.as_ref().expect("this lab runs a real node")
+    }
+
+    pub fn netns(&self) -> &str {
+        &self.netns
+    }
+
+    /// Runs a command inside the lab namespace; returns (success, stdout, stderr).
+    pub fn exec_in(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new("ip").args(["netns", "exec", &self.netns]).args(args).output().expect("ip netns exec");
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
+    }
+
+    /// The server's PID (the `ip netns exec` process execs it).
+    pub fn server_pid(&self) -> u32 {
+        self.server.as_ref().map(|p| p.child.id()).expect("server running")
+    }
+
+    /// SIGKILLs the server (its node's shims and containers are meant to live on).
+    pub fn kill_server(&mut self) {
+        if let Some(mut p) = self.server.take() {
+            let _ = p.child.kill();
+            let _ = p.child.wait();
+            // Keep its log for the failure output.
+            let old = p.log.with_extension("killed.log");
+            let _ = fs::rename(&p.log, &old);
+        }
+    }
+
+    /// Starts the server again with the same arguments and waits for `/readyz`.
+    pub fn restart_server(&mut self) {
+        let args = self.server_args.clone();
+        self.server = Some(self.spawn("server", &args));
+        self.wait_ready();
+    }
     fn spawn(&self, name: &str, args: &[String]) -> Proc {
         let log = self.dir.path().join(format!("{name}.log"));
         let out = File::create(&log).expect("create log file");
@@ -226,9 +380,100 @@ impl Drop for Lab {
             let _ = p.child.kill();
             let _ = p.child.wait();
         }
+        if let Some(node) = &self.node {
+            cleanup_node(node);
+        }
         let _ = ip(&["netns", "del", &self.netns]);
         let _ = fs::remove_dir_all(self.dir.path());
     }
+}
+
+/// The cgroup directories of a node's root on this host (one per v1 hierarchy, or the v2 group).
+pub fn cgroup_dirs(root: &str) -> Vec<PathBuf> {
+    let base = Path::new("/sys/fs/cgroup");
+    if base.join("cgroup.controllers").exists() && !base.join("memory").exists() {
+        return vec![base.join(root)];
+    }
+    ["cpu", "memory", "pids", "freezer"].iter().map(|h| base.join(h).join(root)).collect()
+}
+
+/// Every process in the groups under `dir`.
+pub fn cgroup_processes(dir: &Path) -> Vec<u32> {
+    let mut out = Vec::new();
+    if let Ok(text) = fs::read_to_string(dir.join("cgroup.procs")) {
+        out.extend(text.split_whitespace().filter_map(|p| p.parse::<u32>().ok()));
+    }
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.extend(cgroup_processes(&e.path()));
+            }
+        }
+    }
+    out
+}
+
+fn remove_cgroup_tree(dir: &Path) {
+    if let Ok(entries) = fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let _ = fs::remove_dir(dir);
+}
+
+/// What a test's real node leaves when its server is killed (its containers and shims live on by
+/// design): the containers' processes (by the PIDs in its cgroups), its shims (by the PIDs in its
+/// state files), then its cgroups. The pinned namespaces go with the last process of the mount
+/// namespace they were made in; the veths with the lab namespace.
+fn cleanup_node(node: &RealNode) {
+    let mut shims = Vec::new();
+    if let Ok(entries) = fs::read_dir(node.data_dir.join("agent").join("containers")) {
+        for e in entries.flatten() {
+            if let Ok(text) = fs::read_to_string(e.path().join("state.json")) {
+                if let Ok(v) = serde_json::from_str::<Value>(&text) {
+                    if let (Some(pid), Some(start)) = (v["shim_pid"].as_u64(), v["shim_start"].as_u64()) {
+                        shims.push((pid, start));
+                    }
+                }
+            }
+        }
+    }
+    for _ in 0..50 {
+        let pids: Vec<u32> = cgroup_dirs(&node.cgroup_root).iter().flat_map(|d| cgroup_processes(d)).collect();
+        if pids.is_empty() {
+            break;
+        }
+        for pid in pids {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Each shim ends once it has recorded its container's exit; one that does not is killed (by
+    // its PID, checked against its start time so that a reused PID is left alone).
+    for _ in 0..50 {
+        if !shims.iter().any(|(pid, start)| start_time(*pid) == Some(*start)) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for (pid, start) in shims {
+        if start_time(pid) == Some(start) {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+        }
+    }
+    for d in cgroup_dirs(&node.cgroup_root) {
+        remove_cgroup_tree(&d);
+    }
+}
+
+/// A process's start time (`/proc/PID/stat` field 22), if it exists.
+pub fn start_time(pid: u64) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 fn nix_is_root() -> bool {

@@ -256,8 +256,6 @@ pub async fn evict(ctx: &Ctx, raw: &[u8]) -> Result<Response, ApiError> {
     ))
 }
 
-/// Logs, exec and attach are served by the pod's kubelet, reached through the API server.
-
 /// The pod a kubelet request is about, from the cache.
 fn stored_pod(ctx: &Ctx, name: &str) -> Result<Value, ApiError> {
     let obj = ctx.state.store.get(&ctx.target.key(name)).ok_or_else(|| ApiError::not_found("", "pods", name))?;

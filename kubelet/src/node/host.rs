@@ -490,7 +490,8 @@ pub fn system_info() -> SystemInfo {
         .iter()
         .find_map(|p| parse_os_release(&fs::read_to_string(p).ok()?))
         .unwrap_or_else(|| "Linux".into());
-    let machine_id = ["/etc/machine-id", "/var/lib/dbus/machine-id"].iter().find_map(|p| read_trimmed(p)).unwrap_or_default();
+    let machine_id =
+        ["/etc/machine-id", "/var/lib/dbus/machine-id"].iter().find_map(|p| read_trimmed(p)).unwrap_or_default();
     let system_uuid = read_trimmed("/sys/class/dmi/id/product_uuid").unwrap_or_else(|| machine_id.clone());
     SystemInfo {
         kernel_version: read_trimmed("/proc/sys/kernel/osrelease").unwrap_or_default(),
@@ -645,7 +646,8 @@ mod tests {
             pids: Some(Level { available: 30_000, capacity: 32_768 }),
         };
         assert_eq!(calm.pressure(&thresholds), Pressure::default());
-        let low_memory = Observations { memory: Some(Level { available: 99 << 20, capacity: 2 << 30 }), ..calm.clone() };
+        let low_memory =
+            Observations { memory: Some(Level { available: 99 << 20, capacity: 2 << 30 }), ..calm.clone() };
         assert_eq!(low_memory.pressure(&thresholds), Pressure { memory: true, ..Default::default() });
         // imagefs is the same filesystem here: 15% is crossed before nodefs' 10%.
         let disk = Observations { fs: Some(FsStats { available_bytes: 120, ..fs }), ..calm.clone() };

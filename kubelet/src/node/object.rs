@@ -18,7 +18,8 @@ use api::cidr::Cidr;
 
 /// The version every skiff kubelet reports.
 pub const KUBELET_VERSION: &str = "v1.33.0-skiff";
-/// The kubelet's port, as advertised in `daemonEndpoints` (DESIGN §10).
+/// The kubelet's default port (DESIGN §10); a node advertises its `--kubelet-port` in
+/// `daemonEndpoints` ([`NodeConfig::kubelet_port`]).
 pub const KUBELET_PORT: i32 = 10250;
 /// Most images `status.images` lists, the largest first (upstream's `nodeStatusMaxImages`).
 pub const MAX_IMAGES: usize = 50;
@@ -47,6 +48,8 @@ pub struct NodeConfig {
     /// Where a real node's pressure conditions are measured; None for a hollow node (never under
     /// pressure).
     pub pressure: Option<PressureSource>,
+    /// The port of the kubelet's API (`--kubelet-port`), advertised in `daemonEndpoints`.
+    pub kubelet_port: i32,
 }
 
 /// What the kubelet measured for one status update.
@@ -101,22 +104,22 @@ pub fn conditions(existing: Option<&Node>, pressure: Pressure, now: Timestamp) -
     };
     [memory, disk, pid, ("Ready", "True", "KubeletReady", "kubelet is posting ready status")]
         .into_iter()
-    .map(|(ty, status, reason, message)| {
-        let transition = old
-            .iter()
-            .find(|c| c.type_ == ty && c.status == status)
-            .and_then(|c| c.last_transition_time.clone())
-            .unwrap_or_else(|| now.clone());
-        NodeCondition {
-            type_: ty.into(),
-            status: status.into(),
-            reason: Some(reason.into()),
-            message: Some(message.into()),
-            last_heartbeat_time: Some(now.clone()),
-            last_transition_time: Some(transition),
-        }
-    })
-    .collect()
+        .map(|(ty, status, reason, message)| {
+            let transition = old
+                .iter()
+                .find(|c| c.type_ == ty && c.status == status)
+                .and_then(|c| c.last_transition_time.clone())
+                .unwrap_or_else(|| now.clone());
+            NodeCondition {
+                type_: ty.into(),
+                status: status.into(),
+                reason: Some(reason.into()),
+                message: Some(message.into()),
+                last_heartbeat_time: Some(now.clone()),
+                last_transition_time: Some(transition),
+            }
+        })
+        .collect()
 }
 
 /// The full status the kubelet reports.
@@ -130,7 +133,9 @@ pub fn status(cfg: &NodeConfig, existing: Option<&Node>, observed: &Observed, no
             NodeAddress { type_: "InternalIP".into(), address: cfg.ip.to_string() },
             NodeAddress { type_: "Hostname".into(), address: cfg.name.clone() },
         ]),
-        daemon_endpoints: Some(NodeDaemonEndpoints { kubelet_endpoint: Some(DaemonEndpoint { port: KUBELET_PORT }) }),
+        daemon_endpoints: Some(NodeDaemonEndpoints {
+            kubelet_endpoint: Some(DaemonEndpoint { port: cfg.kubelet_port }),
+        }),
         node_info: Some(NodeSystemInfo {
             architecture: go_arch().into(),
             boot_id: cfg.boot_id.clone(),
@@ -286,6 +291,7 @@ mod tests {
             machine_id: hollow_machine_id("hollow-0"),
             system_uuid: hollow_system_uuid("hollow-0"),
             pressure: None,
+            kubelet_port: 12345,
         }
     }
 
@@ -306,6 +312,7 @@ mod tests {
         assert_eq!(n["status"]["nodeInfo"]["kubeletVersion"], "v1.33.0-skiff");
         assert_eq!(n["status"]["nodeInfo"]["containerRuntimeVersion"], "skiff-fake://0.1");
         assert_eq!(n["status"]["addresses"][0], json!({"type": "InternalIP", "address": "10.0.0.1"}));
+        assert_eq!(n["status"]["daemonEndpoints"], json!({"kubeletEndpoint": {"Port": 12345}}));
         let ready = &n["status"]["conditions"][3];
         assert_eq!(
             ready,
@@ -411,19 +418,11 @@ mod tests {
             size,
         };
         let mut list: Vec<ImageInfo> = (0..60).map(|i| image(&format!("sha256:{i:02}"), i, &[], &[])).collect();
-        list.push(image(
-            "sha256:big",
-            1 << 30,
-            &["a:1", "a:2", "a:3", "a:4", "a:5"],
-            &["a@sha256:aa"],
-        ));
+        list.push(image("sha256:big", 1 << 30, &["a:1", "a:2", "a:3", "a:4", "a:5"], &["a@sha256:aa"]));
         let got = images(list);
         assert_eq!(got.len(), MAX_IMAGES);
         assert_eq!(got[0].size_bytes, Some(1 << 30));
-        assert_eq!(
-            got[0].names.as_deref(),
-            Some(&["a@sha256:aa", "a:1", "a:2", "a:3", "a:4"].map(String::from)[..])
-        );
+        assert_eq!(got[0].names.as_deref(), Some(&["a@sha256:aa", "a:1", "a:2", "a:3", "a:4"].map(String::from)[..]));
         assert_eq!(got[1].size_bytes, Some(59));
         assert_eq!(got[49].size_bytes, Some(11), "the smallest are left out");
         let json = serde_json::to_value(&got[0]).expect("json");

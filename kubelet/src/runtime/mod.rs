@@ -301,11 +301,8 @@ pub trait Runtime: Send + Sync {
     fn pull_image<'a>(&'a self, image: &'a str, auth: Option<&'a AuthConfig>) -> BoxFuture<'a, RuntimeResult<String>>;
     /// The image if present in the node's store.
     fn image_status<'a>(&'a self, image: &'a str) -> BoxFuture<'a, RuntimeResult<Option<ImageInfo>>>;
-    /// Every image in the node's store (CRI `ListImages`), for `status.images`. A runtime that
-    /// does not say leaves the node's images unreported.
-    fn list_images(&self) -> BoxFuture<'_, RuntimeResult<Vec<ImageInfo>>> {
-        Box::pin(futures::future::ready(Err(RuntimeError::Unsupported("listing images"))))
-    }
+    /// Every image in the node's store (CRI `ListImages`), for `status.images`.
+    fn list_images(&self) -> BoxFuture<'_, RuntimeResult<Vec<ImageInfo>>>;
 
     /// A container's log, as raw bytes in the CRI log format.
     fn container_logs<'a>(

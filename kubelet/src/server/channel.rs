@@ -141,10 +141,7 @@ pub fn status(outcome: &Outcome) -> Value {
 pub fn status_frame(protocol: Protocol, outcome: &Outcome) -> Option<Vec<u8>> {
     match protocol {
         Protocol::V5 | Protocol::V4 => Some(frame(ERROR, status(outcome).to_string().as_bytes())),
-        Protocol::V1 => match status(outcome).get("message").and_then(Value::as_str) {
-            Some(m) => Some(frame(ERROR, m.as_bytes())),
-            None => None,
-        },
+        Protocol::V1 => status(outcome).get("message").and_then(Value::as_str).map(|m| frame(ERROR, m.as_bytes())),
     }
 }
 

@@ -80,7 +80,7 @@ impl StreamOptions {
     }
 }
 
-fn header_text<'a>(h: &'a HeaderMap, name: header::HeaderName) -> Vec<&'a str> {
+fn header_text(h: &HeaderMap, name: header::HeaderName) -> Vec<&str> {
     h.get_all(name).iter().filter_map(|v| v.to_str().ok()).collect()
 }
 

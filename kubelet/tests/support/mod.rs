@@ -52,7 +52,7 @@ pub fn start_kubelet_with(
         let pick = |node: &str| -> Result<Arc<dyn Runtime>, FactoryError> {
             match runtimes.get(node) {
                 Some(rt) => Ok(Arc::new(rt.clone())),
-                None => Err(FactoryError::NotBuilt(kubelet::RuntimeKind::Fake)),
+                None => Err(FactoryError::Linux(format!("no runtime for node {node}"))),
             }
         };
         if let Err(e) = kubelet::run_with_runtimes(opts, &kc, &dir, token, &pick).await {

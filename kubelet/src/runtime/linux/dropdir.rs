@@ -7,7 +7,9 @@
 //! references it added): a file unchanged since, whose references the store still has, is not
 //! imported again, so a restart costs a directory listing. A file that fails to import is logged
 //! with the reason and skipped; it adds nothing, and it is tried again when it changes (or at
-//! the next start).
+//! the next start). While a watch runs it looks at a file again only once it changed, so a
+//! reference removed with `skiff images rm` stays removed; at the next start an archive whose
+//! references are gone from the store is imported again (the directory is what the node has).
 //!
 //! The watcher follows the directory with inotify and imports a file once it is complete: when
 //! its writer closes it (`IN_CLOSE_WRITE`) or it is renamed in (`IN_MOVED_TO`, the safe way to
@@ -151,7 +153,7 @@ async fn follow(w: &DirWatch, importer: &Shared, stop: &CancellationToken) -> io
 }
 
 /// Lists the directory every `every` and imports each archive whose size and mtime held still
-/// since the last listing.
+/// since the last listing (and changed since the importer last looked at it).
 async fn poll(importer: &Shared, stop: &CancellationToken, every: Duration) {
     let mut ticker = tokio::time::interval(every);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -255,11 +257,14 @@ fn archives(dir: &Path) -> Result<Vec<(PathBuf, Stamp)>, IoError> {
 }
 
 /// Imports files of the drop directory into the store, remembering what it imported (in the
-/// store) and what failed (in memory, so a bad file is reported once per change).
+/// store) and what it looked at (in memory).
 struct Importer {
     store: ImageStore,
     dir: PathBuf,
-    refused: HashMap<PathBuf, Stamp>,
+    /// Every file this importer looked at, as it was then: it looks again only once the file
+    /// changed (so a bad file is reported once per change, and a reference removed by
+    /// `skiff images rm` stays removed while its file is unchanged).
+    looked_at: HashMap<PathBuf, Stamp>,
 }
 
 /// What became of one file.
@@ -272,7 +277,7 @@ enum Outcome {
 impl Importer {
     fn new(store: ImageStore, dir: &Path) -> Importer {
         let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-        Importer { store, dir, refused: HashMap::new() }
+        Importer { store, dir, looked_at: HashMap::new() }
     }
 
     fn import_all(&mut self) -> Result<ImportReport, DropDirError> {
@@ -292,9 +297,18 @@ impl Importer {
         Ok(report)
     }
 
-    /// Imports one archive unless it is unchanged since it was imported (and the store still
-    /// has its references) or since it failed.
+    /// Imports one archive unless this importer looked at it before as it is now, or it is
+    /// unchanged since it was imported (by any importer) and the store still has its references.
     fn import_file(&mut self, path: &Path, stamp: Stamp) -> Result<Outcome, DropDirError> {
+        if self.looked_at.get(path) == Some(&stamp) {
+            return Ok(Outcome::Unchanged);
+        }
+        let outcome = self.try_import(path, stamp)?;
+        self.looked_at.insert(path.to_path_buf(), stamp);
+        Ok(outcome)
+    }
+
+    fn try_import(&mut self, path: &Path, stamp: Stamp) -> Result<Outcome, DropDirError> {
         let mut marker = self.load_marker();
         let key = path.display().to_string();
         if let Some(seen) = marker.get(&key).filter(|seen| seen.stamp == stamp) {
@@ -304,20 +318,15 @@ impl Importer {
                 return Ok(Outcome::Unchanged);
             }
         }
-        if self.refused.get(path) == Some(&stamp) {
-            return Ok(Outcome::Unchanged);
-        }
         match self.store.import(path) {
             Ok(references) => {
                 tracing::info!(file = %path.display(), references = ?references, "image archive imported");
-                self.refused.remove(path);
                 marker.insert(key, Imported { stamp, references: references.clone() });
                 self.save_marker(&marker);
                 Ok(Outcome::Imported(references))
             }
             Err(e) => {
                 tracing::warn!(file = %path.display(), error = %e, "image archive refused; skipped");
-                self.refused.insert(path.to_path_buf(), stamp);
                 Ok(Outcome::Failed(e.to_string()))
             }
         }
@@ -519,6 +528,18 @@ mod tests {
         .expect("write");
         testkit::eventually("late:1 imported", Duration::from_secs(10), || async {
             store.resolve("late:1").ok().flatten()
+        })
+        .await;
+        // Removed from the store, it stays removed while the file is unchanged...
+        assert!(store.remove("late:1").expect("remove"));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(store.resolve("late:1").expect("resolve").is_none(), "not imported again");
+        // ... and a replaced file is imported again.
+        let staged = dir.path().join("staged.tar");
+        fs::write(&staged, archive("late:2")).expect("write");
+        fs::rename(&staged, drop.join("late.tar.zst")).expect("replace");
+        testkit::eventually("late:2 imported", Duration::from_secs(10), || async {
+            store.resolve("late:2").ok().flatten()
         })
         .await;
         stop.cancel();

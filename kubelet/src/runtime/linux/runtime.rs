@@ -548,8 +548,10 @@ impl LinuxRuntime {
                 readonly: m.readonly,
             });
         }
-        let ns = sdir.join("ns");
         let own = sandbox.own_network;
+        let ns = |name: &str| self.sandbox_namespace(sandbox_id, name);
+        let (net_ns, uts_ns) = if own { (Some(ns("net")?), Some(ns("uts")?)) } else { (None, None) };
+        let ipc_ns = ns("ipc")?;
         let pid_ns = match sec.namespace_options.pid {
             NamespaceMode::Node => Some(PathBuf::from("/proc/self/ns/pid")),
             _ => None,
@@ -566,9 +568,9 @@ impl LinuxRuntime {
             work_dir: dir.join("work"),
             rootfs: dir.join("rootfs"),
             readonly_rootfs: sec.readonly_rootfs,
-            net_ns: own.then(|| ns.join("net")),
-            uts_ns: own.then(|| ns.join("uts")),
-            ipc_ns: Some(ns.join("ipc")),
+            net_ns,
+            uts_ns,
+            ipc_ns: Some(ipc_ns),
             pid_ns,
             hostname,
             args,
@@ -609,6 +611,32 @@ impl LinuxRuntime {
         self.lock().containers.insert(id.clone(), record.clone());
         self.emit(&record, ContainerEventKind::Created);
         Ok(id)
+    }
+
+    /// A path to one of the sandbox's namespaces: its pin, when this process's mount namespace
+    /// shows it (the pin is a bind mount, visible only in the mount namespace it was made in and
+    /// those that share it — a kubelet restarted under a new `ip netns exec` has a new one), or
+    /// else the namespace of one of the pod's running containers.
+    fn sandbox_namespace(&self, sandbox_id: &str, name: &str) -> RuntimeResult<PathBuf> {
+        const NSFS_MAGIC: i64 = 0x6e73_6673;
+        let pin = self.sandbox_dir(sandbox_id).join("ns").join(name);
+        if rustix::fs::statfs(&pin).is_ok_and(|s| s.f_type as i64 == NSFS_MAGIC) {
+            return Ok(pin);
+        }
+        let ids: Vec<String> =
+            self.lock().containers.values().filter(|c| c.sandbox_id == sandbox_id).map(|c| c.id.clone()).collect();
+        for id in ids {
+            if let Some(st) = self.read_state(&id).filter(|st| process_alive(st.pid, st.pid_start)) {
+                if self.read_exit(&id).is_none() {
+                    return Ok(PathBuf::from(format!("/proc/{}/ns/{name}", st.pid)));
+                }
+            }
+        }
+        Err(failed(
+            "create container",
+            sandbox_id,
+            format!("the pod's {name} namespace is not reachable from this kubelet (its pin is in another mount namespace and no container of the pod runs)"),
+        ))
     }
 
     async fn do_start_container(&self, id: &str) -> RuntimeResult<()> {

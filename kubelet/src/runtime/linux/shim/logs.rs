@@ -70,7 +70,13 @@ impl LineBuffer {
         self.pending.extend_from_slice(data);
         let mut start = 0;
         while let Some(nl) = self.pending[start..].iter().position(|&b| b == b'\n') {
-            log.write_record(self.stream, false, &self.pending[start..start + nl])?;
+            let mut line = &self.pending[start..start + nl];
+            // A line longer than a record goes out as `P` parts and a final `F`.
+            while line.len() > MAX_RECORD {
+                log.write_record(self.stream, true, &line[..MAX_RECORD])?;
+                line = &line[MAX_RECORD..];
+            }
+            log.write_record(self.stream, false, line)?;
             start += nl + 1;
         }
         self.pending.drain(..start);

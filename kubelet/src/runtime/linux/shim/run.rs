@@ -112,6 +112,9 @@ fn daemon(dir: &Path, spec: &ShimSpec, report_w: OwnedFd) -> i32 {
             1
         }
         Ok(started) => {
+            // The state is on disk before the kubelet hears of the start, so that whatever it
+            // reads next shows the container running.
+            write_state(dir, spec, &started);
             send(&StartReport {
                 ok: true,
                 pid: Some(started.pid.as_raw() as u32),
@@ -304,7 +307,7 @@ fn reap(pid: Pid, block: bool) -> Option<(i32, Option<i32>)> {
     }
 }
 
-fn supervise(dir: &Path, spec: &ShimSpec, started: Started) -> i32 {
+fn write_state(dir: &Path, spec: &ShimSpec, started: &Started) {
     let pid = started.pid.as_raw() as u32;
     let me = getpid().as_raw() as u32;
     let state = ShimState {
@@ -318,6 +321,9 @@ fn supervise(dir: &Path, spec: &ShimSpec, started: Started) -> i32 {
     if let Err(e) = write_json(&dir.join(STATE_FILE), &state) {
         eprintln!("{} write the state of {}: {e}", now_rfc3339(), spec.id);
     }
+}
+
+fn supervise(dir: &Path, spec: &ShimSpec, started: Started) -> i32 {
     // No threads here: after unsharing the pid namespace for its children, this process cannot
     // make any (clone with CLONE_THREAD fails), so one poll loop serves both streams and the exit.
     let writer = spec.log_path.as_ref().and_then(|p| {

@@ -1,0 +1,142 @@
+//! Real pods on a real node: `skiff server` with its own node (the built-in Linux runtime) in a
+//! lab namespace, driven with the real kubectl, checked on the host (processes, cgroups, veths,
+//! files). Each test has its own lab namespace, data dir and cgroup root, so they run in parallel.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use common::lab::{cgroup_dirs, cgroup_processes, start_time, Lab, BUSYBOX};
+use serde_json::Value;
+use testkit::eventually_blocking;
+
+fn pod(name: &str, command: &[&str], restart: &str) -> String {
+    let cmd: Vec<String> = command.iter().map(|c| format!("{c:?}")).collect();
+    format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  labels: {{app: {name}}}\nspec:\n  \
+         restartPolicy: {restart}\n  terminationGracePeriodSeconds: 1\n  containers:\n  - name: main\n    \
+         image: {BUSYBOX}\n    imagePullPolicy: Never\n    command: [{}]\n",
+        cmd.join(", ")
+    )
+}
+
+fn pod_json(lab: &Lab, name: &str) -> Value {
+    lab.json(&["get", "pod", name])
+}
+
+/// Waits for the pod's phase; a pod that reaches another final phase fails the test at once.
+#[track_caller]
+fn wait_phase(lab: &Lab, name: &str, phase: &str) -> Value {
+    eventually_blocking(&format!("pod {name} {phase}"), Duration::from_secs(60), || {
+        let p = pod_json(lab, name);
+        let got = p.pointer("/status/phase").and_then(Value::as_str).unwrap_or("").to_string();
+        if got != phase && (got == "Failed" || got == "Succeeded") {
+            panic!("pod {name} ended {got}, not {phase}: {}\n{}", p["status"], lab.logs());
+        }
+        (got == phase).then_some(p)
+    })
+}
+
+/// The state files of the node's containers: (container id, pid, pid start time).
+fn container_pids(data_dir: &Path) -> BTreeSet<(String, u64, u64)> {
+    let mut out = BTreeSet::new();
+    for e in fs::read_dir(data_dir.join("agent").join("containers")).expect("containers dir").flatten() {
+        if let Ok(text) = fs::read_to_string(e.path().join("state.json")) {
+            let v: Value = serde_json::from_str(&text).expect("state.json");
+            let id = e.file_name().to_string_lossy().to_string();
+            out.insert((id, v["pid"].as_u64().expect("pid"), v["pid_start"].as_u64().expect("pid_start")));
+        }
+    }
+    out
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect()).unwrap_or_default()
+}
+
+#[test]
+fn a_real_pod_runs_answers_another_pod_and_leaves_nothing_behind() {
+    let lab = Lab::start_with_node(&[]);
+    lab.apply(&pod("web", &["httpd", "-f", "-p", "80", "-h", "/var/www"], "Always"));
+    let web = wait_phase(&lab, "web", "Running");
+    let ip = web.pointer("/status/podIP").and_then(Value::as_str).expect("podIP").to_string();
+    assert!(ip.starts_with("10.244."), "pod IP {ip} from the node's podCIDR");
+    assert_eq!(web.pointer("/status/hostIP").and_then(Value::as_str), Some(lab.node().ip.as_str()));
+    let id = web.pointer("/status/containerStatuses/0/containerID").and_then(Value::as_str).unwrap_or("");
+    assert!(id.starts_with("skiff://"), "containerID {id}");
+
+    // Another pod on the node reaches it by pod IP (wget exits non-zero if it cannot).
+    lab.apply(&pod("client", &["wget", "-q", "-O", "/dev/null", &format!("http://{ip}/")], "Never"));
+    wait_phase(&lab, "client", "Succeeded");
+
+    // The node reaches it too, through its address on the bridge.
+    let (ok, page, err) = lab.exec_in(&["busybox", "wget", "-q", "-O-", &format!("http://{ip}/")]);
+    assert!(ok && page.contains("skiff busybox"), "wget from the node: {page} {err}");
+
+    // Deleting the pods leaves nothing of theirs on the host.
+    lab.k(&["delete", "pod", "web", "client", "--wait=true", "--timeout=60s"]);
+    let node = lab.node();
+    eventually_blocking("the pods' processes, cgroups and files to go", Duration::from_secs(30), || {
+        let procs: Vec<u32> = cgroup_dirs(&node.cgroup_root).iter().flat_map(|d| cgroup_processes(d)).collect();
+        let agent = node.data_dir.join("agent");
+        let left = (
+            procs,
+            entries(&agent.join("sandboxes")),
+            entries(&agent.join("containers")),
+            entries(&agent.join("logs")),
+        );
+        (left.0.is_empty() && left.1.is_empty() && left.2.is_empty() && left.3.is_empty()).then_some(())
+    });
+    for dir in cgroup_dirs(&node.cgroup_root) {
+        for tier in entries(&dir).into_iter().filter(|e| ["besteffort", "burstable", "guaranteed"].contains(&e.as_str())) {
+            let pods: Vec<String> = entries(&dir.join(&tier)).into_iter().filter(|e| e.starts_with("pod")).collect();
+            assert!(pods.is_empty(), "pod cgroups left in {}: {pods:?}", dir.join(&tier).display());
+        }
+    }
+    let (_, links, _) = lab.exec_in(&["ip", "-o", "link"]);
+    assert!(!links.contains("veth"), "veths left in the lab host:\n{links}");
+}
+
+#[test]
+fn containers_outlive_a_killed_server_and_are_adopted_on_restart() {
+    let mut lab = Lab::start_with_node(&[]);
+    let names: Vec<String> = (0..5).map(|i| format!("sleeper-{i}")).collect();
+    for n in &names {
+        lab.apply(&pod(n, &["sleep", "3600"], "Always"));
+    }
+    for n in &names {
+        wait_phase(&lab, n, "Running");
+    }
+    let data_dir = lab.node().data_dir.clone();
+    let before = container_pids(&data_dir);
+    assert_eq!(before.len(), 5, "one container per pod: {before:?}");
+
+    lab.kill_server();
+    for (id, pid, start) in &before {
+        assert_eq!(start_time(*pid), Some(*start), "container {id} (pid {pid}) died with the server");
+    }
+
+    lab.restart_server();
+    lab.wait_ready_nodes(1);
+    // Adopted: the same containers (same PIDs), none restarted, no duplicates, still Running.
+    eventually_blocking("the pods Running again after the restart", Duration::from_secs(60), || {
+        let all = names.iter().all(|n| {
+            let p = pod_json(&lab, n);
+            p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
+                && p.pointer("/status/containerStatuses/0/ready") == Some(&Value::Bool(true))
+        });
+        all.then_some(())
+    });
+    for n in &names {
+        let p = pod_json(&lab, n);
+        assert_eq!(p.pointer("/status/containerStatuses/0/restartCount").and_then(Value::as_u64), Some(0), "{n}");
+    }
+    let after = container_pids(&data_dir);
+    assert_eq!(after, before, "the same containers, no new ones");
+    for (id, pid, start) in &after {
+        assert_eq!(start_time(*pid), Some(*start), "container {id} (pid {pid}) still running");
+    }
+}
