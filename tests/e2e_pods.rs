@@ -72,12 +72,42 @@ fn a_real_pod_runs_answers_another_pod_and_leaves_nothing_behind() {
     lab.apply(&pod("client", &["wget", "-q", "-O", "/dev/null", &format!("http://{ip}/")], "Never"));
     wait_phase(&lab, "client", "Succeeded");
 
+    // Logs and exec through the API server and the node's kubelet.
+    lab.apply(&pod("talker", &["sh", "-c", "echo one; echo two >&2; sleep 0.5; echo three; exec sleep 3600"], "Always"));
+    wait_phase(&lab, "talker", "Running");
+    let logs = eventually_blocking("talker's three lines", Duration::from_secs(20), || {
+        let out = lab.k(&["logs", "talker"]);
+        (out.lines().count() == 3).then_some(out)
+    });
+    // stdout and stderr are separate pipes: their relative order is not kept (as in containerd).
+    let mut lines: Vec<&str> = logs.lines().collect();
+    assert!(lines.iter().position(|l| *l == "one") < lines.iter().position(|l| *l == "three"), "{logs}");
+    lines.sort();
+    assert_eq!(lines, ["one", "three", "two"], "both streams in the log");
+    assert_eq!(lab.k(&["logs", "talker", "--tail", "1"]), "three\n");
+    assert_eq!(lab.k(&["exec", "web", "--", "hostname"]).trim(), "web");
+    let ps = lab.k(&["exec", "web", "--", "ps", "-o", "pid,comm"]);
+    let procs: Vec<&str> = ps.lines().skip(1).filter_map(|l| l.split_whitespace().nth(1)).collect();
+    assert_eq!(procs, ["httpd", "ps"], "only the container's processes:\n{ps}");
+    let exit = lab.kubectl(&["exec", "web", "--", "sh", "-c", "exit 3"]);
+    assert_eq!(exit.code, Some(3), "exec exit code: {}", exit.stderr);
+    let echoed = lab.kubectl_handle().run_with_stdin(&["exec", "-i", "web", "--", "cat"], Some("through stdin\n"));
+    assert_eq!(echoed.stdout, "through stdin\n", "exec -i: {}", echoed.stderr);
+
+    // An image that is not on the node, with imagePullPolicy: Never, is not pulled.
+    lab.apply(&pod("ghost", &["true"], "Never").replace(BUSYBOX, "localhost/not-here:1"));
+    eventually_blocking("ErrImageNeverPull", Duration::from_secs(20), || {
+        let p = pod_json(&lab, "ghost");
+        let w = p.pointer("/status/containerStatuses/0/state/waiting").cloned().unwrap_or(Value::Null);
+        (w["reason"] == "ErrImageNeverPull").then_some(())
+    });
+
     // The node reaches it too, through its address on the bridge.
     let (ok, page, err) = lab.exec_in(&["busybox", "wget", "-q", "-O-", &format!("http://{ip}/")]);
     assert!(ok && page.contains("skiff busybox"), "wget from the node: {page} {err}");
 
     // Deleting the pods leaves nothing of theirs on the host.
-    lab.k(&["delete", "pod", "web", "client", "--wait=true", "--timeout=60s"]);
+    lab.k(&["delete", "pod", "web", "client", "talker", "ghost", "--wait=true", "--timeout=60s"]);
     let node = lab.node();
     eventually_blocking("the pods' processes, cgroups and files to go", Duration::from_secs(30), || {
         let procs: Vec<u32> = cgroup_dirs(&node.cgroup_root).iter().flat_map(|d| cgroup_processes(d)).collect();

@@ -13,7 +13,8 @@ use common::lab::Lab;
 use serde_json::Value;
 use testkit::eventually_blocking;
 
-const KUBELET_PORT: &str = "10250";
+/// Not the default 10250: the API server must find the port in the Node's `daemonEndpoints`.
+const KUBELET_PORT: &str = "10350";
 
 const TICKER: &str = r#"
 apiVersion: v1
@@ -109,7 +110,8 @@ fn kubectl_logs_errors_are_upstreams() {
     let bad = lab.kubectl(&["logs", "ticker", "-c", "nope"]);
     assert!(!bad.success(), "{bad:?}");
     assert!(bad.stderr.contains("container nope is not valid for pod ticker"), "{}", bad.stderr);
-    let raw = |query: &str| lab.kubectl(&["get", "--raw", &format!("/api/v1/namespaces/default/pods/ticker/log?{query}")]);
+    let raw =
+        |query: &str| lab.kubectl(&["get", "--raw", &format!("/api/v1/namespaces/default/pods/ticker/log?{query}")]);
     let unknown = raw("container=nope");
     assert!(
         unknown.stderr.contains("Error from server (BadRequest): container nope is not valid for pod ticker"),

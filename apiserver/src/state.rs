@@ -11,8 +11,8 @@ use tokio::sync::Notify;
 
 use crate::auth::{self, AuthChain, StaticTokens};
 use crate::inflight::Inflight;
-use crate::kubelet_proxy::KubeletClient;
 use crate::ipalloc::Allocators;
+use crate::kubelet_proxy::KubeletClient;
 use crate::storage::{RedbBackend, Store, StoreOptions};
 use crate::{admission, files, openapi, tls, Context, Error, Opts};
 

@@ -11,7 +11,9 @@
 //! - [`pods`]: per-pod workers, status computation, restart policy, pod IPs, the pod → runtime
 //!   config translation ([`pods::config`]), adoption of sandboxes at start ([`pods::adopt`]);
 //! - [`dispatch`]: the shared informers of Pods and Nodes, routed per node;
-//! - [`runtime`]: the runtime interface, the factory that picks one, and the fake runtime.
+//! - [`runtime`]: the runtime interface, the factory that picks one, and the fake runtime;
+//! - [`server`]: the kubelet's HTTPS API (container logs, exec and attach over WebSocket) that
+//!   the API server's `pods/log`, `pods/exec` and `pods/attach` reach; a single node serves it.
 //!
 //! Invariants: the kubelet never writes a pod's spec (status and the final delete only); it reads
 //! the API through watches and never polls it. The exceptions are one-shot reads: the ConfigMaps

@@ -61,7 +61,8 @@ async fn exec_over_v5_prints_and_succeeds() {
 async fn a_non_zero_exit_is_upstreams_status() {
     let k = Kubelet::start().await;
     start_container(&k.rt, "default", "web", "main", 0).await;
-    let (mut ws, _) = k.ws("/exec/default/web/main?command=sh&command=-c&command=exit%203&output=1", V5_V4).await.expect("upgrade");
+    let (mut ws, _) =
+        k.ws("/exec/default/web/main?command=sh&command=-c&command=exit%203&output=1", V5_V4).await.expect("upgrade");
     let s = status(&frames(&mut ws).await);
     assert_eq!(s["status"], "Failure");
     assert_eq!(s["reason"], "NonZeroExitCode");
@@ -79,9 +80,11 @@ async fn stdin_flows_and_v5_closes_it() {
     start_container(&k.rt, "default", "web", "main", 0).await;
     let (mut ws, _) = k.ws("/exec/default/web/main?command=cat&input=1&output=1", V5_V4).await.expect("upgrade");
     ws.send(Message::Binary(vec![0, b'p', b'i', b'n', b'g', b'\n'].into())).await.expect("stdin");
-    ws.send(Message::Binary(vec![4].into_iter().chain(br#"{"Width":80,"Height":24}"#.iter().copied()).collect::<Vec<u8>>().into()))
-        .await
-        .expect("resize");
+    ws.send(Message::Binary(
+        vec![4].into_iter().chain(br#"{"Width":80,"Height":24}"#.iter().copied()).collect::<Vec<u8>>().into(),
+    ))
+    .await
+    .expect("resize");
     ws.send(Message::Binary(vec![255, 0].into())).await.expect("close stdin");
     let got = frames(&mut ws).await;
     assert_eq!(channel(&got, 1), "ping\n");

@@ -83,11 +83,17 @@ async fn errors_are_upstreams() {
     let k = Kubelet::start().await;
     start_container(&k.rt, "default", "web", "main", 0).await;
     let (code, body) = k.get("/containerLogs/default/web/other").await;
-    assert_eq!((code, body.as_str()), (400, "container \"other\" in pod \"web\" is waiting to start: ContainerCreating"));
+    assert_eq!(
+        (code, body.as_str()),
+        (400, "container \"other\" in pod \"web\" is waiting to start: ContainerCreating")
+    );
     let (code, _) = k.get("/containerLogs/default/nopod/main").await;
     assert_eq!(code, 400, "a pod without a sandbox has not started yet");
     assert_eq!(k.get(&format!("{LOGS}?tailLines=-1")).await, (422, r#"{"message": "Invalid request."}"#.to_string()));
-    assert_eq!(k.get(&format!("{LOGS}?tailLines=x")).await, (400, r#"{"message": "Unable to decode query."}"#.to_string()));
+    assert_eq!(
+        k.get(&format!("{LOGS}?tailLines=x")).await,
+        (400, r#"{"message": "Unable to decode query."}"#.to_string())
+    );
     assert_eq!(k.get(&format!("{LOGS}?sinceSeconds=1&sinceTime=2024-05-01T10:00:00Z")).await.0, 422);
 }
 

@@ -428,7 +428,7 @@ fn remove_cgroup_tree(dir: &Path) {
 /// design): the containers' processes (by the PIDs in its cgroups), its shims (by the PIDs in its
 /// state files), then its cgroups. The pinned namespaces go with the last process of the mount
 /// namespace they were made in; the veths with the lab namespace.
-fn cleanup_node(node: &RealNode) {
+pub fn cleanup_node(node: &RealNode) {
     let mut shims = Vec::new();
     if let Ok(entries) = fs::read_dir(node.data_dir.join("agent").join("containers")) {
         for e in entries.flatten() {

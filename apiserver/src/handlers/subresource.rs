@@ -303,8 +303,8 @@ pub async fn pod_stream(ctx: &Ctx, method: &Method) -> Result<Response, ApiError
     let opts = StreamOptions::from_query(&ctx.query, exec);
     let pod = stored_pod(ctx, name)?;
     let container = target::container_of(&pod, name, opts.container.as_deref())?;
-    let node = node_name(&pod)
-        .ok_or_else(|| ApiError::bad_request(format!("pod {name} does not have a host assigned")))?;
+    let node =
+        node_name(&pod).ok_or_else(|| ApiError::bad_request(format!("pod {name} does not have a host assigned")))?;
     let ep = kubelet_of(ctx, node)?;
     let namespace = ctx.target.namespace.as_deref().unwrap_or_default();
     let endpoint = if exec { "exec" } else { "attach" };

@@ -90,8 +90,9 @@ impl KubeletClient {
     /// A client presenting this certificate.
     pub fn with_certificate(cert_pem: &str, key_pem: &str) -> Result<KubeletClient, TlsError> {
         let pem = |reason: String| TlsError::Pem { path: CLIENT_CN.into(), reason };
-        let certs: Vec<CertificateDer<'static>> =
-            rustls_pemfile::certs(&mut cert_pem.as_bytes()).collect::<Result<_, _>>().map_err(|e| pem(e.to_string()))?;
+        let certs: Vec<CertificateDer<'static>> = rustls_pemfile::certs(&mut cert_pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| pem(e.to_string()))?;
         let key = rustls_pemfile::private_key(&mut key_pem.as_bytes())
             .map_err(|e| pem(e.to_string()))?
             .ok_or_else(|| pem("no private key".into()))?;
@@ -165,14 +166,16 @@ impl KubeletClient {
         headers: &HeaderMap,
         client_upgrade: Option<OnUpgrade>,
     ) -> Result<Response, ApiError> {
-        let mut builder = Request::builder().method(method.clone()).uri(path_and_query).header(header::HOST, ep.authority());
+        let mut builder =
+            Request::builder().method(method.clone()).uri(path_and_query).header(header::HOST, ep.authority());
         for name in UPGRADE_REQUEST_HEADERS {
             for v in headers.get_all(*name) {
                 builder = builder.header(*name, v);
             }
         }
         let req = builder.body(Empty::new()).map_err(|e| ApiError::internal(e.to_string()))?;
-        let resp = self.send(ep, req).await.map_err(|e| ApiError::new(500, "", format!("error dialing backend: {e}")))?;
+        let resp =
+            self.send(ep, req).await.map_err(|e| ApiError::new(500, "", format!("error dialing backend: {e}")))?;
         if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
             // Echo the kubelet's answer, as upstream's proxy writes the backend's response.
             let status = resp.status();
@@ -243,7 +246,9 @@ pub fn checked_error(code: u16, body: &str, pod: &str) -> ApiError {
         405 => generic("MethodNotAllowed", "the server does not allow this method on the requested resource"),
         409 => generic("Conflict", "the server reported a conflict"),
         422 => generic("Invalid", "the server rejected our request due to an error in our request"),
-        429 => generic("TooManyRequests", "the server has received too many requests and has asked us to try again later"),
+        429 => {
+            generic("TooManyRequests", "the server has received too many requests and has asked us to try again later")
+        }
         504 => generic(
             "Timeout",
             "the server was unable to return a response in the time allotted, but may still be processing the request",

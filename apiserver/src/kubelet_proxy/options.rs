@@ -223,7 +223,10 @@ mod tests {
         assert_eq!(LogOptions::from_query(&q("sinceTime=yesterday"), "web").expect_err("bad time").code, 400);
         let e = LogOptions::from_query(&q("tailLines=-1"), "web").expect_err("negative");
         assert_eq!(e.code, 422);
-        assert_eq!(e.message, "PodLogOptions \"web\" is invalid: tailLines: Invalid value: -1: must be greater than or equal to 0");
+        assert_eq!(
+            e.message,
+            "PodLogOptions \"web\" is invalid: tailLines: Invalid value: -1: must be greater than or equal to 0"
+        );
         let s = e.to_status();
         assert_eq!(s["details"]["kind"], "PodLogOptions");
         assert_eq!(s["details"]["causes"][0]["field"], "tailLines");

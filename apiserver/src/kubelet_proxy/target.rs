@@ -101,7 +101,8 @@ mod tests {
     use serde_json::json;
 
     fn pod(containers: &[&str], init: &[&str]) -> Value {
-        let list = |names: &[&str]| names.iter().map(|n| json!({"name": n, "image": "busybox:1.36"})).collect::<Vec<_>>();
+        let list =
+            |names: &[&str]| names.iter().map(|n| json!({"name": n, "image": "busybox:1.36"})).collect::<Vec<_>>();
         json!({"spec": {"containers": list(containers), "initContainers": list(init)}})
     }
 

@@ -36,6 +36,8 @@ pub struct ContainerView<'a> {
     pub backoff: Option<String>,
     /// Set when the container's config could not be made: the CreateContainerConfigError message.
     pub config_error: Option<String>,
+    /// Set when the container's image is not there: (reason, message), e.g. `ErrImageNeverPull`.
+    pub image_error: Option<(String, String)>,
     /// An app container that waits for init containers.
     pub init_pending: bool,
 }
@@ -78,6 +80,10 @@ pub fn container_status(v: &ContainerView<'_>, scheme: &str) -> ContainerStatus 
         ..Default::default()
     };
     s.state = Some(match v.latest {
+        None if v.image_error.is_some() => {
+            let (reason, message) = v.image_error.clone().unwrap_or_default();
+            waiting(&reason, Some(message))
+        }
         None if v.config_error.is_some() => waiting(CONFIG_ERROR_REASON, v.config_error.clone()),
         None if v.init_pending => waiting("PodInitializing", None),
         None => waiting("ContainerCreating", None),

@@ -62,6 +62,7 @@ pub(super) fn spawn(ctx: Arc<NodeCtx>, pod: Arc<Pod>, adopted: Option<Adopted>, 
         ip: None,
         owns_ip: false,
         pulled: HashSet::new(),
+        pull_failures: HashMap::new(),
         last_written: pod.status.clone(),
         written_rv: None,
         final_status: None,
@@ -90,6 +91,8 @@ struct Worker {
     /// Whether `ip` came from the node's pool (not a hostNetwork pod).
     owns_ip: bool,
     pulled: HashSet<String>,
+    /// Failed pulls by image: how many in a row, and when the next may be tried.
+    pull_failures: HashMap<String, (u32, Timestamp)>,
     last_written: Option<PodStatus>,
     /// resourceVersion of the pod after our last status write.
     written_rv: Option<String>,
@@ -109,6 +112,8 @@ struct Waits {
     backoffs: HashMap<String, String>,
     /// CreateContainerConfigError messages.
     config_errors: HashMap<String, String>,
+    /// Why a container's image is not there: (ErrImagePull | ImagePullBackOff | ErrImageNeverPull, message).
+    image_errors: HashMap<String, (String, String)>,
 }
 
 fn view<'a>(c: &'a Container, instances: &'a Instances, waits: &Waits, init_pending: bool) -> ContainerView<'a> {
@@ -120,6 +125,7 @@ fn view<'a>(c: &'a Container, instances: &'a Instances, waits: &Waits, init_pend
         previous: v.and_then(|v| v.get(1)),
         backoff: waits.backoffs.get(&c.name).cloned(),
         config_error: waits.config_errors.get(&c.name).cloned(),
+        image_error: waits.image_errors.get(&c.name).cloned(),
         init_pending,
     }
 }
@@ -210,8 +216,11 @@ impl Worker {
         if self.sandbox.is_none() && !self.start_sandbox(pod, spec).await? {
             return Ok(None);
         }
+        let mut image_errors = HashMap::new();
         for c in spec.init_containers.iter().flatten().chain(&spec.containers) {
-            self.ensure_image(c).await?;
+            if let Some(e) = self.ensure_image(c).await? {
+                image_errors.insert(c.name.clone(), e);
+            }
         }
 
         let now = Timestamp::now();
@@ -220,7 +229,10 @@ impl Worker {
         let init_policy = if policy == "Never" { "Never" } else { "OnFailure" };
         let mut instances = self.instances().await?;
         let mut wake: Option<Timestamp> = None;
-        let mut waits = Waits::default();
+        let mut waits = Waits { image_errors, ..Waits::default() };
+        if let Some(retry) = self.pull_failures.values().map(|(_, at)| *at).min() {
+            wake = Some(wake.map_or(retry, |w: Timestamp| w.min(retry)));
+        }
         let mut started = false;
         let mut init_done = true;
         for c in spec.init_containers.iter().flatten() {
@@ -291,6 +303,9 @@ impl Worker {
             }
             Next::Keep | Next::Done => return Ok(false),
         };
+        if waits.image_errors.contains_key(&c.name) {
+            return Ok(false);
+        }
         match self.start_container(pod, c, attempt, role).await {
             Ok(()) => Ok(true),
             Err(Error::ContainerConfig { container, source }) => {
@@ -330,19 +345,47 @@ impl Worker {
         Ok(true)
     }
 
-    /// Pulls an image unless present (or, with `imagePullPolicy: Always`, once per pod).
-    async fn ensure_image(&mut self, c: &Container) -> Result<(), Error> {
-        let Some(image) = c.image.as_deref() else { return Ok(()) };
+    /// Pulls an image unless present (or, with `imagePullPolicy: Always`, once per pod). A pull
+    /// that fails is not an error of the pass: it comes back as the container's waiting reason
+    /// (`ErrImagePull`, then `ImagePullBackOff` while the back-off of 10 s doubling to 5 min
+    /// runs; `ErrImageNeverPull` for an absent image with `imagePullPolicy: Never`), as upstream.
+    async fn ensure_image(&mut self, c: &Container) -> Result<Option<(String, String)>, Error> {
+        let Some(image) = c.image.as_deref() else { return Ok(None) };
         if self.pulled.contains(image) {
-            return Ok(());
+            return Ok(None);
         }
-        let always = c.image_pull_policy.as_deref() == Some("Always");
-        if always || self.ctx.runtime.image_status(image).await?.is_none() {
-            let image_ref = self.ctx.runtime.pull_image(image, None).await?;
-            tracing::debug!(image, image_ref, "pulled image");
+        let policy = c.image_pull_policy.as_deref();
+        let present = self.ctx.runtime.image_status(image).await?.is_some();
+        if policy == Some("Never") {
+            if !present {
+                return Ok(Some((
+                    "ErrImageNeverPull".into(),
+                    format!("Container image \"{image}\" is not present with pull policy of Never"),
+                )));
+            }
+        } else if policy == Some("Always") || !present {
+            let now = Timestamp::now();
+            if let Some((_, next)) = self.pull_failures.get(image) {
+                if *next > now {
+                    return Ok(Some(("ImagePullBackOff".into(), format!("Back-off pulling image \"{image}\""))));
+                }
+            }
+            match self.ctx.runtime.pull_image(image, None).await {
+                Ok(image_ref) => {
+                    tracing::debug!(image, image_ref, "pulled image");
+                    self.pull_failures.remove(image);
+                }
+                Err(e) => {
+                    let n = self.pull_failures.get(image).map_or(1, |(n, _)| n + 1);
+                    let delay = std::time::Duration::from_secs((10u64 << (n - 1).min(5)).min(300));
+                    self.pull_failures.insert(image.to_string(), (n, now + delay));
+                    tracing::warn!(image, error = %e, "pulling the image failed");
+                    return Ok(Some(("ErrImagePull".into(), e.to_string())));
+                }
+            }
         }
         self.pulled.insert(image.to_string());
-        Ok(())
+        Ok(None)
     }
 
     /// Takes over a sandbox found at start (with its containers), unless it does not fit the pod

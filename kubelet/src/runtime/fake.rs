@@ -304,7 +304,8 @@ async fn run_command(
             Ok(127)
         }
         _ => {
-            err.write_all(format!("skiff-fake: exec: {prog:?}: executable file not found in $PATH\n").as_bytes()).await?;
+            err.write_all(format!("skiff-fake: exec: {prog:?}: executable file not found in $PATH\n").as_bytes())
+                .await?;
             Ok(127)
         }
     }
@@ -855,8 +856,11 @@ mod tests {
 
     async fn exec(rt: &FakeRuntime, id: &str, command: &[&str], stdin: Option<&str>) -> (String, String, i32) {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
-        let request =
-            ExecRequest { command: command.iter().map(|s| s.to_string()).collect(), tty: false, stdin: stdin.is_some() };
+        let request = ExecRequest {
+            command: command.iter().map(|s| s.to_string()).collect(),
+            tty: false,
+            stdin: stdin.is_some(),
+        };
         let mut s = rt.exec(id, &request).await.expect("exec");
         if let (Some(mut w), Some(input)) = (s.stdin.take(), stdin) {
             w.write_all(input.as_bytes()).await.expect("stdin");

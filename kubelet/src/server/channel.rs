@@ -106,7 +106,10 @@ pub fn decode(protocol: Protocol, msg: &[u8]) -> FromClient<'_> {
 pub enum Outcome {
     Success,
     /// It exited with a non-zero code; `command` is what ran.
-    Exited { code: i32, command: Vec<String> },
+    Exited {
+        code: i32,
+        command: Vec<String>,
+    },
     /// It could not run (upstream answers an internal error).
     Failed(String),
 }
@@ -159,7 +162,10 @@ mod tests {
         );
         assert_eq!(Protocol::negotiate(&["base64.channel.k8s.io"]), None);
         assert_eq!(Protocol::negotiate(&[]), Some(Protocol::V1));
-        assert_eq!(Protocol::offered(" v5.channel.k8s.io, v4.channel.k8s.io,"), ["v5.channel.k8s.io", "v4.channel.k8s.io"]);
+        assert_eq!(
+            Protocol::offered(" v5.channel.k8s.io, v4.channel.k8s.io,"),
+            ["v5.channel.k8s.io", "v4.channel.k8s.io"]
+        );
     }
 
     #[test]

@@ -292,7 +292,10 @@ mod tests {
     #[test]
     fn parses_cri_lines() {
         let r = parse_cri(b"2016-10-06T00:17:09.669794202Z stdout P log content 1\n").expect("parse");
-        assert_eq!(r, Record { timestamp: ts("2016-10-06T00:17:09.669794202Z"), stderr: false, log: b"log content 1".to_vec() });
+        assert_eq!(
+            r,
+            Record { timestamp: ts("2016-10-06T00:17:09.669794202Z"), stderr: false, log: b"log content 1".to_vec() }
+        );
         let r = parse_cri(b"2016-10-06T00:17:09.669794203Z stderr F log content 2\n").expect("parse");
         assert!(r.stderr);
         assert_eq!(r.log, b"log content 2\n");

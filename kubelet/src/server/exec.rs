@@ -138,13 +138,7 @@ pub async fn serve(
     };
     let accept = derive_accept_key(key.as_bytes());
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let session = Session {
-        runtime: app.runtime.clone(),
-        container_id: c.id.clone(),
-        kind,
-        protocol,
-        opts,
-    };
+    let session = Session { runtime: app.runtime.clone(), container_id: c.id.clone(), kind, protocol, opts };
     tokio::spawn(async move {
         match on_upgrade.await {
             Ok(upgraded) => {
@@ -333,7 +327,16 @@ mod tests {
     #[test]
     fn stream_options_take_both_spellings() {
         let o = StreamOptions::from_query(Some("command=ls&command=-l&input=1&output=1&error=1")).expect("ok");
-        assert_eq!(o, StreamOptions { stdin: true, stdout: true, stderr: true, tty: false, command: vec!["ls".into(), "-l".into()] });
+        assert_eq!(
+            o,
+            StreamOptions {
+                stdin: true,
+                stdout: true,
+                stderr: true,
+                tty: false,
+                command: vec!["ls".into(), "-l".into()]
+            }
+        );
         let o = StreamOptions::from_query(Some("command=sh&stdin=true&stdout=true&stderr=true&tty=true")).expect("ok");
         assert!(o.tty && o.stdin && o.stdout && !o.stderr, "a terminal has no stderr: {o:?}");
         assert_eq!(

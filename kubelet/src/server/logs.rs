@@ -8,9 +8,10 @@
 //! the runtime hands over, each written out as it comes (`follow` keeps it open while the
 //! container runs).
 //!
-//! What the runtime and the server each do with the options: the runtime starts the read at
-//! `tail_lines` and keeps it open with `follow`; the server applies the tail again when not
-//! following (harmless when the runtime did), and `since`, `timestamps` and `limitBytes`.
+//! What the runtime and the server each do with the options: the runtime is asked for
+//! `tail_lines` (where the read starts, in records) and `follow` (keep the stream open while the
+//! container runs) only; the server applies the tail again when not following (harmless when the
+//! runtime did), then `since` (after the tail, as upstream), `timestamps` and `limitBytes`.
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -91,8 +92,7 @@ impl PodLogOptions {
 
     /// The earliest record to show (upstream's `NewLogOptions`: the later of both bounds).
     pub fn since(&self, now: Timestamp) -> Option<Timestamp> {
-        let from_seconds =
-            self.since_seconds.and_then(|s| now.checked_sub(SignedDuration::from_secs(s)).ok());
+        let from_seconds = self.since_seconds.and_then(|s| now.checked_sub(SignedDuration::from_secs(s)).ok());
         match (from_seconds, self.since_time) {
             (Some(a), Some(b)) => Some(a.max(b)),
             (a, b) => a.or(b),
@@ -120,13 +120,9 @@ pub async fn serve(app: &App, namespace: &str, pod: &str, container: &str, query
         Err(e) => return text(e.code(), e.to_string()),
     };
     let tail = opts.tail_lines.map(|t| u64::try_from(t).unwrap_or(0));
-    let read = LogOptions {
-        follow: opts.follow,
-        tail_lines: tail,
-        limit_bytes: None,
-        since: opts.since(Timestamp::now()),
-        timestamps: false,
-    };
+    // `since` stays here: upstream takes the tail of the file first, then skips older records.
+    let read = LogOptions { follow: opts.follow, tail_lines: tail, limit_bytes: None, since: None, timestamps: false };
+    let since = opts.since(Timestamp::now());
     let raw = match app.runtime.container_logs(&c.id, &read).await {
         Ok(s) => s,
         Err(e) => return text(400, format!("failed to get logs of container {container:?} in pod {pod:?}: {e}")),
@@ -134,7 +130,7 @@ pub async fn serve(app: &App, namespace: &str, pod: &str, container: &str, query
     let converter = Converter::new(Options {
         tail,
         follow: opts.follow,
-        since: read.since,
+        since,
         timestamps: opts.timestamps,
         limit_bytes: opts.limit_bytes.map(|l| u64::try_from(l).unwrap_or(0)),
     });
@@ -197,7 +193,8 @@ mod tests {
         for bad in ["tailLines=x", "limitBytes=1.5", "sinceTime=yesterday", "tail=-"] {
             assert_eq!(q(bad), Err(QueryError::Decode), "{bad}");
         }
-        for invalid in ["tailLines=-1", "limitBytes=0", "sinceSeconds=0", "sinceSeconds=5&sinceTime=2024-05-01T10:00:00Z"]
+        for invalid in
+            ["tailLines=-1", "limitBytes=0", "sinceSeconds=0", "sinceSeconds=5&sinceTime=2024-05-01T10:00:00Z"]
         {
             assert_eq!(q(invalid), Err(QueryError::Invalid), "{invalid}");
         }

@@ -47,8 +47,11 @@ pub fn pki(cn: &str) -> Pki {
     let ca_key = rcgen::KeyPair::generate().expect("ca key");
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params.key_usages =
-        vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::CrlSign, rcgen::KeyUsagePurpose::DigitalSignature];
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+    ];
     let mut dn = rcgen::DistinguishedName::new();
     dn.push(rcgen::DnType::CommonName, "test-ca");
     ca_params.distinguished_name = dn;
@@ -127,9 +130,11 @@ impl Kubelet {
     /// `GET path` as `cred`; the response with its body still streaming.
     pub async fn get_stream(&self, path: &str, cred: Option<&Cred>) -> http::Response<Incoming> {
         let tls = self.connect(cred).await;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("http handshake");
+        let (mut sender, conn) =
+            hyper::client::conn::http1::handshake(TokioIo::new(tls)).await.expect("http handshake");
         tokio::spawn(conn);
-        let req = http::Request::get(path).header("host", self.addr.to_string()).body(Empty::<Bytes>::new()).expect("req");
+        let req =
+            http::Request::get(path).header("host", self.addr.to_string()).body(Empty::<Bytes>::new()).expect("req");
         sender.send_request(req).await.expect("send request")
     }
 

@@ -83,6 +83,7 @@ fn container_status_shapes() {
         previous,
         backoff: backoff.map(str::to_string),
         config_error: None,
+        image_error: None,
         init_pending,
     };
 

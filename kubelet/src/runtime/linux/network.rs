@@ -69,15 +69,18 @@ async fn has_address(handle: &Handle, index: u32, ip: IpAddr) -> Result<bool, Ne
 /// The node's side: the bridge with the gateway address, created once and kept.
 pub struct NodeNetwork {
     handle: Handle,
+    /// One bridge setup at a time (pods start in parallel; the first makes the bridge).
+    bridge: tokio::sync::Mutex<()>,
 }
 
 impl NodeNetwork {
     pub fn new() -> Result<Self, NetError> {
-        Ok(NodeNetwork { handle: connect()? })
+        Ok(NodeNetwork { handle: connect()?, bridge: tokio::sync::Mutex::new(()) })
     }
 
     /// Makes sure the bridge exists, is up and holds `gateway/prefix_len`.
     pub async fn ensure_bridge(&self, gateway: IpAddr, prefix_len: u8) -> Result<u32, NetError> {
+        let _one = self.bridge.lock().await;
         let index = match link_index(&self.handle, BRIDGE).await? {
             Some(i) => i,
             None => {

@@ -188,6 +188,14 @@ pub struct LinuxRuntime {
     shim: PathBuf,
     network: tokio::sync::OnceCell<NodeNetwork>,
     state: Arc<Mutex<State>>,
+    /// Stops the image drop-directory watcher when the runtime goes.
+    stop: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for LinuxRuntime {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
 }
 
 impl LinuxRuntime {
@@ -210,8 +218,14 @@ impl LinuxRuntime {
             shim: shim.to_path_buf(),
             network: tokio::sync::OnceCell::new(),
             state: Arc::new(Mutex::new(State::default())),
+            stop: tokio_util::sync::CancellationToken::new(),
         });
         rt.load();
+        // Tarballs in `<data-dir>/agent/images/` are imported now and whenever one is added.
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let images = root.join("images");
+            handle.spawn(super::dropdir::watch(rt.store.clone(), images, rt.stop.clone()));
+        }
         Ok(rt)
     }
 
