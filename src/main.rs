@@ -129,8 +129,12 @@ async fn server(data_dir: PathBuf, args: ServerArgs) -> anyhow::Result<()> {
     let shutdown = api::process::shutdown_on_signal();
     let ready = apiserver::ReadySignal::default();
     let kubeconfig = data_dir.join("kubeconfig.yaml");
-    let mut api_server =
-        tokio::spawn(apiserver::run(args.api, apiserver::Context { data_dir: data_dir.clone() }, ready.clone(), shutdown.clone()));
+    let mut api_server = tokio::spawn(apiserver::run(
+        args.api,
+        apiserver::Context { data_dir: data_dir.clone() },
+        ready.clone(),
+        shutdown.clone(),
+    ));
     tokio::select! {
         _ = ready.wait() => {}
         r = &mut api_server => return flatten(r),
@@ -160,8 +164,21 @@ async fn server(data_dir: PathBuf, args: ServerArgs) -> anyhow::Result<()> {
         informers.start(&client, &shutdown);
     }
     if !args.disable_agent {
-        // This host's node: a kubelet like `skiff agent`'s, with the admin credential.
-        let (opts, kubeconfig, data_dir, stop) = (args.kubelet, kubeconfig.clone(), data_dir.clone(), shutdown.clone());
+        // This host's node: a kubelet like `skiff agent`'s, with the admin credential and a serving
+        // certificate from the cluster CA (unless one is given).
+        let mut opts = args.kubelet;
+        if opts.tls_cert_file.is_none() {
+            let name = opts.node_name.clone().unwrap_or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_lowercase())
+                    .unwrap_or_default()
+            });
+            let ips: Vec<std::net::IpAddr> = opts.node_ip.into_iter().collect();
+            let (cert, key) = apiserver::issue_kubelet_serving_cert(&data_dir, &name, &ips)?;
+            opts.tls_cert_file = Some(cert);
+            opts.tls_private_key_file = Some(key);
+        }
+        let (kubeconfig, data_dir, stop) = (kubeconfig.clone(), data_dir.clone(), shutdown.clone());
         let node_failed = shutdown.clone();
         let failure = node_failure.clone();
         components.spawn(async move {

@@ -54,7 +54,9 @@ fn container_pids(data_dir: &Path) -> BTreeSet<(String, u64, u64)> {
 }
 
 fn entries(dir: &Path) -> Vec<String> {
-    fs::read_dir(dir).map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect()).unwrap_or_default()
+    fs::read_dir(dir)
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().to_string()).collect())
+        .unwrap_or_default()
 }
 
 #[test]
@@ -73,7 +75,11 @@ fn a_real_pod_runs_answers_another_pod_and_leaves_nothing_behind() {
     wait_phase(&lab, "client", "Succeeded");
 
     // Logs and exec through the API server and the node's kubelet.
-    lab.apply(&pod("talker", &["sh", "-c", "echo one; echo two >&2; sleep 0.5; echo three; exec sleep 3600"], "Always"));
+    lab.apply(&pod(
+        "talker",
+        &["sh", "-c", "echo one; echo two >&2; sleep 0.5; echo three; exec sleep 3600"],
+        "Always",
+    ));
     wait_phase(&lab, "talker", "Running");
     let logs = eventually_blocking("talker's three lines", Duration::from_secs(20), || {
         let out = lab.k(&["logs", "talker"]);
@@ -121,7 +127,9 @@ fn a_real_pod_runs_answers_another_pod_and_leaves_nothing_behind() {
         (left.0.is_empty() && left.1.is_empty() && left.2.is_empty() && left.3.is_empty()).then_some(())
     });
     for dir in cgroup_dirs(&node.cgroup_root) {
-        for tier in entries(&dir).into_iter().filter(|e| ["besteffort", "burstable", "guaranteed"].contains(&e.as_str())) {
+        for tier in
+            entries(&dir).into_iter().filter(|e| ["besteffort", "burstable", "guaranteed"].contains(&e.as_str()))
+        {
             let pods: Vec<String> = entries(&dir.join(&tier)).into_iter().filter(|e| e.starts_with("pod")).collect();
             assert!(pods.is_empty(), "pod cgroups left in {}: {pods:?}", dir.join(&tier).display());
         }

@@ -178,3 +178,25 @@ pub async fn run(opts: Opts, ctx: Context, ready: ReadySignal, shutdown: Cancell
     trimmer.abort();
     result
 }
+
+/// A serving certificate for the kubelet of the server's own node, issued by the cluster CA (the
+/// CA the server made under `<data-dir>/server/tls/`): written to `<data-dir>/agent/pki/`
+/// (`kubelet.crt`, `kubelet.key` mode 0600) on every start; returns (cert path, key path). Its
+/// names are the node's name, `localhost`, 127.0.0.1 and `ips`.
+pub fn issue_kubelet_serving_cert(
+    data_dir: &std::path::Path,
+    node_name: &str,
+    ips: &[std::net::IpAddr],
+) -> Result<(std::path::PathBuf, std::path::PathBuf), Error> {
+    let ca = tls::ClusterCa::load_or_create(&data_dir.join("server").join("tls"))?;
+    let mut all_ips = vec![std::net::IpAddr::from([127, 0, 0, 1])];
+    all_ips.extend(ips.iter().copied().filter(|ip| !ip.is_loopback()));
+    let dns: Vec<String> = [node_name, "localhost"].iter().filter(|n| !n.is_empty()).map(|n| n.to_string()).collect();
+    let (cert, key) = ca.issue(&format!("system:node:{node_name}"), &dns, &all_ips, false)?;
+    let dir = data_dir.join("agent").join("pki");
+    files::create_dir(&dir, 0o700)?;
+    let (cert_path, key_path) = (dir.join("kubelet.crt"), dir.join("kubelet.key"));
+    files::write_atomic(&key_path, key.as_bytes(), 0o600)?;
+    files::write_atomic(&cert_path, cert.as_bytes(), 0o644)?;
+    Ok((cert_path, key_path))
+}

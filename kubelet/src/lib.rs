@@ -103,7 +103,7 @@ pub async fn run_with_runtimes(
         let mut facts = NodeFacts::new(cfg.name.clone(), cfg.ip, cfg.allocatable.clone());
         facts.host_dns = host_dns.clone();
         facts.log_root = Some(log_root.clone());
-        facts.cgroup_root = opts.cgroup_root.clone();
+        facts.cgroup_root = format!("/{}", opts.cgroup_root.trim_matches('/'));
         runtime_name.clone_from(&scheme);
         let ctx = Arc::new(pods::NodeCtx {
             facts,

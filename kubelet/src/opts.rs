@@ -251,6 +251,13 @@ impl Opts {
         if self.count != 1 {
             return Err(invalid("count", "only the fake runtime runs several nodes in one process"));
         }
+        let root = self.cgroup_root.trim_matches('/');
+        if root.is_empty() || root.split('/').any(|c| c.is_empty() || c == "." || c == "..") {
+            return Err(invalid(
+                "cgroup-root",
+                format!("{:?} is not a relative cgroup path (e.g. skiff)", self.cgroup_root),
+            ));
+        }
         if self.max_pods == 0 {
             return Err(invalid("max-pods", "must be at least 1"));
         }
@@ -407,6 +414,8 @@ mod tests {
         let cases: Vec<(Opts, &str)> = vec![
             (linux(fake(2)), "count"),
             (linux(Opts { max_pods: 0, ..fake(1) }), "max-pods"),
+            (linux(Opts { cgroup_root: "a/../b".into(), ..fake(1) }), "cgroup-root"),
+            (linux(Opts { cgroup_root: "/".into(), ..fake(1) }), "cgroup-root"),
             (Opts { eviction_hard: "memory.available>1Gi".into(), ..fake(1) }, "eviction-hard"),
             (Opts { eviction_hard: "disk.available<1Gi".into(), ..fake(1) }, "eviction-hard"),
             (Opts { system_reserved: vec!["gpu=1".into()], ..fake(1) }, "system-reserved"),

@@ -105,8 +105,16 @@ impl Lab {
         let data = dir.path().join("server");
         let kubeconfig = data.join("kubeconfig.yaml");
         let kubectl = Kubectl::new_in_netns(&kubeconfig, dir.path(), &netns);
-        let mut lab =
-            Lab { netns, dir, server: None, agents: Vec::new(), kubeconfig, kubectl, server_args: Vec::new(), node: None };
+        let mut lab = Lab {
+            netns,
+            dir,
+            server: None,
+            agents: Vec::new(),
+            kubeconfig,
+            kubectl,
+            server_args: Vec::new(),
+            node: None,
+        };
         let mut args: Vec<String> = vec![
             "server".into(),
             "--data-dir".into(),
@@ -192,8 +200,16 @@ impl Lab {
         let dir = tempfile::Builder::new().prefix("skiff-lab-").tempdir().expect("lab temp dir");
         let kubeconfig = dir.path().join("server").join("kubeconfig.yaml");
         let kubectl = Kubectl::new_in_netns(&kubeconfig, dir.path(), &netns);
-        let lab =
-            Lab { netns, dir, server: None, agents: Vec::new(), kubeconfig, kubectl, server_args: Vec::new(), node: None };
+        let lab = Lab {
+            netns,
+            dir,
+            server: None,
+            agents: Vec::new(),
+            kubeconfig,
+            kubectl,
+            server_args: Vec::new(),
+            node: None,
+        };
         if let Err(e) = ip(&["-n", &lab.netns, "link", "set", "lo", "up"]) {
             panic!("bring up loopback in {}: {e}", lab.netns);
         }

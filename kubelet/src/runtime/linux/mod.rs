@@ -8,11 +8,11 @@ pub mod cgroups;
 pub mod dropdir;
 pub mod images;
 pub mod layers;
-pub mod snapshots;
 pub mod netns;
 pub mod network;
 pub mod runtime;
 pub mod shim;
+pub mod snapshots;
 
 use std::io;
 use std::path::{Path, PathBuf};

@@ -113,5 +113,7 @@ pub fn in_netns<T: Send + 'static>(
         f().map_err(io_ns_err("in the pod's network namespace"))
     })
     .join()
-    .unwrap_or_else(|_| Err(NsError { action: "enter the pod's network namespace".into(), message: "thread panicked".into() }))
+    .unwrap_or_else(|_| {
+        Err(NsError { action: "enter the pod's network namespace".into(), message: "thread panicked".into() })
+    })
 }

@@ -90,9 +90,10 @@ impl NodeNetwork {
                     Err(rtnetlink::Error::NetlinkError(e)) if e.raw_code() == -libc::EEXIST => {}
                     Err(e) => return Err(net_err(format!("create the bridge {BRIDGE}"))(e)),
                 }
-                link_index(&self.handle, BRIDGE)
-                    .await?
-                    .ok_or_else(|| NetError { action: format!("create the bridge {BRIDGE}"), message: "vanished".into() })?
+                link_index(&self.handle, BRIDGE).await?.ok_or_else(|| NetError {
+                    action: format!("create the bridge {BRIDGE}"),
+                    message: "vanished".into(),
+                })?
             }
         };
         if !has_address(&self.handle, index, gateway).await? {
@@ -125,9 +126,10 @@ impl NodeNetwork {
             .execute()
             .await
             .map_err(net_err(format!("create the veth pair {host}")))?;
-        let peer_index = link_index(&self.handle, &peer)
-            .await?
-            .ok_or_else(|| NetError { action: format!("create the veth pair {host}"), message: "peer missing".into() })?;
+        let peer_index = link_index(&self.handle, &peer).await?.ok_or_else(|| NetError {
+            action: format!("create the veth pair {host}"),
+            message: "peer missing".into(),
+        })?;
         let ns_file = std::fs::File::open(netns_path).map_err(net_err(format!("open {}", netns_path.display())))?;
         self.handle
             .link()
@@ -136,9 +138,10 @@ impl NodeNetwork {
             .await
             .map_err(net_err("move the veth into the pod's network namespace"))?;
         drop(ns_file);
-        let host_index = link_index(&self.handle, &host)
-            .await?
-            .ok_or_else(|| NetError { action: format!("create the veth pair {host}"), message: "host end missing".into() })?;
+        let host_index = link_index(&self.handle, &host).await?.ok_or_else(|| NetError {
+            action: format!("create the veth pair {host}"),
+            message: "host end missing".into(),
+        })?;
         self.handle
             .link()
             .set(LinkUnspec::new_with_index(host_index).controller(bridge).up().build())
@@ -175,22 +178,35 @@ async fn configure_pod_side(netns_path: &Path, peer: &str, net: &PodNetwork) -> 
     let task = tokio::spawn(conn);
     let result = async {
         if let Some(lo) = link_index(&handle, "lo").await? {
-            handle.link().set(LinkUnspec::new_with_index(lo).up().build()).execute().await.map_err(net_err("set lo up"))?;
+            handle
+                .link()
+                .set(LinkUnspec::new_with_index(lo).up().build())
+                .execute()
+                .await
+                .map_err(net_err("set lo up"))?;
         }
-        let index = link_index(&handle, peer)
-            .await?
-            .ok_or_else(|| NetError { action: "configure eth0".into(), message: format!("{peer} is not in the pod") })?;
+        let index = link_index(&handle, peer).await?.ok_or_else(|| NetError {
+            action: "configure eth0".into(),
+            message: format!("{peer} is not in the pod"),
+        })?;
         handle
             .link()
             .set(LinkUnspec::new_with_index(index).name("eth0".to_string()).build())
             .execute()
             .await
             .map_err(net_err("rename the pod's interface to eth0"))?;
-        handle.address().add(index, net.ip, net.prefix_len).execute().await.map_err(net_err(format!(
-            "add {}/{} to eth0",
-            net.ip, net.prefix_len
-        )))?;
-        handle.link().set(LinkUnspec::new_with_index(index).up().build()).execute().await.map_err(net_err("set eth0 up"))?;
+        handle
+            .address()
+            .add(index, net.ip, net.prefix_len)
+            .execute()
+            .await
+            .map_err(net_err(format!("add {}/{} to eth0", net.ip, net.prefix_len)))?;
+        handle
+            .link()
+            .set(LinkUnspec::new_with_index(index).up().build())
+            .execute()
+            .await
+            .map_err(net_err("set eth0 up"))?;
         let route = match (net.gateway, net.ip) {
             (IpAddr::V4(gw), IpAddr::V4(_)) => {
                 RouteMessageBuilder::<std::net::Ipv4Addr>::new().gateway(gw).output_interface(index).build()
@@ -205,7 +221,12 @@ async fn configure_pod_side(netns_path: &Path, peer: &str, net: &PodNetwork) -> 
                 })
             }
         };
-        handle.route().add(route).execute().await.map_err(net_err(format!("add the default route via {}", net.gateway)))?;
+        handle
+            .route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(net_err(format!("add the default route via {}", net.gateway)))?;
         Ok(())
     }
     .await;
@@ -243,7 +264,8 @@ mod tests {
 
     #[test]
     fn hosts_file_names_the_pod() {
-        let h = hosts_file(Some("10.244.0.5".parse().expect("ip")), "web-0", Some("web-0.web.default.svc.cluster.local"));
+        let h =
+            hosts_file(Some("10.244.0.5".parse().expect("ip")), "web-0", Some("web-0.web.default.svc.cluster.local"));
         assert!(h.starts_with("# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n"));
         assert!(h.ends_with("10.244.0.5\tweb-0.web.default.svc.cluster.local\tweb-0\n"), "{h}");
         assert!(!hosts_file(None, "x", None).contains("\tx\n"));

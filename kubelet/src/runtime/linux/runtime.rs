@@ -250,7 +250,9 @@ impl LinuxRuntime {
                     Ok(r) if r.version <= SHIM_VERSION => {
                         sandboxes.insert(r.id.clone(), r);
                     }
-                    Ok(r) => tracing::warn!(sandbox = %r.id, version = r.version, "sandbox from a newer version left alone"),
+                    Ok(r) => {
+                        tracing::warn!(sandbox = %r.id, version = r.version, "sandbox from a newer version left alone")
+                    }
                     Err(err) => tracing::warn!(dir = %e.path().display(), error = %err, "unreadable sandbox record"),
                 }
             }
@@ -262,7 +264,9 @@ impl LinuxRuntime {
                     Ok(r) if r.version <= SHIM_VERSION => {
                         containers.insert(r.id.clone(), r);
                     }
-                    Ok(r) => tracing::warn!(container = %r.id, version = r.version, "container from a newer version left alone"),
+                    Ok(r) => {
+                        tracing::warn!(container = %r.id, version = r.version, "container from a newer version left alone")
+                    }
                     Err(err) => tracing::warn!(dir = %e.path().display(), error = %err, "unreadable container record"),
                 }
             }
@@ -296,7 +300,10 @@ impl LinuxRuntime {
     }
 
     async fn network(&self) -> RuntimeResult<&NodeNetwork> {
-        self.network.get_or_try_init(|| async { NodeNetwork::new() }).await.map_err(|e| failed("set up the pod network", "", e))
+        self.network
+            .get_or_try_init(|| async { NodeNetwork::new() })
+            .await
+            .map_err(|e| failed("set up the pod network", "", e))
     }
 
     /// Waits (in a task) for the container's shim to end, then emits `Stopped`.
@@ -433,7 +440,8 @@ impl LinuxRuntime {
             .map_err(|e| failed("create the pod's namespaces", id, e))?
             .map_err(|e| failed("create the pod's namespaces", id, e))?;
         if !record.cgroup_parent.is_empty() {
-            let g = Cgroup::new(self.cgroups.clone(), &record.cgroup_parent).map_err(|e| failed("create the pod cgroup", id, e))?;
+            let g = Cgroup::new(self.cgroups.clone(), &record.cgroup_parent)
+                .map_err(|e| failed("create the pod cgroup", id, e))?;
             g.create().map_err(|e| failed("create the pod cgroup", id, e))?;
         }
         if let (Some(net), Some(path)) = (&config.network, &ns.net) {
@@ -519,8 +527,7 @@ impl LinuxRuntime {
         config: &ContainerConfig,
         sandbox_config: &PodSandboxConfig,
     ) -> RuntimeResult<String> {
-        let sandbox =
-            self.lock().sandboxes.get(sandbox_id).cloned().ok_or_else(|| not_found("sandbox", sandbox_id))?;
+        let sandbox = self.lock().sandboxes.get(sandbox_id).cloned().ok_or_else(|| not_found("sandbox", sandbox_id))?;
         let image = self.image(&config.image)?;
         let image_config = self.image_config(&image)?;
         let lower_dirs =
@@ -532,7 +539,8 @@ impl LinuxRuntime {
             std::fs::create_dir_all(dir.join(d)).map_err(|e| failed("create container", &id, e))?;
         }
         let cgroup = format!("{}/{}", sandbox.cgroup_parent, &id[..32]).trim_matches('/').to_string();
-        let g = Cgroup::new(self.cgroups.clone(), &cgroup).map_err(|e| failed("create the container cgroup", &id, e))?;
+        let g =
+            Cgroup::new(self.cgroups.clone(), &cgroup).map_err(|e| failed("create the container cgroup", &id, e))?;
         g.create().map_err(|e| failed("create the container cgroup", &id, e))?;
         g.apply(&config.linux.resources).map_err(|e| failed("set the container's resources", &id, e))?;
         let sec = &config.linux.security_context;
@@ -634,6 +642,8 @@ impl LinuxRuntime {
     fn sandbox_namespace(&self, sandbox_id: &str, name: &str) -> RuntimeResult<PathBuf> {
         const NSFS_MAGIC: i64 = 0x6e73_6673;
         let pin = self.sandbox_dir(sandbox_id).join("ns").join(name);
+        // `f_type` is i64 here but a narrower type on some architectures.
+        #[allow(clippy::unnecessary_cast)]
         if rustix::fs::statfs(&pin).is_ok_and(|s| s.f_type as i64 == NSFS_MAGIC) {
             return Ok(pin);
         }

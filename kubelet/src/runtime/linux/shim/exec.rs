@@ -35,7 +35,8 @@ fn prepare(dir: &Path) -> Result<ShimSpec, String> {
     }
     // Open every namespace first: /proc changes meaning once we are in the container's mounts.
     let ns = |name: &str| {
-        File::open(format!("/proc/{}/ns/{name}", state.pid)).map_err(|e| format!("open the container's {name} namespace: {e}"))
+        File::open(format!("/proc/{}/ns/{name}", state.pid))
+            .map_err(|e| format!("open the container's {name} namespace: {e}"))
     };
     let opened = [
         (ns("ipc")?, CloneFlags::CLONE_NEWIPC),

@@ -74,8 +74,14 @@ fn setup(spec: &ShimSpec) -> Step<Process> {
         fs::create_dir_all(&cwd_inside).map_err(ctx(|| format!("create the working directory {}", spec.cwd)))?;
     }
     if spec.readonly_rootfs {
-        mount(None::<&str>, root, None::<&str>, MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY, None::<&str>)
-            .map_err(ctx(|| "make the root read-only".into()))?;
+        mount(
+            None::<&str>,
+            root,
+            None::<&str>,
+            MsFlags::MS_REMOUNT | MsFlags::MS_BIND | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(ctx(|| "make the root read-only".into()))?;
     }
     chdir(root).map_err(ctx(|| format!("chdir {}", root.display())))?;
     pivot_root(".", ".").map_err(ctx(|| "pivot_root".into()))?;
@@ -257,10 +263,8 @@ fn bind(source: &Path, target: &Path, recursive: bool, readonly: bool) -> Step {
 fn mask(path: &str) -> Step {
     match fs::metadata(path) {
         Err(_) => Ok(()),
-        Ok(m) if m.is_dir() => {
-            mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
-                .map_err(ctx(|| format!("mask {path}")))
-        }
+        Ok(m) if m.is_dir() => mount(Some("tmpfs"), path, Some("tmpfs"), MsFlags::MS_RDONLY, None::<&str>)
+            .map_err(ctx(|| format!("mask {path}"))),
         Ok(_) => mount(Some("/dev/null"), path, None::<&str>, MsFlags::MS_BIND, None::<&str>)
             .map_err(ctx(|| format!("mask {path}"))),
     }
@@ -298,8 +302,10 @@ pub fn resolve_user(spec: &UserSpec) -> Step<Identity> {
 
 /// [`resolve_user`] over the text of passwd and group files.
 pub fn resolve_user_in(spec: &UserSpec, passwd: &str, group: &str) -> Step<Identity> {
-    let entries: Vec<Vec<&str>> = passwd.lines().map(|l| l.split(':').collect()).filter(|f: &Vec<&str>| f.len() >= 7).collect();
-    let groups: Vec<Vec<&str>> = group.lines().map(|l| l.split(':').collect()).filter(|f: &Vec<&str>| f.len() >= 4).collect();
+    let entries: Vec<Vec<&str>> =
+        passwd.lines().map(|l| l.split(':').collect()).filter(|f: &Vec<&str>| f.len() >= 7).collect();
+    let groups: Vec<Vec<&str>> =
+        group.lines().map(|l| l.split(':').collect()).filter(|f: &Vec<&str>| f.len() >= 4).collect();
     let (user_part, group_part) = match spec.user.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec.user.as_str(), None),
@@ -443,7 +449,10 @@ pub fn capability_mask(names: &[String]) -> Step<u64> {
     let mut mask = 0u64;
     for n in names {
         let n = n.strip_prefix("CAP_").unwrap_or(n);
-        let i = ALL_CAPABILITIES.iter().position(|c| c.eq_ignore_ascii_case(n)).ok_or_else(|| format!("unknown capability {n:?}"))?;
+        let i = ALL_CAPABILITIES
+            .iter()
+            .position(|c| c.eq_ignore_ascii_case(n))
+            .ok_or_else(|| format!("unknown capability {n:?}"))?;
         mask |= 1 << i;
     }
     Ok(mask)

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use nix::fcntl::OFlag;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, signal, SigHandler, Signal};
-use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, getpid, pipe2, setsid, ForkResult, Pid};
 
@@ -121,7 +121,6 @@ fn daemon(dir: &Path, spec: &ShimSpec, report_w: OwnedFd) -> i32 {
                 shim_pid: Some(getpid().as_raw() as u32),
                 error: None,
             });
-            drop(send);
             drop(report);
             supervise(dir, spec, started)
         }
@@ -238,7 +237,9 @@ fn pump(started: Started, writer: Option<&CriLogWriter>) -> (i32, Option<i32>) {
             }
         }
         let timeout = match (exit, drain_until) {
-            (Some(_), Some(d)) => PollTimeout::try_from(d.saturating_duration_since(Instant::now())).unwrap_or(PollTimeout::ZERO),
+            (Some(_), Some(d)) => {
+                PollTimeout::try_from(d.saturating_duration_since(Instant::now())).unwrap_or(PollTimeout::ZERO)
+            }
             // Without a pidfd the exit is noticed by polling waitpid.
             _ if pidfd.is_none() => PollTimeout::from(200u16),
             _ => PollTimeout::NONE,
@@ -255,11 +256,8 @@ fn pump(started: Started, writer: Option<&CriLogWriter>) -> (i32, Option<i32>) {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        let ready: Vec<bool> = fds
-            .iter()
-            .take(streams.len())
-            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-            .collect();
+        let ready: Vec<bool> =
+            fds.iter().take(streams.len()).map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
         drop(fds);
         let mut closed = Vec::new();
         for (i, is_ready) in ready.into_iter().enumerate() {
@@ -276,7 +274,8 @@ fn pump(started: Started, writer: Option<&CriLogWriter>) -> (i32, Option<i32>) {
                         }
                     }
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted || e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted || e.kind() == std::io::ErrorKind::WouldBlock => {
+                }
                 Err(_) => closed.push(i),
             }
         }
