@@ -148,6 +148,28 @@ fn containers_outlive_a_killed_server_and_are_adopted_on_restart() {
     for n in &names {
         wait_phase(&lab, n, "Running");
     }
+    // Meanwhile: a crashing container is restarted with back-off, and a container over its
+    // memory limit is OOM-killed (exit 137, reason OOMKilled).
+    lab.apply(&pod("crasher", &["sh", "-c", "echo crashing; exit 2"], "Always"));
+    lab.apply(
+        &pod("hog", &["sh", "-c", "x=$(head -c 200000000 /dev/zero | tr '\\0' x); echo survived"], "Never")
+            .replace("    command:", "    resources: {limits: {memory: 32Mi}}\n    command:"),
+    );
+    let hog = wait_phase(&lab, "hog", "Failed");
+    let term = hog.pointer("/status/containerStatuses/0/state/terminated").cloned().unwrap_or(Value::Null);
+    assert_eq!((term["reason"].as_str(), term["exitCode"].as_i64()), (Some("OOMKilled"), Some(137)), "{term}");
+    eventually_blocking("crasher restarted and backing off", Duration::from_secs(60), || {
+        let p = pod_json(&lab, "crasher");
+        let cs = p.pointer("/status/containerStatuses/0").cloned().unwrap_or(Value::Null);
+        let restarted = cs["restartCount"].as_u64().unwrap_or(0) >= 1;
+        let last_exit = cs.pointer("/lastState/terminated/exitCode").and_then(Value::as_i64);
+        (restarted
+            && last_exit == Some(2)
+            && cs.pointer("/state/waiting/reason") == Some(&Value::from("CrashLoopBackOff")))
+        .then_some(())
+    });
+    lab.k(&["delete", "pod", "crasher", "hog", "--wait=true", "--timeout=60s"]);
+
     let data_dir = lab.node().data_dir.clone();
     let before = container_pids(&data_dir);
     assert_eq!(before.len(), 5, "one container per pod: {before:?}");
