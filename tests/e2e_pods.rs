@@ -100,6 +100,16 @@ fn a_real_pod_runs_answers_another_pod_and_leaves_nothing_behind() {
     let echoed = lab.kubectl_handle().run_with_stdin(&["exec", "-i", "web", "--", "cat"], Some("through stdin\n"));
     assert_eq!(echoed.stdout, "through stdin\n", "exec -i: {}", echoed.stderr);
 
+    // exec -it: a terminal from the container's devpts, sized as kubectl's own (run under
+    // `script` for a terminal of given size; stdin is empty).
+    let shell = format!(
+        "stty cols 123 rows 45; HOME={} kubectl --kubeconfig {} exec -it web -- sh -c 'tty; stty size'",
+        lab.dir().display(),
+        lab.dir().join("server").join("kubeconfig.yaml").display()
+    );
+    let (_, term, err) = lab.exec_in(&["script", "-qec", &shell, "/dev/null"]);
+    assert!(term.contains("/dev/pts/0") && term.contains("45 123"), "exec -it: {term:?} {err}");
+
     // An image that is not on the node, with imagePullPolicy: Never, is not pulled.
     lab.apply(&pod("ghost", &["true"], "Never").replace(BUSYBOX, "localhost/not-here:1"));
     eventually_blocking("ErrImageNeverPull", Duration::from_secs(20), || {

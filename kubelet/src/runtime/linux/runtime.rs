@@ -820,6 +820,59 @@ impl LinuxRuntime {
         Ok(head.chain(follow).boxed())
     }
 
+    /// `exec` with a terminal: the shim relays a pty of the container's devpts; window sizes go
+    /// to it through a FIFO in the container's directory, removed when the command ends.
+    async fn exec_tty(&self, id: &str, request: &ExecRequest) -> RuntimeResult<ExecSession> {
+        if !self.lock().containers.contains_key(id) {
+            return Err(not_found("container", id));
+        }
+        let fifo = self.container_dir(id).join(format!("exec-{:016x}.resize", rand::random::<u64>()));
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600))
+            .map_err(|e| failed("exec in container", id, e))?;
+        // Opened for reading and writing, so that neither side blocks on the other's open.
+        let writer = std::fs::OpenOptions::new().read(true).write(true).open(&fifo);
+        let writer = match writer {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = std::fs::remove_file(&fifo);
+                return Err(failed("exec in container", id, e));
+            }
+        };
+        let mut cmd = tokio::process::Command::new(&self.shim);
+        cmd.arg("shim").arg("exec").arg("--tty").arg("--resize").arg(&fifo).arg(self.container_dir(id));
+        cmd.arg("--").args(&request.command).kill_on_drop(true);
+        cmd.stdin(if request.stdin { std::process::Stdio::piped() } else { std::process::Stdio::null() });
+        cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_file(&fifo);
+                return Err(failed("exec in container", id, e));
+            }
+        };
+        let stdin = child.stdin.take().map(|s| Box::pin(s) as _);
+        let stdout = child.stdout.take().ok_or_else(|| failed("exec in container", id, "no stdout"))?;
+        let (resize_tx, mut resize_rx) = mpsc::channel::<(u16, u16)>(8);
+        tokio::spawn(async move {
+            use std::io::Write;
+            let mut writer = writer;
+            while let Some((cols, rows)) = resize_rx.recv().await {
+                if writer.write_all(format!("{cols} {rows}\n").as_bytes()).is_err() {
+                    break;
+                }
+            }
+        });
+        let owned = id.to_string();
+        let exit = async move {
+            let status = child.wait().await;
+            let _ = std::fs::remove_file(&fifo);
+            let status = status.map_err(|e| failed("exec in container", &owned, e))?;
+            Ok(status.code().unwrap_or(128))
+        }
+        .boxed();
+        Ok(ExecSession { stdin, stdout: Box::pin(stdout), stderr: None, resize: Some(resize_tx), exit })
+    }
+
     fn exec_command(&self, id: &str, command: &[String]) -> RuntimeResult<tokio::process::Command> {
         if !self.lock().containers.contains_key(id) {
             return Err(not_found("container", id));
@@ -1030,7 +1083,7 @@ impl Runtime for LinuxRuntime {
     fn exec<'a>(&'a self, id: &'a str, request: &'a ExecRequest) -> BoxFuture<'a, RuntimeResult<ExecSession>> {
         async move {
             if request.tty {
-                return Err(RuntimeError::Unsupported("exec with a terminal (tty)"));
+                return self.exec_tty(id, request).await;
             }
             let mut cmd = self.exec_command(id, &request.command)?;
             cmd.stdin(if request.stdin { std::process::Stdio::piped() } else { std::process::Stdio::null() });

@@ -149,14 +149,36 @@ pub struct ExitRecord {
 pub fn main(args: &[String]) -> i32 {
     match args {
         [cmd, dir] if cmd == "run" => run::run(Path::new(dir)),
-        [cmd, dir, sep, command @ ..] if cmd == "exec" && sep == "--" && !command.is_empty() => {
-            exec::exec(Path::new(dir), command)
+        [cmd, rest @ ..] if cmd == "exec" => {
+            let mut terminal = exec::Terminal::default();
+            let mut rest = rest;
+            loop {
+                match rest {
+                    [flag, tail @ ..] if flag == "--tty" => {
+                        terminal.tty = true;
+                        rest = tail;
+                    }
+                    [flag, path, tail @ ..] if flag == "--resize" => {
+                        terminal.resize = Some(path.into());
+                        rest = tail;
+                    }
+                    _ => break,
+                }
+            }
+            match rest {
+                [dir, sep, command @ ..] if sep == "--" && !command.is_empty() => {
+                    exec::exec(Path::new(dir), command, &terminal)
+                }
+                _ => usage(),
+            }
         }
-        _ => {
-            eprintln!("usage: skiff shim run DIR | skiff shim exec DIR -- COMMAND...");
-            2
-        }
+        _ => usage(),
     }
+}
+
+fn usage() -> i32 {
+    eprintln!("usage: skiff shim run DIR | skiff shim exec [--tty] [--resize FIFO] DIR -- COMMAND...");
+    2
 }
 
 /// Reads a JSON file written by the shim or the kubelet.
