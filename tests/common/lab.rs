@@ -90,31 +90,8 @@ fn busybox_tarball() -> &'static Path {
 impl Lab {
     /// Creates the namespace and starts `skiff server --disable-agent` in it with `flags`.
     pub fn start(flags: &[&str]) -> Lab {
-        assert!(
-            nix_is_root(),
-            "the lab tests need root (they create a network namespace with `ip netns add`); run them as root, as CI does"
-        );
-        let netns = format!("skiff-lab-{}-{}", std::process::id(), SEQ.fetch_add(1, Ordering::SeqCst));
-        let _ = ip(&["netns", "del", &netns]);
-        ip(&["netns", "add", &netns]).unwrap_or_else(|e| panic!("create lab namespace: {e}"));
-        if let Err(e) = ip(&["-n", &netns, "link", "set", "lo", "up"]) {
-            let _ = ip(&["netns", "del", &netns]);
-            panic!("bring up loopback in {netns}: {e}");
-        }
-        let dir = tempfile::Builder::new().prefix("skiff-lab-").tempdir().expect("lab temp dir");
-        let data = dir.path().join("server");
-        let kubeconfig = data.join("kubeconfig.yaml");
-        let kubectl = Kubectl::new_in_netns(&kubeconfig, dir.path(), &netns);
-        let mut lab = Lab {
-            netns,
-            dir,
-            server: None,
-            agents: Vec::new(),
-            kubeconfig,
-            kubectl,
-            server_args: Vec::new(),
-            node: None,
-        };
+        let mut lab = Lab::start_netns_only();
+        let data = lab.dir.path().join("server");
         let mut args: Vec<String> = vec![
             "server".into(),
             "--data-dir".into(),
@@ -200,6 +177,7 @@ impl Lab {
         let dir = tempfile::Builder::new().prefix("skiff-lab-").tempdir().expect("lab temp dir");
         let kubeconfig = dir.path().join("server").join("kubeconfig.yaml");
         let kubectl = Kubectl::new_in_netns(&kubeconfig, dir.path(), &netns);
+        // Dropped (and the namespace deleted) if the panic below fires.
         let lab = Lab {
             netns,
             dir,
