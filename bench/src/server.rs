@@ -68,12 +68,22 @@ impl SkiffServer {
     /// Start `bin server` and wait until `/readyz` answers 200 (a few tries on a fresh port when
     /// the process exits during startup, e.g. because the port got taken).
     pub async fn start(bin: &Path) -> Result<SkiffServer> {
+        Self::start_with(bin, None).await
+    }
+
+    /// A server that runs a real node (`node`: its flags, and an image tarball imported first)
+    /// instead of `--disable-agent`. Needs root, inside a network namespace of the caller's.
+    pub async fn start_with_node(bin: &Path, image: &Path, flags: &[String]) -> Result<SkiffServer> {
+        Self::start_with(bin, Some((image, flags))).await
+    }
+
+    async fn start_with(bin: &Path, node: Option<(&Path, &[String])>) -> Result<SkiffServer> {
         if !bin.is_file() {
             bail!("skiff binary {} not found (build it with `cargo build --release --bin skiff`)", bin.display());
         }
         let mut last = anyhow!("no attempt");
         for _ in 0..3 {
-            match Self::try_start(bin).await {
+            match Self::try_start(bin, node).await {
                 Ok(s) => return Ok(s),
                 Err(e) => last = e,
             }
@@ -81,7 +91,7 @@ impl SkiffServer {
         Err(last)
     }
 
-    async fn try_start(bin: &Path) -> Result<SkiffServer> {
+    async fn try_start(bin: &Path, node: Option<(&Path, &[String])>) -> Result<SkiffServer> {
         let tmp = tempfile::Builder::new().prefix("skiff-bench-").tempdir().context("create temp dir")?;
         let data_dir = tmp.path().join("data");
         fs::create_dir_all(&data_dir).context("create data dir")?;
@@ -91,11 +101,27 @@ impl SkiffServer {
             l.local_addr().context("local addr")?.port()
         };
         let logf = File::create(&log).context("create server log")?;
+        let agent: Vec<String> = match node {
+            None => vec!["--disable-agent".into()],
+            Some((image, flags)) => {
+                let out = Command::new(bin)
+                    .args(["images", "import", "--data-dir"])
+                    .arg(&data_dir)
+                    .arg(image)
+                    .output()
+                    .context("skiff images import")?;
+                if !out.status.success() {
+                    bail!("skiff images import: {}", String::from_utf8_lossy(&out.stderr));
+                }
+                flags.to_vec()
+            }
+        };
         let child = Command::new(bin)
             .arg("server")
             .arg("--data-dir")
             .arg(&data_dir)
-            .args(["--bind-address", "127.0.0.1", "--port", &port.to_string(), "--disable-agent"])
+            .args(["--bind-address", "127.0.0.1", "--port", &port.to_string()])
+            .args(&agent)
             .stdin(Stdio::null())
             .stdout(Stdio::from(logf.try_clone().context("dup log fd")?))
             .stderr(Stdio::from(logf))

@@ -1,0 +1,294 @@
+//! Real-pod benchmark: starts its own `skiff server` with a real node (the built-in Linux runtime)
+//! and measures pod start — create → Running as seen by a watch, image present — for N pods in
+//! sequence and N created at once; then the memory the node uses for them. Prints a report.
+//!
+//! Usage (as root, inside a network namespace you made, from the repository root):
+//! `ip netns exec NS pod_bench [--skiff PATH] [--pods N]` (see bench/README.md).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context as _, Result};
+use bench::client::Api;
+use bench::server::SkiffServer;
+use bench::stats::{describe, summarize};
+use futures::StreamExt as _;
+use serde_json::{json, Value};
+use tokio::sync::Notify;
+
+const USAGE: &str = "usage: pod_bench [--skiff PATH (default target/release/skiff)] [--pods N (default 100)]";
+const IMAGE: &str = "localhost/busybox:1.36";
+const RUNNING_TIMEOUT: Duration = Duration::from_secs(120);
+
+struct Config {
+    skiff: PathBuf,
+    pods: usize,
+}
+
+fn parse_args() -> Result<Config> {
+    let mut cfg = Config { skiff: PathBuf::from("target/release/skiff"), pods: 100 };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--skiff" => cfg.skiff = PathBuf::from(args.next().context("--skiff needs a path")?),
+            "--pods" => {
+                let n = args.next().context("--pods needs a count")?;
+                cfg.pods = n.parse().with_context(|| format!("--pods {n:?} is not a count"))?;
+                if cfg.pods == 0 || cfg.pods > 1000 {
+                    bail!("--pods must be between 1 and 1000");
+                }
+            }
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            other => bail!("unknown argument {other:?}\n{USAGE}"),
+        }
+    }
+    Ok(cfg)
+}
+
+/// When each pod was first seen Running by the watch.
+#[derive(Default)]
+struct Seen {
+    running: Mutex<HashMap<String, Instant>>,
+    changed: Notify,
+}
+
+async fn watch_pods(api: Api, seen: Arc<Seen>) -> Result<()> {
+    let resp = api.request(reqwest::Method::GET, "/api/v1/namespaces/default/pods?watch=1").send().await?;
+    let mut body = resp.bytes_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    while let Some(chunk) = body.next().await {
+        buf.extend_from_slice(&chunk?);
+        while let Some(nl) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=nl).collect();
+            let Ok(ev) = serde_json::from_slice::<Value>(&line) else { continue };
+            let pod = &ev["object"];
+            if pod.pointer("/status/phase").and_then(Value::as_str) == Some("Running") {
+                if let Some(name) = pod.pointer("/metadata/name").and_then(Value::as_str) {
+                    let mut m = seen.running.lock().unwrap_or_else(|e| e.into_inner());
+                    m.entry(name.to_string()).or_insert_with(Instant::now);
+                    seen.changed.notify_waiters();
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn wait_running(seen: &Seen, name: &str) -> Result<Instant> {
+    let deadline = Instant::now() + RUNNING_TIMEOUT;
+    loop {
+        let notified = seen.changed.notified();
+        if let Some(t) = seen.running.lock().unwrap_or_else(|e| e.into_inner()).get(name) {
+            return Ok(*t);
+        }
+        if tokio::time::timeout(deadline.saturating_duration_since(Instant::now()), notified).await.is_err() {
+            bail!("pod {name} not Running after {RUNNING_TIMEOUT:?}");
+        }
+    }
+}
+
+fn pod(name: &str) -> Value {
+    json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "c", "image": IMAGE, "imagePullPolicy": "Never", "command": ["sleep", "3600"]}]
+        }
+    })
+}
+
+async fn create(api: &Api, name: &str) -> Result<Instant> {
+    let t0 = Instant::now();
+    let r = api.post_json("/api/v1/namespaces/default/pods", &pod(name)).await?;
+    if r.status != 201 {
+        bail!("create pod {name}: HTTP {} {}", r.status, r.message());
+    }
+    Ok(t0)
+}
+
+/// Proportional set size of a process (kB), from `/proc/PID/smaps_rollup`.
+fn pss_kib(pid: u32) -> Option<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).ok()?;
+    let line = text.lines().find(|l| l.starts_with("Pss:"))?;
+    line[4..].trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// The shims' PSS and count, from the node's container state files.
+fn shims_pss(data_dir: &Path) -> (u64, usize) {
+    let mut total = 0;
+    let mut n = 0;
+    if let Ok(entries) = std::fs::read_dir(data_dir.join("agent").join("containers")) {
+        for e in entries.flatten() {
+            let Ok(text) = std::fs::read_to_string(e.path().join("state.json")) else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+            if let Some(p) = v["shim_pid"].as_u64().and_then(|p| pss_kib(p as u32)) {
+                total += p;
+                n += 1;
+            }
+        }
+    }
+    (total, n)
+}
+
+/// Kills what the node left in its cgroups (the containers; their shims then end) and removes them.
+fn cleanup_cgroups(root: &str) {
+    for h in ["cpu", "memory", "pids", "freezer"] {
+        let dir = Path::new("/sys/fs/cgroup").join(h).join(root);
+        if dir.exists() {
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg(format!(
+                    "find {0} -name cgroup.procs -exec cat {{}} + | xargs -r kill -9; sleep 1; find {0} -depth -type d -exec rmdir {{}} \\;",
+                    dir.display()
+                ))
+                .status();
+        }
+    }
+}
+
+async fn run(cfg: &Config) -> Result<bool> {
+    let tmp = tempfile::tempdir().context("temp dir")?;
+    let tar = tmp.path().join("busybox.tar");
+    let built = Command::new("scripts/busybox-image").arg(&tar).arg(IMAGE).output().context("scripts/busybox-image (run from the repository root)")?;
+    if !built.status.success() {
+        bail!("scripts/busybox-image: {}", String::from_utf8_lossy(&built.stderr));
+    }
+    let cgroup_root = format!("skiff-bench-{}", std::process::id());
+    let flags: Vec<String> = [
+        "--node-name",
+        "bench",
+        "--node-ip",
+        "127.0.0.1",
+        "--cgroup-root",
+        &cgroup_root,
+        "--max-pods",
+        &(2 * cfg.pods + 10).to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let mut server = SkiffServer::start_with_node(&cfg.skiff, &tar, &flags).await?;
+    let result = measure(cfg, &mut server).await;
+    let tail = server.log_tail(20);
+    let _ = server.stop();
+    cleanup_cgroups(&cgroup_root);
+    let ok = result.with_context(|| format!("server log tail:\n{tail}"))?;
+    Ok(ok)
+}
+
+async fn measure(cfg: &Config, server: &mut SkiffServer) -> Result<bool> {
+    let api = Api::new(&server.creds, Some(Duration::from_secs(30)))?;
+    let watch_api = Api::new(&server.creds, None)?;
+    // The node Ready, then the watch.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let r = api.get("/api/v1/nodes/bench").await?;
+        let ready = r.status == 200
+            && r.json()?["status"]["conditions"]
+                .as_array()
+                .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"));
+        if ready {
+            break;
+        }
+        if Instant::now() > deadline {
+            bail!("node not Ready after 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let seen = Arc::new(Seen::default());
+    let watcher = tokio::spawn(watch_pods(watch_api, seen.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    // Warm-up: the image's layer is unpacked by the first pod.
+    let t0 = create(&api, "warmup").await?;
+    let first = wait_running(&seen, "warmup").await? - t0;
+    println!("first pod (unpacks the image): {:.1} ms", first.as_secs_f64() * 1000.0);
+
+    let mut sequential = Vec::new();
+    for i in 0..cfg.pods {
+        let name = format!("seq-{i}");
+        let t0 = create(&api, &name).await?;
+        sequential.push(wait_running(&seen, &name).await? - t0);
+    }
+    println!("pod start, {} in sequence:  {}", cfg.pods, describe(summarize(sequential)));
+
+    let burst_start = Instant::now();
+    let creates = futures::future::join_all((0..cfg.pods).map(|i| {
+        let api = &api;
+        async move {
+            let name = format!("burst-{i}");
+            create(api, &name).await.map(|t| (name, t))
+        }
+    }))
+    .await;
+    let mut burst = Vec::new();
+    for c in creates {
+        let (name, t0) = c?;
+        burst.push(wait_running(&seen, &name).await? - t0);
+    }
+    let all = burst_start.elapsed();
+    println!("pod start, {} at once:      {} (all Running after {:.2} s)", cfg.pods, describe(summarize(burst)), all.as_secs_f64());
+
+    let rss = server.rss()?;
+    let (pss, shims) = shims_pss(&server.data_dir);
+    let pods = 2 * cfg.pods + 1;
+    println!("server process (API server, controllers, scheduler, kubelet) with {pods} pods: {}", rss.describe());
+    if shims > 0 {
+        println!(
+            "shims: {shims} running, PSS {:.1} MiB in all, {:.0} KiB per pod",
+            pss as f64 / 1024.0,
+            pss as f64 / shims as f64
+        );
+    }
+    watcher.abort();
+    server.check_alive()?;
+
+    // Everything removed through the API, so the node cleans up after itself.
+    let t0 = Instant::now();
+    let r = api.send(reqwest::Method::DELETE, "/api/v1/namespaces/default/pods?gracePeriodSeconds=0", None).await?;
+    if r.status != 200 {
+        bail!("delete the pods: HTTP {} {}", r.status, r.message());
+    }
+    let sandboxes = server.data_dir.join("agent").join("sandboxes");
+    let deadline = Instant::now() + RUNNING_TIMEOUT;
+    while std::fs::read_dir(&sandboxes).map(|d| d.count()).unwrap_or(0) > 0 {
+        if Instant::now() > deadline {
+            bail!("the node still has sandboxes {RUNNING_TIMEOUT:?} after the pods were deleted");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("{pods} pods deleted and cleaned up on the node in {:.2} s", t0.elapsed().as_secs_f64());
+    Ok(true)
+}
+
+fn main() -> ExitCode {
+    let cfg = match parse_args() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("pod_bench: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("pod_bench: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(&cfg)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("pod_bench: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
