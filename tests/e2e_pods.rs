@@ -210,3 +210,103 @@ fn containers_outlive_a_killed_server_and_are_adopted_on_restart() {
         assert_eq!(start_time(*pid), Some(*start), "container {id} (pid {pid}) still running");
     }
 }
+
+#[test]
+fn volumes_configmap_secret_downward_api_and_memory_empty_dir_are_made_and_removed() {
+    // Only the memory threshold: a build host's disk is often past the default nodefs/imagefs ones,
+    // and the node's disk-pressure taint would keep the pods off it.
+    let lab = Lab::start_with_node(&[]);
+    lab.apply(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: vol-cfg}\ndata: {greeting: hello, other: x}\n---\n\
+         apiVersion: v1\nkind: Secret\nmetadata: {name: vol-sec}\nstringData: {password: s3cret}\n",
+    );
+    let spec = format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: vols\n  labels: {{app: vols, tier: front}}\nspec:\n  \
+         terminationGracePeriodSeconds: 1\n  volumes:\n  \
+         - name: cfg\n    configMap: {{name: vol-cfg, items: [{{key: greeting, path: sub/greeting.txt, mode: 384}}]}}\n  \
+         - name: sec\n    secret: {{secretName: vol-sec, defaultMode: 256}}\n  \
+         - name: info\n    downwardAPI:\n      items:\n      - {{path: name, fieldRef: {{fieldPath: metadata.name}}}}\n      \
+         - {{path: labels, fieldRef: {{fieldPath: metadata.labels}}}}\n      \
+         - {{path: mem, resourceFieldRef: {{containerName: writer, resource: limits.memory, divisor: 1Mi}}}}\n  \
+         - name: shared\n    emptyDir: {{medium: Memory, sizeLimit: 16Mi}}\n  containers:\n  \
+         - name: writer\n    image: {BUSYBOX}\n    imagePullPolicy: Never\n    \
+         command: [sh, -c, \"echo from-writer > /shared/note; exec sleep 3600\"]\n    \
+         resources: {{limits: {{memory: 64Mi}}}}\n    volumeMounts:\n    \
+         - {{name: cfg, mountPath: /etc/cfg}}\n    - {{name: sec, mountPath: /etc/sec, readOnly: true}}\n    \
+         - {{name: info, mountPath: /etc/info}}\n    - {{name: shared, mountPath: /shared}}\n  \
+         - name: reader\n    image: {BUSYBOX}\n    imagePullPolicy: Never\n    command: [sleep, \"3600\"]\n    \
+         volumeMounts:\n    - {{name: shared, mountPath: /data}}\n    \
+         - {{name: cfg, mountPath: /greeting, subPath: sub/greeting.txt}}\n"
+    );
+    lab.apply(&spec);
+    let p = wait_phase(&lab, "vols", "Running");
+    let uid = p.pointer("/metadata/uid").and_then(Value::as_str).expect("uid").to_string();
+    let cat = |c: &str, path: &str| lab.k(&["exec", "vols", "-c", c, "--", "cat", path]);
+    assert_eq!(cat("writer", "/etc/cfg/sub/greeting.txt"), "hello");
+    assert_eq!(lab.k(&["exec", "vols", "-c", "writer", "--", "ls", "/etc/cfg"]).trim(), "sub", "only the item");
+    assert_eq!(cat("writer", "/etc/sec/password"), "s3cret");
+    assert_eq!(cat("writer", "/etc/info/name"), "vols");
+    assert_eq!(cat("writer", "/etc/info/labels"), "app=\"vols\"\ntier=\"front\"");
+    assert_eq!(cat("writer", "/etc/info/mem"), "64");
+    assert_eq!(cat("reader", "/greeting"), "hello", "subPath through the atomic writer's symlinks");
+    let modes = lab.k(&[
+        "exec",
+        "vols",
+        "-c",
+        "writer",
+        "--",
+        "stat",
+        "-L",
+        "-c",
+        "%a",
+        "/etc/sec/password",
+        "/etc/cfg/sub/greeting.txt",
+    ]);
+    assert_eq!(modes.split_whitespace().collect::<Vec<_>>(), ["400", "600"], "defaultMode and item mode");
+    let layout = lab.k(&["exec", "vols", "-c", "writer", "--", "ls", "-a", "/etc/sec"]);
+    assert!(layout.contains("..data") && layout.contains("password"), "atomic writer layout: {layout}");
+    let ro = lab.kubectl(&["exec", "vols", "-c", "writer", "--", "touch", "/etc/sec/x"]);
+    assert_ne!(ro.code, Some(0), "readOnly secret mount is writable");
+    // The Memory emptyDir is one tmpfs, sized, shared by both containers.
+    let note = eventually_blocking("the writer's note in the reader", Duration::from_secs(20), || {
+        let out = lab.kubectl(&["exec", "vols", "-c", "reader", "--", "cat", "/data/note"]);
+        (out.code == Some(0)).then_some(out.stdout)
+    });
+    assert_eq!(note, "from-writer\n");
+    let mounts = cat("reader", "/proc/mounts");
+    let data = mounts.lines().find(|l| l.split(' ').nth(1) == Some("/data")).unwrap_or_default().to_string();
+    assert!(data.starts_with("tmpfs ") && data.contains("size=16384k"), "/data: {data}\n{mounts}");
+    let writer_mounts = cat("writer", "/proc/mounts");
+    let secret_line =
+        writer_mounts.lines().find(|l| l.split(' ').nth(1) == Some("/etc/sec")).unwrap_or_default().to_string();
+    assert!(secret_line.starts_with("tmpfs ") && secret_line.contains("ro"), "/etc/sec: {secret_line}");
+
+    // The agent's own mounts: tmpfs for the secret, downward API and emptyDir volumes.
+    let mountinfo = |pid: u32| fs::read_to_string(format!("/proc/{pid}/mountinfo")).unwrap_or_default();
+    let pod_mounts = |text: &str| text.lines().filter(|l| l.contains(uid.as_str())).count();
+    assert_eq!(pod_mounts(&mountinfo(lab.server_pid())), 3, "{}", mountinfo(lab.server_pid()));
+    let pod_dir = lab.node().data_dir.join("agent").join("pods").join(&uid);
+    assert!(pod_dir.join("volumes").join("kubernetes.io~configmap").join("cfg").join("..data").exists());
+
+    // A missing ConfigMap keeps the containers waiting, saying which; they start once it exists.
+    lab.apply(
+        &(pod("late", &["sleep", "3600"], "Always")
+            .replace("    command:", "    volumeMounts: [{name: c, mountPath: /c}]\n    command:")
+            + "  volumes: [{name: c, configMap: {name: late-cfg}}]\n"),
+    );
+    eventually_blocking("late waiting for its ConfigMap", Duration::from_secs(30), || {
+        let p = pod_json(&lab, "late");
+        let w = p.pointer("/status/containerStatuses/0/state/waiting").cloned().unwrap_or(Value::Null);
+        w["message"].as_str().is_some_and(|m| m.contains("configmaps \"late-cfg\" not found")).then_some(())
+    });
+    lab.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: late-cfg}\ndata: {k: v}\n");
+    wait_phase(&lab, "late", "Running");
+    assert_eq!(lab.k(&["exec", "late", "--", "cat", "/c/k"]), "v");
+
+    // Deleting the pod unmounts and removes everything its volumes made.
+    lab.k(&["delete", "pod", "vols", "late", "--wait=true", "--timeout=60s"]);
+    eventually_blocking("the pod's mounts and directory to go", Duration::from_secs(30), || {
+        (pod_mounts(&mountinfo(lab.server_pid())) == 0 && !pod_dir.exists()).then_some(())
+    });
+    assert!(entries(&lab.node().data_dir.join("agent").join("pods")).is_empty(), "pods dir left");
+}

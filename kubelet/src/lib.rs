@@ -103,6 +103,9 @@ pub async fn run_with_runtimes(
         let mut facts = NodeFacts::new(cfg.name.clone(), cfg.ip, cfg.allocatable.clone());
         facts.host_dns = host_dns.clone();
         facts.log_root = Some(log_root.clone());
+        if opts.runtime == RuntimeKind::Linux {
+            facts.pods_root = Some(data_dir.join("agent").join("pods"));
+        }
         facts.cgroup_root = format!("/{}", opts.cgroup_root.trim_matches('/'));
         runtime_name.clone_from(&scheme);
         let ctx = Arc::new(pods::NodeCtx {

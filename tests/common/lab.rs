@@ -153,6 +153,10 @@ impl Lab {
             &node.cgroup_root,
             "--node-status-update-frequency",
             "2s",
+            // The tests must not depend on how full the host's disk is (a node under the default
+            // 10 % / 15 % thresholds taints itself with disk-pressure and nothing schedules).
+            "--eviction-hard",
+            "memory.available<100Mi,nodefs.available<1%,imagefs.available<1%",
         ]
         .iter()
         .map(|s| s.to_string())

@@ -156,7 +156,11 @@ fn cleanup_cgroups(root: &str) {
 async fn run(cfg: &Config) -> Result<bool> {
     let tmp = tempfile::tempdir().context("temp dir")?;
     let tar = tmp.path().join("busybox.tar");
-    let built = Command::new("scripts/busybox-image").arg(&tar).arg(IMAGE).output().context("scripts/busybox-image (run from the repository root)")?;
+    let built = Command::new("scripts/busybox-image")
+        .arg(&tar)
+        .arg(IMAGE)
+        .output()
+        .context("scripts/busybox-image (run from the repository root)")?;
     if !built.status.success() {
         bail!("scripts/busybox-image: {}", String::from_utf8_lossy(&built.stderr));
     }
@@ -234,7 +238,12 @@ async fn measure(cfg: &Config, server: &mut SkiffServer) -> Result<bool> {
         burst.push(wait_running(&seen, &name).await? - t0);
     }
     let all = burst_start.elapsed();
-    println!("pod start, {} at once:      {} (all Running after {:.2} s)", cfg.pods, describe(summarize(burst)), all.as_secs_f64());
+    println!(
+        "pod start, {} at once:      {} (all Running after {:.2} s)",
+        cfg.pods,
+        describe(summarize(burst)),
+        all.as_secs_f64()
+    );
 
     let rss = server.rss()?;
     let (pss, shims) = shims_pss(&server.data_dir);

@@ -7,6 +7,7 @@ pub mod config;
 pub mod ip_pool;
 pub mod restart;
 pub mod status;
+pub mod volumes;
 mod worker;
 
 use std::collections::HashMap;

@@ -8,8 +8,11 @@
 //! Sandbox and container configs come from [`super::config`]; the ConfigMaps and Secrets a
 //! container's environment reads are fetched (GET) right before it is created. A container whose
 //! config cannot be made waits with reason `CreateContainerConfigError` and is tried again after
-//! a growing delay. A sandbox adopted at start ([`super::adopt`]) is taken over, with its
-//! containers, instead of a new one being made.
+//! a growing delay. The pod's volumes ([`super::volumes`]) are set up once the sandbox is there,
+//! before any container is created (the ConfigMaps and Secrets they read fetched then); while
+//! one cannot be made (a missing ConfigMap or Secret) the containers wait with its message, and
+//! it is tried again with the same delay. The volumes go with the sandbox. A sandbox adopted at
+//! start ([`super::adopt`]) is taken over, with its containers, instead of a new one being made.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -29,6 +32,7 @@ use super::adopt::Adopted;
 use super::config::{self, ContainerRole, LookupError, Objects};
 use super::restart::{self, Next};
 use super::status::{self, ContainerView, Observed};
+use super::volumes::{self, VolumeObjects};
 use super::NodeCtx;
 use crate::error::{code, Error};
 use crate::runtime::{self as rt, ContainerFilter, PodNetwork, PodSandboxConfig, LABEL_CONTAINER_NAME};
@@ -69,6 +73,8 @@ pub(super) fn spawn(ctx: Arc<NodeCtx>, pod: Arc<Pod>, adopted: Option<Adopted>, 
         deleted: false,
         failures: 0,
         config_failures: 0,
+        volumes_ready: false,
+        volume_error: None,
     };
     tokio::spawn(worker.run(rx, wake.clone(), gone.clone(), shutdown).instrument(span));
     Handle { pod: tx, wake, gone }
@@ -103,6 +109,10 @@ struct Worker {
     failures: u32,
     /// Passes in a row in which some container's config could not be made.
     config_failures: u32,
+    /// The pod's volumes are set up.
+    volumes_ready: bool,
+    /// Why they could not be (the containers wait with it).
+    volume_error: Option<config::ConfigError>,
 }
 
 /// Why containers are not running although they should (by container name).
@@ -216,6 +226,9 @@ impl Worker {
         if self.sandbox.is_none() && !self.start_sandbox(pod, spec).await? {
             return Ok(None);
         }
+        if !self.volumes_ready {
+            self.set_up_volumes(pod).await;
+        }
         let mut image_errors = HashMap::new();
         for c in spec.init_containers.iter().flatten().chain(&spec.containers) {
             if let Some(e) = self.ensure_image(c).await? {
@@ -304,6 +317,10 @@ impl Worker {
             Next::Keep | Next::Done => return Ok(false),
         };
         if waits.image_errors.contains_key(&c.name) {
+            return Ok(false);
+        }
+        if let Some(e) = &self.volume_error {
+            waits.config_errors.insert(c.name.clone(), e.to_string());
             return Ok(false);
         }
         match self.start_container(pod, c, attempt, role).await {
@@ -441,6 +458,51 @@ impl Worker {
         out
     }
 
+    /// The ConfigMaps (`data` and `binaryData`) and Secrets the pod's volumes read, fetched now.
+    async fn volume_objects(&self, pod: &Pod) -> VolumeObjects {
+        let refs = volumes::references(pod);
+        let mut out = VolumeObjects::default();
+        let failed = |e: kube::Error| LookupError(e.to_string());
+        let config_maps: Api<ConfigMap> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        for name in refs.config_maps {
+            let r = config_maps.get_opt(&name).await.map(|o| {
+                o.map(|cm| {
+                    let text = cm.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.into_bytes()));
+                    text.chain(cm.binary_data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0))).collect()
+                })
+            });
+            out.config_maps.insert(name, r.map_err(failed));
+        }
+        let secrets: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        for name in refs.secrets {
+            let r = secrets
+                .get_opt(&name)
+                .await
+                .map(|o| o.map(|s| s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()));
+            out.secrets.insert(name, r.map_err(failed));
+        }
+        out
+    }
+
+    /// Sets up the pod's volumes (nothing on a node without a pods root); a failure is kept in
+    /// `volume_error` for the containers to wait with.
+    async fn set_up_volumes(&mut self, pod: &Pod) {
+        let Some(root) = self.ctx.facts.pods_root.clone() else {
+            self.volumes_ready = true;
+            return;
+        };
+        let objects = self.volume_objects(pod).await;
+        let pod_ips: Vec<IpAddr> = self.ip.into_iter().collect();
+        let input = volumes::PayloadInput { pod, node: &self.ctx.facts, pod_ips: &pod_ips, objects: &objects };
+        match volumes::set_up(&root, &input) {
+            Ok(()) => {
+                self.volumes_ready = true;
+                self.volume_error = None;
+            }
+            Err(e) => self.volume_error = Some(e),
+        }
+    }
+
     async fn start_container(
         &mut self,
         pod: &Pod,
@@ -451,7 +513,7 @@ impl Worker {
         let Some(sb) = self.sandbox.as_ref() else { return Ok(()) };
         let objects = self.objects(c).await;
         let pod_ips: Vec<IpAddr> = self.ip.into_iter().collect();
-        let config = config::container_config(&config::ContainerInput {
+        let mut config = config::container_config(&config::ContainerInput {
             pod,
             container: c,
             role,
@@ -461,6 +523,10 @@ impl Worker {
             objects: &objects,
         })
         .map_err(|source| Error::ContainerConfig { container: c.name.clone(), source })?;
+        if let Some(root) = self.ctx.facts.pods_root.as_deref() {
+            volumes::prepare_sub_paths(root, pod, &mut config.mounts)
+                .map_err(|source| Error::ContainerConfig { container: c.name.clone(), source })?;
+        }
         let id = self.ctx.runtime.create_container(&sb.id, &config, &sb.config).await?;
         self.ctx.runtime.start_container(&id).await?;
         tracing::debug!(container = %c.name, attempt, ?role, "started container");
@@ -574,8 +640,8 @@ impl Worker {
         Ok(())
     }
 
-    /// Stops and removes the sandbox and frees the pod IP (idempotent). The IP stays in the
-    /// status that was written.
+    /// Stops and removes the sandbox, removes the pod's volumes and frees the pod IP
+    /// (idempotent). The IP stays in the status that was written.
     async fn teardown(&mut self) {
         if let Some(sb) = self.sandbox.take() {
             for r in
@@ -585,6 +651,13 @@ impl Worker {
                     tracing::warn!(sandbox = %sb.id, error = %e, "tearing down the sandbox failed");
                 }
             }
+        }
+        if let Some(root) = self.ctx.facts.pods_root.as_deref() {
+            if let Err(e) = volumes::tear_down(root, &self.uid) {
+                tracing::warn!(error = %e, "removing the pod's volumes failed");
+            }
+            self.volumes_ready = false;
+            self.volume_error = None;
         }
         if self.owns_ip {
             self.ctx.ips().release(&self.uid);

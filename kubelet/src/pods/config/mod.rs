@@ -9,7 +9,8 @@
 //! - [`dns`]: resolv.conf and hostname;
 //! - [`env`]: `env`/`envFrom` with `valueFrom` resolved;
 //! - [`expansion`]: `$(VAR)` in env values, command, args and `subPathExpr`;
-//! - [`mounts`]: `hostPath` volume mounts.
+//! - [`mounts`]: volume mounts (`hostPath`, and the volumes the kubelet makes under
+//!   [`NodeFacts::pods_root`], see [`crate::pods::volumes`]).
 //!
 //! A container whose config cannot be made (a missing ConfigMap, an unsupported field path)
 //! fails with a [`ConfigError`]; the pod worker reports it as upstream does, as the container
@@ -84,6 +85,9 @@ pub enum ConfigError {
     SubPath { mount: String, message: String },
     #[error("{0}")]
     Hostname(String),
+    /// A volume of the pod could not be set up (upstream reports it as the FailedMount event).
+    #[error("MountVolume.SetUp failed for volume {volume:?} : {message}")]
+    VolumeSetUp { volume: String, message: String },
 }
 
 /// What the translation needs to know about the node (fixed for the life of the node).
@@ -103,11 +107,14 @@ pub struct NodeFacts {
     pub log_root: Option<PathBuf>,
     /// `pids.max` of each pod; None: unlimited.
     pub pod_pids_limit: Option<i64>,
+    /// Where pod directories go (`<root>/<uid>/volumes/...`, upstream's `/var/lib/kubelet/pods`);
+    /// None: the kubelet makes no volumes (hollow nodes), and only `hostPath` volumes are mounted.
+    pub pods_root: Option<PathBuf>,
 }
 
 impl NodeFacts {
     /// Facts with the defaults: cluster DNS 10.96.0.10 in `cluster.local`, no host resolv.conf,
-    /// cgroup root `/skiff`, no log root, no pids limit.
+    /// cgroup root `/skiff`, no log root, no pids limit, no pods root.
     pub fn new(name: impl Into<String>, host_ip: IpAddr, allocatable: BTreeMap<String, Quantity>) -> Self {
         NodeFacts {
             name: name.into(),
@@ -118,6 +125,7 @@ impl NodeFacts {
             cgroup_root: DEFAULT_CGROUP_ROOT.to_string(),
             log_root: None,
             pod_pids_limit: None,
+            pods_root: None,
         }
     }
 
@@ -255,7 +263,7 @@ pub fn container_config(input: &ContainerInput<'_>) -> Result<ContainerConfig, C
         pod_ips: input.pod_ips,
         objects: input.objects,
     })?;
-    let mounts = mounts::mounts(pod, c, &env)?;
+    let mounts = mounts::mounts(pod, c, &env, input.node.pods_root.as_deref())?;
     let vars: std::collections::HashMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let expand_all = |list: Option<&Vec<String>>| -> Vec<String> {
         list.into_iter().flatten().map(|s| expansion::expand(s, |n| vars.get(n).copied())).collect()

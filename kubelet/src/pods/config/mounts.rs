@@ -1,14 +1,17 @@
-//! A container's volume mounts as CRI mounts (upstream `makeMounts`, for the volumes that need
-//! no volume manager): `hostPath` volumes, with `subPath` or `subPathExpr` (expanded against the
-//! container's environment), `readOnly` and `mountPropagation`.
+//! A container's volume mounts as CRI mounts (upstream `makeMounts`): `hostPath` volumes, and the
+//! volumes the kubelet makes itself (emptyDir, configMap, secret, downwardAPI, projected) at
+//! their directory under the node's pods root ([`volume_dir`], made by [`crate::pods::volumes`]
+//! before the container is created); with `subPath` or `subPathExpr` (expanded against the
+//! container's environment), `readOnly` (always, for configMap, secret, downwardAPI and projected
+//! volumes, as upstream) and `mountPropagation`.
 //!
-//! Volumes of the other types (emptyDir, configMap, secret, projected, downwardAPI) are made on
-//! disk by the volume manager of the real-pods issue; until then their mounts are left out (the
-//! fake runtime has nothing to mount anyway).
+//! Without a pods root (hollow nodes: the fake runtime has nothing to mount) only `hostPath`
+//! volumes are mounted. Volumes of other types (persistent volumes, CSI, ...) are left out.
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
-use k8s_openapi::api::core::v1::{Container, Pod, VolumeMount};
+use k8s_openapi::api::core::v1::{Container, Pod, Volume, VolumeMount};
 
 use super::expansion::expand;
 use super::ConfigError;
@@ -64,9 +67,46 @@ fn referenced_names(expr: &str) -> Vec<String> {
     names.into_inner()
 }
 
-/// The CRI mounts of `c`'s `hostPath` volume mounts. `env` is the container's environment.
-pub fn mounts(pod: &Pod, c: &Container, env: &[(String, String)]) -> Result<Vec<Mount>, ConfigError> {
+/// The volume types the kubelet makes, by upstream plugin directory name
+/// (`kubernetes.io~<plugin>`, as `EscapeQualifiedNameForDisk` writes it).
+pub fn volume_plugin(v: &Volume) -> Option<&'static str> {
+    if v.empty_dir.is_some() {
+        Some("kubernetes.io~empty-dir")
+    } else if v.config_map.is_some() {
+        Some("kubernetes.io~configmap")
+    } else if v.secret.is_some() {
+        Some("kubernetes.io~secret")
+    } else if v.downward_api.is_some() {
+        Some("kubernetes.io~downward-api")
+    } else if v.projected.is_some() {
+        Some("kubernetes.io~projected")
+    } else {
+        None
+    }
+}
+
+/// The directory of a pod: `<pods root>/<uid>`.
+pub fn pod_dir(pods_root: &Path, uid: &str) -> PathBuf {
+    pods_root.join(uid)
+}
+
+/// Where the kubelet makes volume `v` of pod `uid` (upstream `GetPodVolumeDir`:
+/// `<pods root>/<uid>/volumes/kubernetes.io~<plugin>/<name>`); None for a volume it does not make.
+pub fn volume_dir(pods_root: &Path, uid: &str, v: &Volume) -> Option<PathBuf> {
+    let plugin = volume_plugin(v)?;
+    Some(pod_dir(pods_root, uid).join("volumes").join(plugin).join(&v.name))
+}
+
+/// The CRI mounts of `c`'s volume mounts. `env` is the container's environment; `pods_root` is
+/// where the kubelet made the pod's volumes (None: only `hostPath` volumes are mounted).
+pub fn mounts(
+    pod: &Pod,
+    c: &Container,
+    env: &[(String, String)],
+    pods_root: Option<&Path>,
+) -> Result<Vec<Mount>, ConfigError> {
     let volumes = pod.spec.as_ref().and_then(|s| s.volumes.as_deref()).unwrap_or(&[]);
+    let uid = pod.metadata.uid.as_deref().unwrap_or_default();
     let env: HashMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     let mut out = Vec::new();
     for m in c.volume_mounts.iter().flatten() {
@@ -75,15 +115,28 @@ pub fn mounts(pod: &Pod, c: &Container, env: &[(String, String)]) -> Result<Vec<
         };
         let propagation = propagation(m)?;
         let sub = sub_path(m, &env)?;
-        let Some(host) = volume.host_path.as_ref() else { continue };
-        let host_path = match sub {
-            Some(sub) => format!("{}/{sub}", host.path.trim_end_matches('/')),
-            None => host.path.clone(),
+        let base = match (volume.host_path.as_ref(), pods_root) {
+            (Some(host), _) => host.path.clone(),
+            (None, Some(root)) if !uid.is_empty() => match volume_dir(root, uid, volume) {
+                Some(dir) => dir.to_string_lossy().into_owned(),
+                None => continue,
+            },
+            _ => continue,
         };
+        let host_path = match sub {
+            Some(sub) => format!("{}/{sub}", base.trim_end_matches('/')),
+            None => base,
+        };
+        // As upstream's plugins say (`GetAttributes().ReadOnly`): the API-data volumes are always
+        // mounted read-only.
+        let api_data = volume.config_map.is_some()
+            || volume.secret.is_some()
+            || volume.downward_api.is_some()
+            || volume.projected.is_some();
         out.push(Mount {
             container_path: m.mount_path.clone(),
             host_path,
-            readonly: m.read_only == Some(true),
+            readonly: m.read_only == Some(true) || api_data,
             propagation,
         });
     }

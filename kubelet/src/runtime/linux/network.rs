@@ -32,7 +32,8 @@ fn net_err<E: std::fmt::Display>(action: impl Into<String>) -> impl FnOnce(E) ->
 /// The host end of a sandbox's veth: `veth` + the first 11 characters of its id (interface names
 /// are at most 15 bytes).
 pub fn host_veth_name(sandbox_id: &str) -> String {
-    format!("veth{}", &sandbox_id[..sandbox_id.len().min(11)])
+    let short: String = sandbox_id.chars().filter(char::is_ascii_alphanumeric).take(11).collect();
+    format!("veth{short}")
 }
 
 fn connect() -> Result<Handle, NetError> {
