@@ -14,7 +14,7 @@
 //! it is tried again with the same delay. The volumes go with the sandbox. A sandbox adopted at
 //! start ([`super::adopt`]) is taken over, with its containers, instead of a new one being made.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -447,13 +447,24 @@ impl Worker {
             let r = config_maps.get_opt(&name).await.map(|o| o.map(|cm| cm.data.unwrap_or_default()));
             out.config_maps.insert(name, r.map_err(failed));
         }
-        let secrets: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
-        for name in refs.secrets {
-            let r = secrets
+        out.secrets = self.secrets(refs.secrets).await;
+        out
+    }
+
+    /// The `data` of the named Secrets, fetched now (for the environment and for volumes).
+    async fn secrets(
+        &self,
+        names: impl IntoIterator<Item = String>,
+    ) -> HashMap<String, config::env::Fetched<BTreeMap<String, Vec<u8>>>> {
+        let api: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
+        let mut out = HashMap::new();
+        for name in names {
+            let r = api
                 .get_opt(&name)
                 .await
-                .map(|o| o.map(|s| s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()));
-            out.secrets.insert(name, r.map_err(failed));
+                .map(|o| o.map(|s| s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()))
+                .map_err(|e| LookupError(e.to_string()));
+            out.insert(name, r);
         }
         out
     }
@@ -473,14 +484,7 @@ impl Worker {
             });
             out.config_maps.insert(name, r.map_err(failed));
         }
-        let secrets: Api<Secret> = Api::namespaced(self.ctx.client.clone(), &self.namespace);
-        for name in refs.secrets {
-            let r = secrets
-                .get_opt(&name)
-                .await
-                .map(|o| o.map(|s| s.data.unwrap_or_default().into_iter().map(|(k, v)| (k, v.0)).collect()));
-            out.secrets.insert(name, r.map_err(failed));
-        }
+        out.secrets = self.secrets(refs.secrets).await;
         out
     }
 
