@@ -39,12 +39,20 @@ type Series = HashMap<SeriesKey, (String, i32, Instant)>;
 pub struct Recorder {
     client: Client,
     component: String,
+    /// The node the component runs on (the kubelet's), for `source.host`.
+    host: Option<String>,
     series: Arc<Mutex<Series>>,
 }
 
 impl Recorder {
     pub fn new(client: Client, component: impl Into<String>) -> Self {
-        Recorder { client, component: component.into(), series: Arc::new(Mutex::new(HashMap::new())) }
+        Recorder { client, component: component.into(), host: None, series: Arc::new(Mutex::new(HashMap::new())) }
+    }
+
+    /// The same recorder, naming `host` as the events' source host (as the kubelet's do).
+    pub fn on_host(mut self, host: impl Into<String>) -> Self {
+        self.host = Some(host.into());
+        self
     }
 
     /// Records an event about `object` (which must carry namespace, name, uid and kind).
@@ -54,7 +62,12 @@ impl Recorder {
         let key: SeriesKey = (
             ns.clone(),
             object.kind.clone().unwrap_or_default(),
-            name.clone(),
+            // One series per object instance and part of it (a container's field path).
+            format!(
+                "{name}/{}/{}",
+                object.uid.as_deref().unwrap_or_default(),
+                object.field_path.as_deref().unwrap_or_default()
+            ),
             kind,
             reason.to_string(),
             message.to_string(),
@@ -90,9 +103,9 @@ impl Recorder {
             count: Some(1),
             first_timestamp: Some(time.clone()),
             last_timestamp: Some(time),
-            source: Some(EventSource { component: Some(self.component.clone()), host: None }),
+            source: Some(EventSource { component: Some(self.component.clone()), host: self.host.clone() }),
             reporting_component: Some(self.component.clone()),
-            reporting_instance: Some(self.component.clone()),
+            reporting_instance: Some(self.host.clone().unwrap_or_else(|| self.component.clone())),
             ..Default::default()
         };
         match api.create(&PostParams::default(), &ev).await {

@@ -95,6 +95,9 @@ pub async fn run_with_runtimes(
     let mut routes = HashMap::with_capacity(count);
     let mut tasks = Vec::with_capacity(2 * count + 2);
     let mut runtime_name = String::new();
+    let mut informers = client_runtime::Informers::new();
+    // For the Service environment variables of containers.
+    let services = informers.store::<k8s_openapi::api::core::v1::Service>();
     for (cfg, (rt, scheme)) in plan.into_iter().zip(node_runtimes) {
         let (pod_tx, pod_rx) = mpsc::unbounded_channel();
         let (node_tx, node_rx) = mpsc::unbounded_channel();
@@ -115,6 +118,11 @@ pub async fn run_with_runtimes(
             scheme,
             ips: Mutex::new(pods::ip_pool::IpPool::default()),
             cidr: cidr_rx,
+            services: services.clone(),
+            sync_frequency: opts.sync_frequency,
+            // Real nodes write Events about their pods; hollow fleets (scale tests) do not.
+            recorder: (opts.runtime == RuntimeKind::Linux)
+                .then(|| api::events::Recorder::new(client.clone(), "kubelet").on_host(cfg.name.clone())),
         });
         // Only a single node serves the kubelet API (hollow fleets share one host address).
         if count == 1 && opts.kubelet_port != 0 {
@@ -127,7 +135,6 @@ pub async fn run_with_runtimes(
         tasks.push(tokio::spawn(agent.run(node_rx, shutdown.clone()).instrument(span)));
     }
     let routes = Arc::new(routes);
-    let mut informers = client_runtime::Informers::new();
     tasks.extend(dispatch::subscribe(&mut informers, routes, &pod_fields, &node_fields, &shutdown));
     informers.start(&client, &shutdown);
     tracing::info!(nodes = count, runtime = %runtime_name, "kubelet started");

@@ -67,6 +67,10 @@ pub struct Opts {
     /// How often the node posts its status (e.g. 10s, 500ms, 1m).
     #[arg(long, default_value = "10s", value_parser = api::duration::parse)]
     pub node_status_update_frequency: Duration,
+    /// How often a running pod's configMap, secret, downwardAPI and projected volumes are brought
+    /// up to date with their objects (upstream's `--sync-frequency`).
+    #[arg(long, default_value = "1m", value_parser = api::duration::parse)]
+    pub sync_frequency: Duration,
     /// Duration of the node's Lease; it is renewed every quarter of it.
     #[arg(long, default_value_t = 40)]
     pub node_lease_duration_seconds: u32,
@@ -118,6 +122,7 @@ impl Default for Opts {
             node_labels: Vec::new(),
             fake_pod_run_seconds: 2.0,
             node_status_update_frequency: Duration::from_secs(10),
+            sync_frequency: Duration::from_secs(60),
             node_lease_duration_seconds: 40,
             cgroup_root: "skiff".into(),
             max_pods: 110,

@@ -4,7 +4,9 @@
 
 pub mod adopt;
 pub mod config;
+pub mod events;
 pub mod ip_pool;
+pub mod probe;
 pub mod restart;
 pub mod status;
 pub mod volumes;
@@ -44,6 +46,12 @@ pub struct NodeCtx {
     pub ips: Mutex<IpPool>,
     /// The node's podCIDR once known (set by the node task).
     pub cidr: watch::Receiver<Option<Cidr>>,
+    /// Every Service (the shared informer's cache), for containers' Service variables.
+    pub services: client_runtime::Store<k8s_openapi::api::core::v1::Service>,
+    /// How often volumes projected from objects are refreshed.
+    pub sync_frequency: std::time::Duration,
+    /// Writes the pods' Events; None: no Events.
+    pub recorder: Option<api::events::Recorder>,
 }
 
 impl NodeCtx {

@@ -40,6 +40,12 @@ pub struct ContainerView<'a> {
     pub image_error: Option<(String, String)>,
     /// An app container that waits for init containers.
     pub init_pending: bool,
+    /// What the readiness probe says of the running instance (None: no probe, ready).
+    pub ready: Option<bool>,
+    /// What the startup probe says of the running instance (None: no probe, started).
+    pub started: Option<bool>,
+    /// An init container with `restartPolicy: Always`.
+    pub sidecar: bool,
 }
 
 fn terminated(c: &rt::ContainerStatus, scheme: &str) -> ContainerState {
@@ -90,9 +96,9 @@ pub fn container_status(v: &ContainerView<'_>, scheme: &str) -> ContainerStatus 
         Some(c) => match c.state {
             rt::ContainerState::Created => waiting("ContainerCreating", None),
             rt::ContainerState::Running => {
-                // No probes in this runtime yet: a running container is started and ready.
-                s.ready = true;
-                s.started = Some(true);
+                let started = v.started.unwrap_or(true);
+                s.started = Some(started);
+                s.ready = started && v.ready.unwrap_or(true);
                 ContainerState {
                     running: Some(ContainerStateRunning { started_at: c.started_at.map(api_time) }),
                     ..Default::default()
@@ -203,8 +209,17 @@ pub fn conditions(
 ) -> Vec<PodCondition> {
     let existing: &[PodCondition] = pod.status.as_ref().and_then(|s| s.conditions.as_deref()).unwrap_or(&[]);
     let terminal = matches!(phase, "Succeeded" | "Failed");
-    let uninitialized = names(init, |c| c.state.as_ref().and_then(exit_code) != Some(0));
-    let unready = names(app, |c| !c.ready);
+    let sidecars = sidecar_names(pod);
+    let was_initialized = existing.iter().any(|c| c.type_ == "Initialized" && c.status == "True");
+    let uninitialized = names(init, |c| {
+        if sidecars.contains(&c.name.as_str()) {
+            !(was_initialized || sidecar_started(c))
+        } else {
+            c.state.as_ref().and_then(exit_code) != Some(0)
+        }
+    });
+    let mut unready = names(init, |c| sidecars.contains(&c.name.as_str()) && !c.ready);
+    unready.extend(names(app, |c| !c.ready));
     let list = |v: &[&str]| format!("[{}]", v.join(" "));
 
     let initialized = condition(
@@ -262,6 +277,16 @@ pub fn conditions(
     out
 }
 
+/// The init containers of `pod` with `restartPolicy: Always`.
+fn sidecar_names(pod: &Pod) -> Vec<&str> {
+    let init = pod.spec.as_ref().and_then(|s| s.init_containers.as_deref()).unwrap_or(&[]);
+    init.iter().filter(|c| c.restart_policy.as_deref() == Some("Always")).map(|c| c.name.as_str()).collect()
+}
+
+fn sidecar_started(c: &ContainerStatus) -> bool {
+    c.state.as_ref().is_some_and(|s| s.running.is_some()) && c.started == Some(true)
+}
+
 /// Everything [`pod_status`] needs.
 #[derive(Debug)]
 pub struct Observed<'a> {
@@ -284,9 +309,21 @@ pub fn pod_status(o: &Observed<'_>) -> PodStatus {
     let init: Vec<ContainerStatus> = o.init.iter().map(|v| container_status(v, o.scheme)).collect();
     let app: Vec<ContainerStatus> = o.app.iter().map(|v| container_status(v, o.scheme)).collect();
     let policy = o.pod.spec.as_ref().and_then(|s| s.restart_policy.as_deref()).unwrap_or("Always");
+    // For the phase a sidecar is initialized once started (or once the pod was); one that is not
+    // yet counts as pending whatever its state (it restarts, it never fails the pod).
+    let was_initialized = s.conditions.iter().flatten().any(|c| c.type_ == "Initialized" && c.status == "True");
+    let phase_init: Vec<ContainerStatus> = init
+        .iter()
+        .zip(&o.init)
+        .filter_map(|(c, v)| match v.sidecar {
+            false => Some(c.clone()),
+            true if was_initialized || sidecar_started(c) => None,
+            true => Some(ContainerStatus { name: c.name.clone(), ..Default::default() }),
+        })
+        .collect();
     let phase = match s.phase.as_deref() {
         Some(p @ ("Succeeded" | "Failed")) => p,
-        _ => phase(policy, &init, &app),
+        _ => phase(policy, &phase_init, &app),
     };
     s.conditions = Some(conditions(o.pod, phase, o.sandbox_ready, &init, &app, &now));
     s.phase = Some(phase.to_string());

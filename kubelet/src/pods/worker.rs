@@ -11,8 +11,16 @@
 //! a growing delay. The pod's volumes ([`super::volumes`]) are set up once the sandbox is there,
 //! before any container is created (the ConfigMaps and Secrets they read fetched then); while
 //! one cannot be made (a missing ConfigMap or Secret) the containers wait with its message, and
-//! it is tried again with the same delay. The volumes go with the sandbox. A sandbox adopted at
-//! start ([`super::adopt`]) is taken over, with its containers, instead of a new one being made.
+//! it is tried again with the same delay. The volumes go with the sandbox; those projected from
+//! objects are refreshed every `--sync-frequency`. A sandbox adopted at start ([`super::adopt`])
+//! is taken over, with its containers, instead of a new one being made.
+//!
+//! Sidecars (init containers with `restartPolicy: Always`) start in their place among the init
+//! containers, the next one waiting until the sidecar is started; they restart whatever the pod's
+//! policy, do not count for the pod's completion, and stop after the app containers, in reverse
+//! order. Probes ([`super::probe`]) decide `ready` and `started`; a failed liveness or startup
+//! probe kills the container. Stopping a container runs its `preStop` hook first, within the
+//! grace period; `postStart` runs right after the start and kills the container when it fails.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
@@ -24,12 +32,15 @@ use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodSpec, PodStatus, 
 use kube::api::{DeleteParams, Patch, PatchParams, Preconditions};
 use kube::Api;
 use tokio::sync::{watch, Notify};
+use tokio::time::Instant as TokioInstant;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use super::adopt::Adopted;
 use super::config::{self, ContainerRole, LookupError, Objects};
+use super::events::{field_path, PodEvents};
+use super::probe::{self, check, ContainerProbes};
 use super::restart::{self, Next};
 use super::status::{self, ContainerView, Observed};
 use super::volumes::{self, VolumeObjects};
@@ -56,7 +67,14 @@ pub(super) fn spawn(ctx: Arc<NodeCtx>, pod: Arc<Pod>, adopted: Option<Adopted>, 
         pod.metadata.name.as_deref().unwrap_or_default()
     );
     let span = tracing::info_span!("pod", object.ref = %key);
+    let events = PodEvents::new(ctx.recorder.clone(), &pod);
     let worker = Worker {
+        events,
+        probes: HashMap::new(),
+        wake: wake.clone(),
+        initialized: false,
+        backoff_noted: HashSet::new(),
+        volumes_refresh_at: None,
         ctx,
         uid: pod.metadata.uid.clone().unwrap_or_default(),
         namespace: pod.metadata.namespace.clone().unwrap_or_default(),
@@ -87,6 +105,17 @@ struct Sandbox {
 
 struct Worker {
     ctx: Arc<NodeCtx>,
+    events: PodEvents,
+    /// The probes of running containers, by container name.
+    probes: HashMap<String, ContainerProbes>,
+    /// Wakes this worker (probe results, container events).
+    wake: Arc<Notify>,
+    /// Every init container completed once (sidecars started): they do not run again.
+    initialized: bool,
+    /// Container instances whose back-off was recorded as an Event.
+    backoff_noted: HashSet<String>,
+    /// When the volumes projected from objects are next refreshed.
+    volumes_refresh_at: Option<Timestamp>,
     uid: String,
     namespace: String,
     name: String,
@@ -126,12 +155,41 @@ struct Waits {
     image_errors: HashMap<String, (String, String)>,
 }
 
-fn view<'a>(c: &'a Container, instances: &'a Instances, waits: &Waits, init_pending: bool) -> ContainerView<'a> {
+fn is_sidecar(c: &Container) -> bool {
+    c.restart_policy.as_deref() == Some("Always")
+}
+
+/// (ready, started) of `c`'s latest instance as its probes say: the initial results until the
+/// probes of that instance run.
+fn probe_results(c: &Container, latest: Option<&rt::ContainerStatus>, probes: &Probes) -> (bool, bool) {
+    match (latest, probes.get(&c.name)) {
+        (Some(l), Some(p)) if p.container_id == l.id => {
+            let r = p.results();
+            (r.ready, r.started)
+        }
+        _ => (c.readiness_probe.is_none(), c.startup_probe.is_none()),
+    }
+}
+
+type Probes = HashMap<String, ContainerProbes>;
+
+fn view<'a>(
+    c: &'a Container,
+    instances: &'a Instances,
+    waits: &Waits,
+    init_pending: bool,
+    probes: &Probes,
+) -> ContainerView<'a> {
     let v = instances.get(&c.name);
+    let latest = v.and_then(|v| v.first());
+    let (ready, started) = probe_results(c, latest, probes);
     ContainerView {
         name: &c.name,
         image: c.image.as_deref().unwrap_or_default(),
-        latest: v.and_then(|v| v.first()),
+        ready: Some(ready),
+        started: Some(started),
+        sidecar: is_sidecar(c),
+        latest,
         previous: v.and_then(|v| v.get(1)),
         backoff: waits.backoffs.get(&c.name).cloned(),
         config_error: waits.config_errors.get(&c.name).cloned(),
@@ -156,6 +214,56 @@ fn retry_delay(failures: u32) -> Duration {
 fn instant_at(at: Timestamp) -> Instant {
     let wait = at.duration_since(Timestamp::now());
     Instant::now() + Duration::try_from(wait).unwrap_or(Duration::ZERO)
+}
+
+fn seconds(s: i64) -> Duration {
+    Duration::from_secs(u64::try_from(s).unwrap_or(0))
+}
+
+/// What is left of a grace period after a preStop hook is at least this (upstream's
+/// `minimumGracePeriodInSeconds`).
+const MIN_GRACE: Duration = Duration::from_secs(2);
+/// How long a container start waits for the Service cache's first list.
+const SERVICES_SYNC_WAIT: Duration = Duration::from_secs(5);
+/// How long a postStart hook may run before it counts as failed.
+const POST_START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Stops one container as upstream's `killContainer`: its preStop hook within the grace period,
+/// then SIGTERM and, when what is left of it (at least [`MIN_GRACE`]) ran out, SIGKILL.
+struct StopContainer {
+    events: PodEvents,
+    target: check::Target,
+    container: Container,
+    field_path: String,
+}
+
+impl StopContainer {
+    fn new(ctx: &NodeCtx, events: &PodEvents, ip: Option<IpAddr>, pod: &Pod, c: &Container, id: &str) -> Self {
+        StopContainer {
+            events: events.clone(),
+            target: check::Target { runtime: ctx.runtime.clone(), container_id: id.to_string(), pod_ip: ip },
+            container: c.clone(),
+            field_path: field_path(pod, &c.name),
+        }
+    }
+
+    async fn run(self, grace: Duration) {
+        let deadline = Instant::now() + grace;
+        if let Some(h) = self.container.lifecycle.as_ref().and_then(|l| l.pre_stop.as_ref()) {
+            if let check::Outcome::Failure(msg) = check::hook(h, &self.container, &self.target, grace).await {
+                tracing::warn!(container = %self.container.name, error = %msg, "preStop hook failed");
+                self.events.warning(
+                    Some(self.field_path.clone()),
+                    "FailedPreStopHook",
+                    format!("PreStopHook failed: {msg}"),
+                );
+            }
+        }
+        let left = deadline.saturating_duration_since(Instant::now()).max(MIN_GRACE);
+        if let Err(e) = self.target.runtime.stop_container(&self.target.container_id, left).await {
+            tracing::warn!(container = %self.container.name, error = %e, "stopping the container failed");
+        }
+    }
 }
 
 impl Worker {
@@ -231,7 +339,7 @@ impl Worker {
         }
         let mut image_errors = HashMap::new();
         for c in spec.init_containers.iter().flatten().chain(&spec.containers) {
-            if let Some(e) = self.ensure_image(c).await? {
+            if let Some(e) = self.ensure_image(pod, c).await? {
                 image_errors.insert(c.name.clone(), e);
             }
         }
@@ -250,6 +358,19 @@ impl Worker {
         let mut init_done = true;
         for c in spec.init_containers.iter().flatten() {
             let latest = instances.get(&c.name).and_then(|v| v.first());
+            if is_sidecar(c) {
+                let next = restart::next("Always", latest, now);
+                started |= self.act(pod, c, ContainerRole::Init, next, &mut wake, &mut waits).await?;
+                let running = latest.is_some_and(|l| l.state == rt::ContainerState::Running);
+                if self.initialized || (running && probe_results(c, latest, &self.probes).1) {
+                    continue;
+                }
+                init_done = false;
+                break;
+            }
+            if self.initialized {
+                continue;
+            }
             let next = restart::next(init_policy, latest, now);
             if next == Next::Done && latest.and_then(|l| l.exit_code) == Some(0) {
                 continue;
@@ -259,6 +380,7 @@ impl Worker {
             break;
         }
         if init_done {
+            self.initialized = true;
             for c in &spec.containers {
                 let next = restart::next(policy, instances.get(&c.name).and_then(|v| v.first()), now);
                 started |= self.act(pod, c, ContainerRole::App, next, &mut wake, &mut waits).await?;
@@ -275,10 +397,19 @@ impl Worker {
             instances = self.instances().await?;
         }
         self.collect_old_instances(&instances).await;
+        self.sync_probes(pod, spec, &instances);
+        if let Some(at) = self.refresh_volumes(pod).await {
+            wake = Some(wake.map_or(at, |w| w.min(at)));
+        }
 
         let mut status = self.status(pod, spec, &instances, &waits, !init_done, true, now);
         if is_terminal(status.phase.as_deref()) {
             tracing::info!(phase = status.phase.as_deref().unwrap_or_default(), "pod finished");
+            // Sidecars stop after the app containers, gracefully, and show as terminated.
+            if self.stop_sidecars(pod, spec).await {
+                instances = self.instances().await?;
+            }
+            self.probes.clear();
             self.teardown().await;
             status = self.status(pod, spec, &instances, &waits, !init_done, false, now);
             self.final_status = Some(status.clone());
@@ -286,6 +417,105 @@ impl Worker {
         }
         self.write_status(pod, status).await?;
         Ok(wake)
+    }
+
+    /// Starts the probes of running containers that have them (a new set per container
+    /// instance), stops those of containers that stopped, and kills the containers whose
+    /// liveness or startup probe failed (restarted by the next pass, per restartPolicy).
+    fn sync_probes(&mut self, pod: &Pod, spec: &PodSpec, instances: &Instances) {
+        let probed = spec.init_containers.iter().flatten().filter(|c| is_sidecar(c)).chain(&spec.containers);
+        let mut keep = HashSet::new();
+        for c in probed.filter(|c| probe::has_probes(c)) {
+            let Some(latest) = instances.get(&c.name).and_then(|v| v.first()) else { continue };
+            if latest.state != rt::ContainerState::Running {
+                continue;
+            }
+            keep.insert(c.name.clone());
+            if self.probes.get(&c.name).is_some_and(|p| p.container_id == latest.id) {
+                continue;
+            }
+            let sink = probe::Sink {
+                wake: self.wake.clone(),
+                events: self.events.clone(),
+                field_path: field_path(pod, &c.name),
+            };
+            let p = probe::start(self.ctx.runtime.clone(), self.ip, c, &latest.id, latest.started_at, sink);
+            self.probes.insert(c.name.clone(), p);
+        }
+        self.probes.retain(|name, _| keep.contains(name));
+        let grace_of_pod = pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30);
+        for (name, p) in self.probes.iter_mut().filter(|(_, p)| !p.killing) {
+            let Some((kind, _)) = p.results().kill else { continue };
+            p.killing = true;
+            let Some(c) = spec.init_containers.iter().flatten().chain(&spec.containers).find(|c| &c.name == name)
+            else {
+                continue;
+            };
+            let probe_grace = match kind {
+                probe::Kind::Liveness => c.liveness_probe.as_ref(),
+                _ => c.startup_probe.as_ref(),
+            }
+            .and_then(|p| p.termination_grace_period_seconds);
+            let grace = seconds(probe_grace.unwrap_or(grace_of_pod));
+            let kind = kind.name().to_lowercase();
+            tracing::info!(container = %name, probe = %kind, "probe failed; killing the container");
+            self.events.normal(
+                Some(field_path(pod, name)),
+                "Killing",
+                format!("Container {name} failed {kind} probe, will be restarted"),
+            );
+            let stop = StopContainer::new(&self.ctx, &self.events, self.ip, pod, c, &p.container_id);
+            tokio::spawn(stop.run(grace));
+        }
+    }
+
+    /// Brings the volumes projected from objects (configMap, secret, downwardAPI, projected) up
+    /// to date every `--sync-frequency` (the atomic writer rewrites only what changed).
+    /// Returns when to look again.
+    async fn refresh_volumes(&mut self, pod: &Pod) -> Option<Timestamp> {
+        if !self.volumes_ready || self.ctx.facts.pods_root.is_none() {
+            return None;
+        }
+        let has_projected =
+            pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()).any(|v| {
+                v.config_map.is_some() || v.secret.is_some() || v.downward_api.is_some() || v.projected.is_some()
+            });
+        if !has_projected {
+            return None;
+        }
+        let period = self.ctx.sync_frequency;
+        let due = *self.volumes_refresh_at.get_or_insert_with(|| Timestamp::now() + period);
+        if Timestamp::now() < due {
+            return Some(due);
+        }
+        self.set_up_volumes(pod).await;
+        if let Some(e) = &self.volume_error {
+            tracing::warn!(error = %e, "refreshing the pod's volumes failed");
+        }
+        let next = Timestamp::now() + period;
+        self.volumes_refresh_at = Some(next);
+        Some(next)
+    }
+
+    /// Stops the pod's running sidecars in reverse order, each with its preStop hook and the pod's
+    /// grace period; true if it stopped any.
+    async fn stop_sidecars(&mut self, pod: &Pod, spec: &PodSpec) -> bool {
+        let Some(sb) = self.sandbox.as_ref() else { return false };
+        let filter = ContainerFilter { sandbox_id: Some(sb.id.clone()), state: Some(rt::ContainerState::Running) };
+        let Ok(running) = self.ctx.runtime.list_containers(&filter).await else { return false };
+        let grace = seconds(spec.termination_grace_period_seconds.unwrap_or(30));
+        let deadline = TokioInstant::now() + grace;
+        let mut any = false;
+        for c in spec.init_containers.iter().flatten().filter(|c| is_sidecar(c)).rev() {
+            for r in running.iter().filter(|r| r.labels.get(LABEL_CONTAINER_NAME) == Some(&c.name)) {
+                self.probes.remove(&c.name);
+                self.events.normal(Some(field_path(pod, &c.name)), "Killing", format!("Stopping container {}", c.name));
+                let left = deadline.saturating_duration_since(TokioInstant::now());
+                StopContainer::new(&self.ctx, &self.events, self.ip, pod, c, &r.id).run(left).await;
+                any = true;
+            }
+        }
+        any
     }
 
     /// Carries out `next` for one container; true if it started one. A container whose config
@@ -312,6 +542,19 @@ impl Worker {
                         c.name, self.name, self.namespace, self.uid
                     ),
                 );
+                if self.backoff_noted.len() > 64 {
+                    self.backoff_noted.clear();
+                }
+                if self.backoff_noted.insert(format!("{}/{at}", c.name)) {
+                    self.events.warning(
+                        Some(field_path(pod, &c.name)),
+                        "BackOff",
+                        format!(
+                            "Back-off restarting failed container {} in pod {}_{}({})",
+                            c.name, self.name, self.namespace, self.uid
+                        ),
+                    );
+                }
                 return Ok(false);
             }
             Next::Keep | Next::Done => return Ok(false),
@@ -366,33 +609,44 @@ impl Worker {
     /// that fails is not an error of the pass: it comes back as the container's waiting reason
     /// (`ErrImagePull`, then `ImagePullBackOff` while the back-off of 10 s doubling to 5 min
     /// runs; `ErrImageNeverPull` for an absent image with `imagePullPolicy: Never`), as upstream.
-    async fn ensure_image(&mut self, c: &Container) -> Result<Option<(String, String)>, Error> {
+    async fn ensure_image(&mut self, pod: &Pod, c: &Container) -> Result<Option<(String, String)>, Error> {
         let Some(image) = c.image.as_deref() else { return Ok(None) };
         if self.pulled.contains(image) {
             return Ok(None);
         }
         let policy = c.image_pull_policy.as_deref();
         let present = self.ctx.runtime.image_status(image).await?.is_some();
+        let path = field_path(pod, &c.name);
+        let fp = || Some(path.clone());
         if policy == Some("Never") {
             if !present {
-                return Ok(Some((
-                    "ErrImageNeverPull".into(),
-                    format!("Container image \"{image}\" is not present with pull policy of Never"),
-                )));
+                let message = format!("Container image \"{image}\" is not present with pull policy of Never");
+                if self.backoff_noted.insert(format!("never:{image}")) {
+                    self.events.warning(fp(), "ErrImageNeverPull", message.clone());
+                }
+                return Ok(Some(("ErrImageNeverPull".into(), message)));
             }
-        } else if policy == Some("Always") || !present {
+            self.events.normal(fp(), "Pulled", format!("Container image \"{image}\" already present on machine"));
+        } else if policy != Some("Always") && present {
+            self.events.normal(fp(), "Pulled", format!("Container image \"{image}\" already present on machine"));
+        } else {
             let now = Timestamp::now();
             if let Some((_, next)) = self.pull_failures.get(image) {
                 if *next > now {
                     return Ok(Some(("ImagePullBackOff".into(), format!("Back-off pulling image \"{image}\""))));
                 }
             }
+            self.events.normal(fp(), "Pulling", format!("Pulling image \"{image}\""));
+            let began = Instant::now();
             match self.ctx.runtime.pull_image(image, None).await {
                 Ok(image_ref) => {
                     tracing::debug!(image, image_ref, "pulled image");
                     self.pull_failures.remove(image);
+                    let took = began.elapsed();
+                    self.events.normal(fp(), "Pulled", format!("Successfully pulled image \"{image}\" in {took:?}"));
                 }
                 Err(e) => {
+                    self.events.warning(fp(), "Failed", format!("Failed to pull image \"{image}\": {e}"));
                     let n = self.pull_failures.get(image).map_or(1, |(n, _)| n + 1);
                     let delay = std::time::Duration::from_secs((10u64 << (n - 1).min(5)).min(300));
                     self.pull_failures.insert(image.to_string(), (n, now + delay));
@@ -517,6 +771,7 @@ impl Worker {
         let Some(sb) = self.sandbox.as_ref() else { return Ok(()) };
         let objects = self.objects(c).await;
         let pod_ips: Vec<IpAddr> = self.ip.into_iter().collect();
+        let service_env = self.service_env(pod).await;
         let mut config = config::container_config(&config::ContainerInput {
             pod,
             container: c,
@@ -525,16 +780,45 @@ impl Worker {
             node: &self.ctx.facts,
             pod_ips: &pod_ips,
             objects: &objects,
+            service_env: &service_env,
         })
         .map_err(|source| Error::ContainerConfig { container: c.name.clone(), source })?;
         if let Some(root) = self.ctx.facts.pods_root.as_deref() {
             volumes::prepare_sub_paths(root, pod, &mut config.mounts)
                 .map_err(|source| Error::ContainerConfig { container: c.name.clone(), source })?;
         }
-        let id = self.ctx.runtime.create_container(&sb.id, &config, &sb.config).await?;
-        self.ctx.runtime.start_container(&id).await?;
+        let path = field_path(pod, &c.name);
+        let failed = |e: rt::RuntimeError| {
+            self.events.warning(Some(path.clone()), "Failed", format!("Error: {e}"));
+            Error::from(e)
+        };
+        let id = self.ctx.runtime.create_container(&sb.id, &config, &sb.config).await.map_err(failed)?;
+        self.events.normal(Some(path.clone()), "Created", format!("Created container: {}", c.name));
+        self.ctx.runtime.start_container(&id).await.map_err(failed)?;
+        self.events.normal(Some(path.clone()), "Started", format!("Started container {}", c.name));
         tracing::debug!(container = %c.name, attempt, ?role, "started container");
+        if let Some(h) = c.lifecycle.as_ref().and_then(|l| l.post_start.as_ref()) {
+            let target = check::Target { runtime: self.ctx.runtime.clone(), container_id: id.clone(), pod_ip: self.ip };
+            if let check::Outcome::Failure(msg) = check::hook(h, c, &target, POST_START_TIMEOUT).await {
+                tracing::warn!(container = %c.name, error = %msg, "postStart hook failed; killing the container");
+                self.events.warning(Some(path), "FailedPostStartHook", format!("PostStartHook failed: {msg}"));
+                let grace = seconds(pod.spec.as_ref().and_then(|s| s.termination_grace_period_seconds).unwrap_or(30));
+                tokio::spawn(StopContainer::new(&self.ctx, &self.events, self.ip, pod, c, &id).run(grace));
+            }
+        }
         Ok(())
+    }
+
+    /// The Service variables for the pod's containers, from the Service cache (waited for
+    /// briefly after the kubelet starts, as upstream waits for its Service informer).
+    async fn service_env(&self, pod: &Pod) -> Vec<(String, String)> {
+        let store = &self.ctx.services;
+        if tokio::time::timeout(SERVICES_SYNC_WAIT, store.wait_until_ready()).await.is_err() {
+            tracing::warn!("the Service cache is not ready; starting the container without Service variables");
+        }
+        let links = pod.spec.as_ref().and_then(|s| s.enable_service_links).unwrap_or(true);
+        let services = store.state();
+        config::env::service_env(&self.namespace, links, services.iter().map(|s| s.as_ref()))
     }
 
     async fn instances(&self) -> Result<Instances, Error> {
@@ -577,8 +861,13 @@ impl Worker {
             sandbox_ready,
             pod_ip: self.ip,
             host_ip: self.ctx.facts.host_ip,
-            init: spec.init_containers.iter().flatten().map(|c| view(c, instances, waits, false)).collect(),
-            app: spec.containers.iter().map(|c| view(c, instances, waits, init_pending)).collect(),
+            init: spec
+                .init_containers
+                .iter()
+                .flatten()
+                .map(|c| view(c, instances, waits, false, &self.probes))
+                .collect(),
+            app: spec.containers.iter().map(|c| view(c, instances, waits, init_pending, &self.probes)).collect(),
             scheme: &self.ctx.scheme,
             now,
         };
@@ -617,13 +906,30 @@ impl Worker {
     /// pod from the API.
     async fn terminate(&mut self, pod: &Pod) -> Result<(), Error> {
         let grace = pod.metadata.deletion_grace_period_seconds.unwrap_or(30).max(0);
+        self.probes.clear();
         if let Some(sb) = self.sandbox.as_ref() {
             let filter = ContainerFilter { sandbox_id: Some(sb.id.clone()), state: Some(rt::ContainerState::Running) };
             let running = self.ctx.runtime.list_containers(&filter).await?;
-            let timeout = Duration::from_secs(grace.unsigned_abs());
-            let stops = running.iter().map(|c| self.ctx.runtime.stop_container(&c.id, timeout));
-            for r in futures::future::join_all(stops).await {
-                r?;
+            let deadline = Instant::now() + seconds(grace);
+            let specs: Vec<&Container> =
+                pod.spec.iter().flat_map(|s| s.init_containers.iter().flatten().chain(&s.containers)).collect();
+            let sidecars: Vec<&Container> = specs.iter().copied().filter(|c| is_sidecar(c)).collect();
+            let stop = |r: &rt::ContainerStatus| {
+                let name = r.labels.get(LABEL_CONTAINER_NAME).cloned().unwrap_or_else(|| r.name.clone());
+                let fallback = Container { name: name.clone(), ..Default::default() };
+                let c = specs.iter().find(|c| c.name == name).copied().unwrap_or(&fallback);
+                self.events.normal(Some(field_path(pod, &name)), "Killing", format!("Stopping container {name}"));
+                StopContainer::new(&self.ctx, &self.events, self.ip, pod, c, &r.id)
+            };
+            let is_sidecar_instance =
+                |r: &rt::ContainerStatus| sidecars.iter().any(|c| r.labels.get(LABEL_CONTAINER_NAME) == Some(&c.name));
+            // The app containers first, together; then the sidecars, last one first.
+            let first = running.iter().filter(|r| !is_sidecar_instance(r)).map(|r| stop(r).run(seconds(grace)));
+            futures::future::join_all(first).await;
+            for c in sidecars.iter().rev() {
+                for r in running.iter().filter(|r| r.labels.get(LABEL_CONTAINER_NAME) == Some(&c.name)) {
+                    stop(r).run(deadline.saturating_duration_since(Instant::now())).await;
+                }
             }
             tracing::info!(containers = running.len(), grace_seconds = grace, "stopped pod");
         }
@@ -647,6 +953,7 @@ impl Worker {
     /// Stops and removes the sandbox, removes the pod's volumes and frees the pod IP
     /// (idempotent). The IP stays in the status that was written.
     async fn teardown(&mut self) {
+        self.probes.clear();
         if let Some(sb) = self.sandbox.take() {
             for r in
                 [self.ctx.runtime.stop_pod_sandbox(&sb.id).await, self.ctx.runtime.remove_pod_sandbox(&sb.id).await]

@@ -6,12 +6,14 @@
 //! when the reference is optional and fails the container (`CreateContainerConfigError`)
 //! otherwise; a failed read fails it whatever `optional` says.
 //!
-//! Not here yet: the Service environment variables (`enableServiceLinks`).
+//! The Service environment variables ([`service_env`]: `{SVC}_SERVICE_HOST`, `{SVC}_PORT_...`)
+//! come last and only where the container defines no variable of the same name; `$(VAR)`
+//! expansion sees them too, as upstream's.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 
-use k8s_openapi::api::core::v1::{Container, EnvVarSource, ObjectFieldSelector, Pod, ResourceFieldSelector};
+use k8s_openapi::api::core::v1::{Container, EnvVarSource, ObjectFieldSelector, Pod, ResourceFieldSelector, Service};
 
 use super::expansion::expand;
 use super::resources::with_default_limits;
@@ -126,6 +128,70 @@ pub struct EnvInput<'a> {
     /// The pod's IPs (the node's for `hostNetwork` pods), primary first.
     pub pod_ips: &'a [IpAddr],
     pub objects: &'a dyn ObjectSource,
+    /// The Service variables ([`service_env`]).
+    pub service_env: &'a [(String, String)],
+}
+
+/// The namespace whose `kubernetes` Service every pod gets variables for, whatever
+/// `enableServiceLinks` says (upstream's master service namespace).
+const MASTER_NAMESPACE: &str = "default";
+
+fn env_name(service: &str) -> String {
+    service.to_ascii_uppercase().replace('-', "_")
+}
+
+/// The Service environment variables of a pod in `namespace` (upstream `getServiceEnvVarMap` and
+/// `envvars.FromServices`): for each Service of the namespace with a cluster IP (all of them
+/// unless `enable_service_links` is false) and for `default/kubernetes`, `{SVC}_SERVICE_HOST`,
+/// `{SVC}_SERVICE_PORT`, `{SVC}_SERVICE_PORT_{NAME}` per named port, and the Docker link
+/// variables `{SVC}_PORT`, `{SVC}_PORT_{P}_{PROTO}[_PROTO|_PORT|_ADDR]`. Sorted by Service name.
+pub fn service_env<'a>(
+    namespace: &str,
+    enable_service_links: bool,
+    services: impl IntoIterator<Item = &'a Service>,
+) -> Vec<(String, String)> {
+    let mut chosen: BTreeMap<&str, &Service> = BTreeMap::new();
+    for svc in services {
+        let (Some(name), Some(ns)) = (svc.metadata.name.as_deref(), svc.metadata.namespace.as_deref()) else {
+            continue;
+        };
+        let Some(ip) = svc.spec.as_ref().and_then(|s| s.cluster_ip.as_deref()) else { continue };
+        if ip.is_empty() || ip == "None" {
+            continue;
+        }
+        if ns == MASTER_NAMESPACE && name == "kubernetes" {
+            chosen.entry(name).or_insert(svc);
+        } else if ns == namespace && enable_service_links {
+            chosen.insert(name, svc);
+        }
+    }
+    let mut out = Vec::new();
+    for (name, svc) in chosen {
+        let Some(spec) = svc.spec.as_ref() else { continue };
+        let ip = spec.cluster_ip.clone().unwrap_or_default();
+        let ports = spec.ports.as_deref().unwrap_or(&[]);
+        let prefix = env_name(name);
+        out.push((format!("{prefix}_SERVICE_HOST"), ip.clone()));
+        let Some(first) = ports.first() else { continue };
+        out.push((format!("{prefix}_SERVICE_PORT"), first.port.to_string()));
+        for p in ports {
+            if let Some(pn) = p.name.as_deref().filter(|n| !n.is_empty()) {
+                out.push((format!("{prefix}_SERVICE_PORT_{}", env_name(pn)), p.port.to_string()));
+            }
+        }
+        let host = if ip.contains(':') { format!("[{ip}]") } else { ip.clone() };
+        let proto = |p: &k8s_openapi::api::core::v1::ServicePort| p.protocol.clone().unwrap_or_else(|| "TCP".into());
+        out.push((format!("{prefix}_PORT"), format!("{}://{host}:{}", proto(first).to_lowercase(), first.port)));
+        for p in ports {
+            let proto = proto(p);
+            let var = format!("{prefix}_PORT_{}_{}", p.port, proto.to_ascii_uppercase());
+            out.push((var.clone(), format!("{}://{host}:{}", proto.to_lowercase(), p.port)));
+            out.push((format!("{var}_PROTO"), proto.to_lowercase()));
+            out.push((format!("{var}_PORT"), p.port.to_string()));
+            out.push((format!("{var}_ADDR"), ip.clone()));
+        }
+    }
+    out
 }
 
 fn namespace(pod: &Pod) -> String {
@@ -143,6 +209,7 @@ pub fn environment(input: &EnvInput<'_>) -> Result<Vec<(String, String)>, Config
         source,
     };
     let mut env = Env::default();
+    let service_var = |n: &str| input.service_env.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     for from in c.env_from.iter().flatten() {
         let prefix = from.prefix.as_deref().unwrap_or_default();
         if let Some(r) = &from.config_map_ref {
@@ -171,7 +238,7 @@ pub fn environment(input: &EnvInput<'_>) -> Result<Vec<(String, String)>, Config
     }
     for e in c.env.iter().flatten() {
         let value = match (e.value.as_deref(), e.value_from.as_ref()) {
-            (Some(v), _) if !v.is_empty() => expand(v, |n| env.get(n)),
+            (Some(v), _) if !v.is_empty() => expand(v, |n| env.get(n).or_else(|| service_var(n))),
             (_, Some(src)) => match value_from(input, src, &ns)? {
                 Some(v) => v,
                 // An optional reference to something missing: no variable.
@@ -180,6 +247,11 @@ pub fn environment(input: &EnvInput<'_>) -> Result<Vec<(String, String)>, Config
             _ => String::new(),
         };
         env.set(e.name.clone(), value);
+    }
+    for (k, v) in input.service_env {
+        if env.get(k).is_none() {
+            env.set(k.clone(), v.clone());
+        }
     }
     Ok(env.vars)
 }

@@ -249,6 +249,8 @@ pub struct ContainerInput<'a> {
     /// The pod's IPs (the node's for `hostNetwork` pods), primary first.
     pub pod_ips: &'a [IpAddr],
     pub objects: &'a dyn ObjectSource,
+    /// The Service environment variables ([`env::service_env`]).
+    pub service_env: &'a [(String, String)],
 }
 
 /// The config of one container (upstream `generateContainerConfig`): environment resolved, command
@@ -262,6 +264,7 @@ pub fn container_config(input: &ContainerInput<'_>) -> Result<ContainerConfig, C
         node: input.node,
         pod_ips: input.pod_ips,
         objects: input.objects,
+        service_env: input.service_env,
     })?;
     let mounts = mounts::mounts(pod, c, &env, input.node.pods_root.as_deref())?;
     let vars: std::collections::HashMap<&str, &str> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();

@@ -96,6 +96,7 @@ fn container_cfg(p: &Pod, name: &str) -> Result<ContainerConfig, ConfigError> {
         node: &node,
         pod_ips: &ips,
         objects: &objects,
+        service_env: &[],
     })
 }
 
@@ -746,4 +747,105 @@ fn host_path_mounts() {
             (got, want) => panic!("row {i}: got {:?}, want {want:?}", got.map(|c| c.mounts)),
         }
     }
+}
+
+fn service(ns: &str, name: &str, ip: &str, ports: &[(Option<&str>, i32, &str)]) -> k8s_openapi::api::core::v1::Service {
+    use k8s_openapi::api::core::v1::{Service, ServicePort, ServiceSpec};
+    Service {
+        metadata: k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            name: Some(name.into()),
+            namespace: Some(ns.into()),
+            ..Default::default()
+        },
+        spec: Some(ServiceSpec {
+            cluster_ip: Some(ip.into()),
+            ports: Some(
+                ports
+                    .iter()
+                    .map(|(n, port, proto)| ServicePort {
+                        name: n.map(str::to_string),
+                        port: *port,
+                        protocol: Some(proto.to_string()),
+                        ..Default::default()
+                    })
+                    .collect(),
+            ),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn service_variables_follow_upstream() {
+    use crate::pods::config::env::service_env;
+    let services = [
+        service("default", "kubernetes", "10.96.0.1", &[(Some("https"), 443, "TCP")]),
+        service("apps", "my-web", "10.96.0.20", &[(Some("http"), 80, "TCP"), (None, 53, "UDP")]),
+        service("apps", "headless", "None", &[(None, 80, "TCP")]),
+        service("other", "elsewhere", "10.96.0.30", &[(None, 80, "TCP")]),
+    ];
+    let env: std::collections::BTreeMap<String, String> = service_env("apps", true, &services).into_iter().collect();
+    let want = [
+        ("KUBERNETES_SERVICE_HOST", "10.96.0.1"),
+        ("KUBERNETES_SERVICE_PORT", "443"),
+        ("KUBERNETES_SERVICE_PORT_HTTPS", "443"),
+        ("KUBERNETES_PORT", "tcp://10.96.0.1:443"),
+        ("KUBERNETES_PORT_443_TCP", "tcp://10.96.0.1:443"),
+        ("KUBERNETES_PORT_443_TCP_PROTO", "tcp"),
+        ("KUBERNETES_PORT_443_TCP_PORT", "443"),
+        ("KUBERNETES_PORT_443_TCP_ADDR", "10.96.0.1"),
+        ("MY_WEB_SERVICE_HOST", "10.96.0.20"),
+        ("MY_WEB_SERVICE_PORT", "80"),
+        ("MY_WEB_SERVICE_PORT_HTTP", "80"),
+        ("MY_WEB_PORT", "tcp://10.96.0.20:80"),
+        ("MY_WEB_PORT_80_TCP", "tcp://10.96.0.20:80"),
+        ("MY_WEB_PORT_80_TCP_PROTO", "tcp"),
+        ("MY_WEB_PORT_80_TCP_PORT", "80"),
+        ("MY_WEB_PORT_80_TCP_ADDR", "10.96.0.20"),
+        ("MY_WEB_PORT_53_UDP", "udp://10.96.0.20:53"),
+        ("MY_WEB_PORT_53_UDP_PROTO", "udp"),
+        ("MY_WEB_PORT_53_UDP_PORT", "53"),
+        ("MY_WEB_PORT_53_UDP_ADDR", "10.96.0.20"),
+    ];
+    let want: std::collections::BTreeMap<String, String> =
+        want.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    assert_eq!(env, want);
+    // Without service links only the master service remains.
+    let env = service_env("apps", false, &services);
+    assert!(env.iter().all(|(k, _)| k.starts_with("KUBERNETES_")), "{env:?}");
+    assert_eq!(env.len(), 8);
+}
+
+#[test]
+fn service_variables_come_last_and_never_override_the_containers_own() {
+    use crate::pods::config::env::{environment, EnvInput};
+    let p = pod_with(json!({"env": [
+        {"name": "WEB_SERVICE_HOST", "value": "mine"},
+        {"name": "URL", "value": "http://$(WEB_SERVICE_HOST):$(WEB_SERVICE_PORT)"}
+    ]}));
+    let service_env = vec![
+        ("WEB_SERVICE_HOST".to_string(), "10.96.0.5".to_string()),
+        ("WEB_SERVICE_PORT".to_string(), "80".to_string()),
+    ];
+    let node = facts();
+    let objects = objects();
+    let c = &p.spec.as_ref().expect("spec").containers[0];
+    let env = environment(&EnvInput {
+        pod: &p,
+        container: c,
+        node: &node,
+        pod_ips: &[],
+        objects: &objects,
+        service_env: &service_env,
+    })
+    .expect("env");
+    assert_eq!(
+        env,
+        vec![
+            ("WEB_SERVICE_HOST".to_string(), "mine".to_string()),
+            ("URL".to_string(), "http://mine:80".to_string()),
+            ("WEB_SERVICE_PORT".to_string(), "80".to_string()),
+        ]
+    );
 }

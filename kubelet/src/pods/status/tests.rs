@@ -85,6 +85,7 @@ fn container_status_shapes() {
         config_error: None,
         image_error: None,
         init_pending,
+        ..Default::default()
     };
 
     let s = serde_json::to_value(container_status(&view(Some(&run), None, None, false), "skiff-fake")).expect("json");
@@ -221,4 +222,66 @@ fn pod_status_fills_ips_and_never_leaves_a_terminal_phase() {
     let mut finished = p.clone();
     finished.status = Some(PodStatus { phase: Some("Succeeded".into()), ..Default::default() });
     assert_eq!(pod_status(&observed(&finished, Some(&run))).phase.as_deref(), Some("Succeeded"));
+}
+
+#[test]
+fn probes_decide_started_and_ready() {
+    let run = rt_container(rt::ContainerState::Running, None, 0);
+    let base = ContainerView { name: "c", image: "busybox:1.36", latest: Some(&run), ..Default::default() };
+    let s = container_status(&base, "skiff-fake");
+    assert_eq!((s.started, s.ready), (Some(true), true), "no probes: running is started and ready");
+    let unready = ContainerView { ready: Some(false), started: Some(true), ..base.clone() };
+    let s = container_status(&unready, "skiff-fake");
+    assert_eq!((s.started, s.ready), (Some(true), false));
+    // Not started yet: not ready either, whatever readiness says.
+    let starting = ContainerView { ready: Some(true), started: Some(false), ..base };
+    let s = container_status(&starting, "skiff-fake");
+    assert_eq!((s.started, s.ready), (Some(false), false));
+}
+
+#[test]
+fn a_started_sidecar_initializes_the_pod_and_never_completes_it() {
+    let p = pod(json!({"metadata": {"name": "p"}, "spec": {"restartPolicy": "Never",
+        "initContainers": [{"name": "side", "image": "busybox:1.36", "restartPolicy": "Always"}],
+        "containers": [{"name": "c", "image": "busybox:1.36"}]}, "status": {"phase": "Pending"}}));
+    let run = rt_container(rt::ContainerState::Running, None, 0);
+    let done = rt_container(rt::ContainerState::Exited, Some(0), 0);
+    let crashed = rt_container(rt::ContainerState::Exited, Some(1), 0);
+    let observed = |pod, side: Option<&'static rt::ContainerStatus>, side_started: bool, app| Observed {
+        pod,
+        sandbox_ready: true,
+        pod_ip: None,
+        host_ip: "10.0.0.1".parse().expect("ip"),
+        init: vec![ContainerView {
+            name: "side",
+            image: "busybox:1.36",
+            latest: side,
+            sidecar: true,
+            started: Some(side_started),
+            ..Default::default()
+        }],
+        app,
+        scheme: "skiff-fake",
+        now: t(9),
+    };
+    let leak = |c: rt::ContainerStatus| -> &'static rt::ContainerStatus { Box::leak(Box::new(c)) };
+    let side_run = leak(run.clone());
+    let waiting_app =
+        || vec![ContainerView { name: "c", image: "busybox:1.36", init_pending: true, ..Default::default() }];
+    // Running but not started (startup probe pending): the pod is still initializing.
+    let s = pod_status(&observed(&p, Some(side_run), false, waiting_app()));
+    assert_eq!(s.phase.as_deref(), Some("Pending"));
+    assert_eq!(cond(s.conditions.as_deref().unwrap_or(&[]), "Initialized").status, "False");
+    // A crashed sidecar before initialization does not fail a Never pod: it is restarted.
+    let s = pod_status(&observed(&p, Some(leak(crashed)), false, waiting_app()));
+    assert_eq!(s.phase.as_deref(), Some("Pending"));
+    // Started: initialized; the app container runs; the pod completes with the app container
+    // although the sidecar still runs.
+    let app = vec![ContainerView { name: "c", image: "busybox:1.36", latest: Some(&run), ..Default::default() }];
+    let s = pod_status(&observed(&p, Some(side_run), true, app));
+    assert_eq!(s.phase.as_deref(), Some("Running"));
+    assert_eq!(cond(s.conditions.as_deref().unwrap_or(&[]), "Initialized").status, "True");
+    let app = vec![ContainerView { name: "c", image: "busybox:1.36", latest: Some(&done), ..Default::default() }];
+    let s = pod_status(&observed(&p, Some(side_run), true, app));
+    assert_eq!(s.phase.as_deref(), Some("Succeeded"));
 }

@@ -151,6 +151,7 @@ fn downward_value(input: &PayloadInput<'_>, item: &DownwardAPIVolumeFile) -> Res
         node: input.node,
         pod_ips: input.pod_ips,
         objects: &no_objects,
+        service_env: &[],
     })
     .map_err(|e| e.to_string())?;
     Ok(vars.into_iter().next().map(|(_, v)| v).unwrap_or_default())
