@@ -365,3 +365,33 @@ fn volumes_are_set_up_on_disk_and_tmpfs_and_torn_down() {
     assert!(!root.join(UID).exists());
     tear_down(&root, UID).expect("tear down again");
 }
+
+#[test]
+fn an_fs_group_owns_the_volumes_as_upstream_sets_them() {
+    private_mounts();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("pods");
+    let p = pod(json!({
+        "securityContext": {"fsGroup": 2000},
+        "volumes": [
+            {"name": "scratch", "emptyDir": {}},
+            {"name": "sec", "secret": {"secretName": "creds", "defaultMode": 256}}],
+        "containers": containers()}));
+    let node = facts();
+    let objects = objects();
+    let input = PayloadInput { pod: &p, node: &node, pod_ips: &[], objects: &objects };
+    set_up(&root, &input).expect("set up");
+    let vols = p.spec.as_ref().and_then(|s| s.volumes.clone()).expect("volumes");
+    let d = |i: usize| volume_dir(&root, UID, &vols[i]).expect("dir");
+    let meta = |p: &Path| fs::metadata(p).expect("metadata");
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!((meta(&d(0)).gid(), mode_of(&d(0))), (2000, 0o2777), "emptyDir: group, setgid");
+    let password = d(1).join("password");
+    assert_eq!((meta(&password).gid(), mode_of(&password)), (2000, 0o440), "secret file: 0400 | g+r");
+    assert_eq!(meta(&d(1)).gid(), 2000);
+    assert_eq!(mode_of(&d(1)) & 0o2000, 0o2000, "setgid volume root");
+    // The atomic writer's symlinks are group-owned themselves (not followed).
+    let link_meta = fs::symlink_metadata(d(1).join("..data")).expect("..data");
+    assert_eq!(link_meta.gid(), 2000);
+    tear_down(&root, UID).expect("tear down");
+}

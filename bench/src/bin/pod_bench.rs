@@ -1,9 +1,12 @@
 //! Real-pod benchmark: starts its own `skiff server` with a real node (the built-in Linux runtime)
 //! and measures pod start — create → Running as seen by a watch, image present — for N pods in
 //! sequence and N created at once; then the memory the node uses for them. Prints a report.
+//! `--density N` instead starts N sleeping pods on the node (50 creates in flight) and reports
+//! how long they took and what they cost: the server's RSS, the shims' PSS, the containers' own
+//! PSS, and the host's MemAvailable drop per pod.
 //!
 //! Usage (as root, inside a network namespace you made, from the repository root):
-//! `ip netns exec NS pod_bench [--skiff PATH] [--pods N]` (see bench/README.md).
+//! `ip netns exec NS pod_bench [--skiff PATH] [--pods N | --density N]` (see bench/README.md).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,17 +22,20 @@ use futures::StreamExt as _;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-const USAGE: &str = "usage: pod_bench [--skiff PATH (default target/release/skiff)] [--pods N (default 100)]";
+const USAGE: &str =
+    "usage: pod_bench [--skiff PATH (default target/release/skiff)] [--pods N (default 100) | --density N (up to 2000)]";
 const IMAGE: &str = "localhost/busybox:1.36";
 const RUNNING_TIMEOUT: Duration = Duration::from_secs(120);
 
 struct Config {
     skiff: PathBuf,
     pods: usize,
+    /// Density mode: this many sleeping pods at once.
+    density: Option<usize>,
 }
 
 fn parse_args() -> Result<Config> {
-    let mut cfg = Config { skiff: PathBuf::from("target/release/skiff"), pods: 100 };
+    let mut cfg = Config { skiff: PathBuf::from("target/release/skiff"), pods: 100, density: None };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -40,6 +46,14 @@ fn parse_args() -> Result<Config> {
                 if cfg.pods == 0 || cfg.pods > 1000 {
                     bail!("--pods must be between 1 and 1000");
                 }
+            }
+            "--density" => {
+                let n = args.next().context("--density needs a count")?;
+                let n: usize = n.parse().with_context(|| format!("--density {n:?} is not a count"))?;
+                if n == 0 || n > 2000 {
+                    bail!("--density must be between 1 and 2000");
+                }
+                cfg.density = Some(n);
             }
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -165,21 +179,21 @@ async fn run(cfg: &Config) -> Result<bool> {
         bail!("scripts/busybox-image: {}", String::from_utf8_lossy(&built.stderr));
     }
     let cgroup_root = format!("skiff-bench-{}", std::process::id());
-    let flags: Vec<String> = [
-        "--node-name",
-        "bench",
-        "--node-ip",
-        "127.0.0.1",
-        "--cgroup-root",
-        &cgroup_root,
-        "--max-pods",
-        &(2 * cfg.pods + 10).to_string(),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let max_pods = cfg.density.map_or(2 * cfg.pods + 10, |n| n + 100).to_string();
+    let mut flags: Vec<String> =
+        ["--node-name", "bench", "--node-ip", "127.0.0.1", "--cgroup-root", &cgroup_root, "--max-pods", &max_pods]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+    if cfg.density.is_some_and(|n| n > 250) {
+        // A /21 per node: 2,046 pod IPs.
+        flags.extend(["--node-cidr-mask-size".to_string(), "21".to_string()]);
+    }
     let mut server = SkiffServer::start_with_node(&cfg.skiff, &tar, &flags).await?;
-    let result = measure(cfg, &mut server).await;
+    let result = match cfg.density {
+        Some(n) => density(n, &mut server).await,
+        None => measure(cfg, &mut server).await,
+    };
     let tail = server.log_tail(20);
     let _ = server.stop();
     cleanup_cgroups(&cgroup_root);
@@ -187,10 +201,96 @@ async fn run(cfg: &Config) -> Result<bool> {
     Ok(ok)
 }
 
-async fn measure(cfg: &Config, server: &mut SkiffServer) -> Result<bool> {
-    let api = Api::new(&server.creds, Some(Duration::from_secs(30)))?;
+/// The host's MemAvailable (KiB).
+fn mem_available_kib() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    line["MemAvailable:".len()..].trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+/// The containers' own processes' PSS (KiB) and count, from the node's container state files.
+fn containers_pss(data_dir: &Path) -> (u64, usize) {
+    let mut total = 0;
+    let mut n = 0;
+    if let Ok(entries) = std::fs::read_dir(data_dir.join("agent").join("containers")) {
+        for e in entries.flatten() {
+            let Ok(text) = std::fs::read_to_string(e.path().join("state.json")) else { continue };
+            let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
+            if let Some(p) = v["pid"].as_u64().and_then(|p| pss_kib(p as u32)) {
+                total += p;
+                n += 1;
+            }
+        }
+    }
+    (total, n)
+}
+
+/// N sleeping pods on the node at once: how long they take, and what they cost.
+async fn density(n: usize, server: &mut SkiffServer) -> Result<bool> {
+    let api = Api::new(&server.creds, Some(Duration::from_secs(60)))?;
     let watch_api = Api::new(&server.creds, None)?;
-    // The node Ready, then the watch.
+    wait_node_ready(&api).await?;
+    let seen = Arc::new(Seen::default());
+    let watcher = tokio::spawn(watch_pods(watch_api, seen.clone()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let t0 = create(&api, "warmup").await?;
+    wait_running(&seen, "warmup").await?;
+    println!("first pod (unpacks the image): {:.1} ms", (Instant::now() - t0).as_secs_f64() * 1000.0);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let rss_before = server.rss()?;
+    let avail_before = mem_available_kib().context("/proc/meminfo")?;
+
+    let start = Instant::now();
+    let names: Vec<String> = (0..n).map(|i| format!("dense-{i}")).collect();
+    let mut creates = futures::stream::iter(names.iter().map(|name| {
+        let api = &api;
+        async move { create(api, name).await }
+    }))
+    .buffer_unordered(50);
+    while let Some(r) = creates.next().await {
+        r?;
+    }
+    let created = start.elapsed();
+    for name in &names {
+        wait_running(&seen, name).await?;
+    }
+    let all = start.elapsed();
+    println!(
+        "{n} pods created in {:.1} s, all Running after {:.1} s ({:.1} pods/s)",
+        created.as_secs_f64(),
+        all.as_secs_f64(),
+        n as f64 / all.as_secs_f64()
+    );
+    // Let the node settle (status writes, page cache) before reading memory.
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let rss = server.rss()?;
+    let avail_after = mem_available_kib().context("/proc/meminfo")?;
+    let (shim_pss, shims) = shims_pss(&server.data_dir);
+    let (own_pss, own) = containers_pss(&server.data_dir);
+    let pods = n + 1;
+    println!("server process (API server, controllers, scheduler, kubelet): {}", rss.describe());
+    println!("  before the {n} pods (1 pod running): {}", rss_before.describe());
+    let per = |kib: u64, count: usize| if count == 0 { 0.0 } else { kib as f64 / count as f64 };
+    println!(
+        "shims: {shims} running, PSS {:.1} MiB in all, {:.0} KiB per pod",
+        shim_pss as f64 / 1024.0,
+        per(shim_pss, shims)
+    );
+    println!("containers' own processes: {own} running, PSS {:.0} KiB per pod", per(own_pss, own));
+    let drop_kib = avail_before.saturating_sub(avail_after);
+    println!(
+        "host MemAvailable dropped {:.1} MiB for {n} pods: {:.0} KiB per pod in all, {:.0} KiB beyond the container's own process",
+        drop_kib as f64 / 1024.0,
+        per(drop_kib, n),
+        per(drop_kib, n) - per(own_pss, own)
+    );
+    watcher.abort();
+    server.check_alive()?;
+    delete_all(&api, server, pods).await?;
+    Ok(true)
+}
+
+async fn wait_node_ready(api: &Api) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let r = api.get("/api/v1/nodes/bench").await?;
@@ -206,6 +306,13 @@ async fn measure(cfg: &Config, server: &mut SkiffServer) -> Result<bool> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    Ok(())
+}
+
+async fn measure(cfg: &Config, server: &mut SkiffServer) -> Result<bool> {
+    let api = Api::new(&server.creds, Some(Duration::from_secs(30)))?;
+    let watch_api = Api::new(&server.creds, None)?;
+    wait_node_ready(&api).await?;
     let seen = Arc::new(Seen::default());
     let watcher = tokio::spawn(watch_pods(watch_api, seen.clone()));
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -258,23 +365,28 @@ async fn measure(cfg: &Config, server: &mut SkiffServer) -> Result<bool> {
     }
     watcher.abort();
     server.check_alive()?;
+    delete_all(&api, server, pods).await?;
+    Ok(true)
+}
 
-    // Everything removed through the API, so the node cleans up after itself.
+/// Everything removed through the API, so the node cleans up after itself.
+async fn delete_all(api: &Api, server: &SkiffServer, pods: usize) -> Result<()> {
     let t0 = Instant::now();
     let r = api.send(reqwest::Method::DELETE, "/api/v1/namespaces/default/pods?gracePeriodSeconds=0", None).await?;
     if r.status != 200 {
         bail!("delete the pods: HTTP {} {}", r.status, r.message());
     }
     let sandboxes = server.data_dir.join("agent").join("sandboxes");
-    let deadline = Instant::now() + RUNNING_TIMEOUT;
+    let timeout = RUNNING_TIMEOUT.max(Duration::from_millis(200) * u32::try_from(pods).unwrap_or(u32::MAX));
+    let deadline = Instant::now() + timeout;
     while std::fs::read_dir(&sandboxes).map(|d| d.count()).unwrap_or(0) > 0 {
         if Instant::now() > deadline {
-            bail!("the node still has sandboxes {RUNNING_TIMEOUT:?} after the pods were deleted");
+            bail!("the node still has sandboxes {timeout:?} after the pods were deleted");
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!("{pods} pods deleted and cleaned up on the node in {:.2} s", t0.elapsed().as_secs_f64());
-    Ok(true)
+    Ok(())
 }
 
 fn main() -> ExitCode {

@@ -1,7 +1,8 @@
 //! restartPolicy decisions for one container, from the latest instance the runtime has of it.
 //!
 //! Backoff follows the kubelet: the first restart is immediate, then the container waits 10 s,
-//! 20 s, 40 s … (at most 300 s) after it exited before it starts again (`CrashLoopBackOff`).
+//! 20 s, 40 s … (at most 300 s) after it exited before it starts again (`CrashLoopBackOff`). A
+//! container that ran for 10 minutes (twice the cap, upstream's "stable") restarts at once again.
 
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use crate::runtime::{ContainerState, ContainerStatus};
 
 const INITIAL_BACKOFF: Duration = Duration::from_secs(10);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// A run this long resets the backoff (upstream's `hasExpired`: twice the cap).
+const STABLE_RUN: jiff::SignedDuration = jiff::SignedDuration::from_secs(600);
 
 /// What to do about one spec container.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,6 +61,9 @@ pub fn next(policy: &str, latest: Option<&ContainerStatus>, now: Timestamp) -> N
                 return Next::Done;
             }
             let finished = c.finished_at.unwrap_or(now);
+            if c.started_at.is_some_and(|s| finished.duration_since(s) > STABLE_RUN) {
+                return Next::Restart { attempt: c.restart_count.saturating_add(1) };
+            }
             let delay = jiff::SignedDuration::try_from(backoff(c.restart_count)).unwrap_or(jiff::SignedDuration::MAX);
             match finished.checked_add(delay) {
                 Ok(at) if at > now => Next::BackOff { at },
@@ -118,6 +124,9 @@ mod tests {
         let at = |s: i64| t0.checked_add(jiff::SignedDuration::from_secs(s)).expect("time");
         let mut running = exited(0, 0, t0);
         running.state = ContainerState::Running;
+        // Deep in backoff, but it ran 11 minutes before it failed: restarted at once.
+        let mut long_run = exited(1, 5, at(670));
+        long_run.started_at = Some(at(10));
         let cases: Vec<(&str, Option<ContainerStatus>, Timestamp, Next)> = vec![
             ("Always", None, t0, Next::Start),
             ("Always", Some(running), t0, Next::Keep),
@@ -127,6 +136,7 @@ mod tests {
             ("OnFailure", Some(exited(0, 0, t0)), t0, Next::Done),
             ("OnFailure", Some(exited(3, 2, t0)), at(1), Next::BackOff { at: at(20) }),
             ("Never", Some(exited(3, 0, t0)), t0, Next::Done),
+            ("Always", Some(long_run), at(700), Next::Restart { attempt: 6 }),
         ];
         for (policy, latest, now, want) in cases {
             assert_eq!(next(policy, latest.as_ref(), now), want, "{policy} {latest:?}");

@@ -10,9 +10,14 @@
 //!   inside it once symlinks are resolved ([`prepare_sub_paths`]).
 //!
 //! The tmpfs mounts are made from this process (mount(2), no fork). Set-up is idempotent: a
-//! volume already there is left as is, a payload already written is not written again. Files are
-//! written once per pod worker: a ConfigMap or Secret changed later is not projected again yet
-//! (the atomic writer's `..data` swap is what an update will use).
+//! volume already there is left as is, a payload already written is not written again; the pod
+//! worker sets the volumes up again every `--sync-frequency`, which projects a changed ConfigMap
+//! or Secret through the atomic writer's `..data` swap.
+//!
+//! With the pod's `fsGroup`, a volume made or rewritten is given to that group as upstream's
+//! `SetVolumeOwnership` does ([`set_ownership`]): group-owned, `g+rw` (`g+r` for the read-only
+//! kinds: secret, configMap, downwardAPI, projected), directories setgid; with
+//! `fsGroupChangePolicy: OnRootMismatch` only when the volume's root is not so already.
 //!
 //! Teardown ([`tear_down`]) lazily unmounts every mount below the pod's directory (as this
 //! process sees them) and removes the directory.
@@ -62,9 +67,54 @@ fn make_dir(dir: &Path, memory: bool, size: Option<i64>) -> io::Result<()> {
     Ok(())
 }
 
+/// Upstream's masks for `SetVolumeOwnership`.
+const RW_MASK: u32 = 0o660;
+const RO_MASK: u32 = 0o440;
+const EXEC_MASK: u32 = 0o110;
+const SETGID: u32 = 0o2000;
+
+/// The pod's fsGroup and whether its change policy is `OnRootMismatch`.
+fn fs_group(input: &PayloadInput<'_>) -> Option<(u32, bool)> {
+    let sc = input.pod.spec.as_ref()?.security_context.as_ref()?;
+    let gid = u32::try_from(sc.fs_group?).ok()?;
+    Some((gid, sc.fs_group_change_policy.as_deref() == Some("OnRootMismatch")))
+}
+
+/// Gives everything under `dir` to group `gid` as upstream's `SetVolumeOwnership`: group-owned
+/// (symlinks themselves, not followed), mode `| 0660` (`| 0440` when `read_only`), directories
+/// also `| 0110` and setgid. With `only_on_mismatch`, nothing is done when `dir` is so already.
+pub fn set_ownership(dir: &Path, gid: u32, read_only: bool, only_on_mismatch: bool) -> io::Result<()> {
+    let mask = if read_only { RO_MASK } else { RW_MASK };
+    if only_on_mismatch {
+        let m = fs::metadata(dir)?;
+        let want = mask | EXEC_MASK | SETGID;
+        if m.gid() == gid && m.permissions().mode() & want == want {
+            return Ok(());
+        }
+    }
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let m = fs::symlink_metadata(&path)?;
+        std::os::unix::fs::lchown(&path, None, Some(gid))?;
+        if m.file_type().is_symlink() {
+            continue;
+        }
+        let mut mode = m.permissions().mode() & 0o7777 | mask;
+        if m.is_dir() {
+            mode |= EXEC_MASK | SETGID;
+            for e in fs::read_dir(&path)? {
+                stack.push(e?.path());
+            }
+        }
+        fs::set_permissions(&path, fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
 /// Sets up one volume at `dir`.
 fn set_up_volume(input: &PayloadInput<'_>, v: &Volume, dir: &Path) -> Result<(), ConfigError> {
     let io = |action: &str, e: io::Error| set_up_error(v, format!("{action} {}: {e}", dir.display()));
+    let group = fs_group(input);
     if let Some(e) = &v.empty_dir {
         let memory = e.medium.as_deref() == Some("Memory");
         let size = match e.size_limit.as_ref().map(|q| api::quantity::parse(&q.0)) {
@@ -72,7 +122,12 @@ fn set_up_volume(input: &PayloadInput<'_>, v: &Volume, dir: &Path) -> Result<(),
             Some(Ok(q)) => Some(q.value()),
             Some(Err(_)) => return Err(set_up_error(v, format!("invalid sizeLimit {:?}", e.size_limit))),
         };
-        return make_dir(dir, memory, size).map_err(|e| io("make", e));
+        let fresh = !dir.exists();
+        make_dir(dir, memory, size).map_err(|e| io("make", e))?;
+        if let (Some((gid, on_mismatch)), true) = (group, fresh) {
+            set_ownership(dir, gid, false, on_mismatch).map_err(|e| io("set the fsGroup of", e))?;
+        }
+        return Ok(());
     }
     let Some(files) = payload::payload(input, v) else { return Ok(()) };
     // The files first: a volume whose object is missing makes nothing.
@@ -80,7 +135,12 @@ fn set_up_volume(input: &PayloadInput<'_>, v: &Volume, dir: &Path) -> Result<(),
     // configMap volumes are on disk, as upstream's; the others on a tmpfs.
     make_dir(dir, v.config_map.is_none(), None).map_err(|e| io("make", e))?;
     match atomic_writer::write(dir, &files) {
-        Ok(true) => tracing::debug!(volume = %v.name, files = files.len(), "wrote volume"),
+        Ok(true) => {
+            tracing::debug!(volume = %v.name, files = files.len(), "wrote volume");
+            if let Some((gid, on_mismatch)) = group {
+                set_ownership(dir, gid, true, on_mismatch).map_err(|e| io("set the fsGroup of", e))?;
+            }
+        }
         Ok(false) => {}
         Err(e) => return Err(set_up_error(v, e.to_string())),
     }
