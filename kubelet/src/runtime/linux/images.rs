@@ -73,7 +73,7 @@ pub fn digest_hex(digest: &str) -> Option<&str> {
 }
 
 /// The OCI architecture name of this host.
-fn host_arch() -> &'static str {
+pub(super) fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -187,6 +187,30 @@ impl ImageStore {
             let _ = fs::remove_file(&tmp);
         }
         result
+    }
+
+    /// Whether the store has the blob `digest` at `size` bytes (every stored blob was verified
+    /// on its way in).
+    pub fn has_blob(&self, digest: &str, size: u64) -> bool {
+        digest_hex(digest).is_some() && fs::metadata(self.blob_path(digest)).is_ok_and(|m| m.len() == size)
+    }
+
+    /// A fresh temp path among the blobs, for a blob being written (renamed to
+    /// [`ImageStore::blob_path`] once verified; left-overs go with image GC).
+    pub fn temp_blob_path(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256").join(format!(".tmp-{}-{}", std::process::id(), rand::random::<u64>()))
+    }
+
+    /// Records `reference` → the manifest `digest` (which must be stored).
+    pub fn set_ref(&self, reference: &str, digest: &str) -> Result<(), ImageError> {
+        let reference = normalise(reference)?;
+        let _lock = self.lock()?;
+        let mut refs = self.refs()?;
+        if refs.get(&reference).map(String::as_str) != Some(digest) {
+            refs.insert(reference, digest.to_string());
+            self.write_refs(&refs)?;
+        }
+        Ok(())
     }
 
     fn read_blob(&self, digest: &str) -> Result<Vec<u8>, ImageError> {

@@ -10,6 +10,7 @@ pub mod images;
 pub mod layers;
 pub mod netns;
 pub mod network;
+pub mod registry;
 pub mod runtime;
 pub mod shim;
 pub mod snapshots;

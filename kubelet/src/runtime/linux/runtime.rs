@@ -26,6 +26,9 @@ use tokio::sync::mpsc;
 
 use super::cgroups::{Cgroup, Layout};
 use super::images::{Image, ImageStore};
+use super::registry::auth::Credentials;
+use super::registry::hosts::RegistriesFile;
+use super::registry::{PullError, Registry};
 use super::network::{hosts_file, NodeNetwork};
 use super::shim::{
     self, read_json, write_json, ExitRecord, MountKind, MountSpec, ShimSpec, ShimState, StartReport, UserSpec,
@@ -183,6 +186,7 @@ struct State {
 pub struct LinuxRuntime {
     root: PathBuf,
     store: ImageStore,
+    registry: Arc<Registry>,
     snapshots: Snapshots,
     cgroups: Layout,
     shim: PathBuf,
@@ -203,6 +207,16 @@ impl LinuxRuntime {
     /// cgroupfs at `cgroup_mount` and the shim started as `shim` (normally `/proc/self/exe`).
     /// Finds the sandboxes and containers recorded there and watches the running ones.
     pub fn open(root: &Path, cgroup_mount: &Path, shim: &Path) -> Result<Arc<LinuxRuntime>, RuntimeError> {
+        LinuxRuntime::open_with_registries(root, cgroup_mount, shim, RegistriesFile::default())
+    }
+
+    /// [`LinuxRuntime::open`] pulling images as the registries config says (mirrors, auth, TLS).
+    pub fn open_with_registries(
+        root: &Path,
+        cgroup_mount: &Path,
+        shim: &Path,
+        registries: RegistriesFile,
+    ) -> Result<Arc<LinuxRuntime>, RuntimeError> {
         let fail = |what: &str, e: &dyn std::fmt::Display| failed("open the Linux runtime", "", format!("{what}: {e}"));
         let store = ImageStore::open(&root.join("store")).map_err(|e| fail("image store", &e))?;
         let snapshots = Snapshots::open(&root.join("snapshots")).map_err(|e| fail("snapshots", &e))?;
@@ -212,6 +226,7 @@ impl LinuxRuntime {
         }
         let rt = Arc::new(LinuxRuntime {
             root: root.to_path_buf(),
+            registry: Registry::new(registries, store.clone()),
             store,
             snapshots,
             cgroups,
@@ -1019,17 +1034,21 @@ impl Runtime for LinuxRuntime {
         futures::future::ready(Ok(list)).boxed()
     }
 
-    fn pull_image<'a>(&'a self, image: &'a str, _auth: Option<&'a AuthConfig>) -> BoxFuture<'a, RuntimeResult<String>> {
-        let r = match self.image(image) {
-            Ok(i) => Ok(format!("{}@{}", image_name(&i.reference), i.manifest_digest)),
-            Err(RuntimeError::ImageNotPresent(_)) => Err(failed(
-                "pull image",
-                image,
-                "pulling from registries is not available yet in this version; import the image on the node with `skiff images import` or into <data-dir>/agent/images/",
-            )),
-            Err(e) => Err(e),
-        };
-        futures::future::ready(r).boxed()
+    fn pull_image<'a>(&'a self, image: &'a str, auth: Option<&'a AuthConfig>) -> BoxFuture<'a, RuntimeResult<String>> {
+        async move {
+            let creds = auth.map(|a| {
+                Credentials::new(a.username.as_deref(), a.password.as_deref(), None, a.identity_token.as_deref())
+            });
+            self.registry.pull(image, creds).await.map_err(|e| match e {
+                PullError::BadReference(_) => {
+                    RuntimeError::InvalidImage { reference: image.to_string(), message: e.to_string() }
+                }
+                e => failed("pull image", image, e),
+            })?;
+            let i = self.image(image)?;
+            Ok(format!("{}@{}", image_name(&i.reference), i.manifest_digest))
+        }
+        .boxed()
     }
 
     fn image_status<'a>(&'a self, image: &'a str) -> BoxFuture<'a, RuntimeResult<Option<ImageInfo>>> {
