@@ -21,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use crate::error::Error;
 use crate::node::host::{self, PressureSource, Threshold};
 use crate::node::object::{self, NodeConfig};
+use crate::runtime::ImageGcPolicy;
 use api::cidr::Cidr;
 
 pub use crate::runtime::factory::RuntimeKind;
@@ -101,6 +102,16 @@ pub struct Opts {
     /// pressure conditions and are taken off allocatable (memory, nodefs) (Linux runtime).
     #[arg(long, default_value = host::DEFAULT_EVICTION_HARD)]
     pub eviction_hard: String,
+    /// Registries config (mirrors, rewrites, auth, TLS; k3s's registries.yaml format). Default:
+    /// <data-dir>/agent/registries.yaml when it exists (Linux runtime).
+    #[arg(long, value_name = "FILE")]
+    pub private_registry: Option<std::path::PathBuf>,
+    /// Image filesystem usage (percent) at which image GC removes unused images (100: never).
+    #[arg(long, default_value_t = 85)]
+    pub image_gc_high_threshold: u8,
+    /// Image filesystem usage (percent) image GC frees down to.
+    #[arg(long, default_value_t = 80)]
+    pub image_gc_low_threshold: u8,
 }
 
 impl Default for Opts {
@@ -127,6 +138,9 @@ impl Default for Opts {
             system_reserved: Vec::new(),
             kube_reserved: Vec::new(),
             eviction_hard: host::DEFAULT_EVICTION_HARD.into(),
+            private_registry: None,
+            image_gc_high_threshold: 85,
+            image_gc_low_threshold: 80,
         }
     }
 }
@@ -225,6 +239,21 @@ impl Opts {
         }
     }
 
+    /// `--image-gc-high-threshold` / `--image-gc-low-threshold`, checked as upstream does.
+    fn image_gc(&self) -> Result<ImageGcPolicy, Error> {
+        let (high, low) = (self.image_gc_high_threshold, self.image_gc_low_threshold);
+        if high > 100 {
+            return Err(invalid("image-gc-high-threshold", "must be a percentage (0-100)"));
+        }
+        if low > 100 || low > high {
+            return Err(invalid(
+                "image-gc-low-threshold",
+                format!("must be a percentage no greater than --image-gc-high-threshold ({high})"),
+            ));
+        }
+        Ok(ImageGcPolicy { high_percent: high, low_percent: low })
+    }
+
     /// `--node-labels`.
     fn labels(&self) -> Result<BTreeMap<String, String>, Error> {
         let mut labels = BTreeMap::new();
@@ -261,6 +290,7 @@ impl Opts {
         if self.max_pods == 0 {
             return Err(invalid("max-pods", "must be at least 1"));
         }
+        let image_gc = self.image_gc()?;
         let ip = match self.node_ip {
             Some(ip) => ip,
             None => IpAddr::V4(
@@ -293,7 +323,7 @@ impl Opts {
             boot_id: info.boot_id,
             machine_id: info.machine_id,
             system_uuid: info.system_uuid,
-            pressure: Some(PressureSource { fs_path: data_dir.to_path_buf(), eviction_hard }),
+            pressure: Some(PressureSource { fs_path: data_dir.to_path_buf(), eviction_hard, image_gc: Some(image_gc) }),
             kubelet_port: i32::from(self.kubelet_port),
         })
     }

@@ -309,6 +309,68 @@ impl ImageStore {
         Ok(removed)
     }
 
+    /// Forgets every reference to one of the manifest `digests`; returns the references removed.
+    pub fn remove_digests(&self, digests: &std::collections::HashSet<String>) -> Result<Vec<String>, ImageError> {
+        let _lock = self.lock()?;
+        let mut refs = self.refs()?;
+        let removed: Vec<String> = refs.iter().filter(|(_, d)| digests.contains(*d)).map(|(r, _)| r.clone()).collect();
+        if !removed.is_empty() {
+            refs.retain(|_, d| !digests.contains(d));
+            self.write_refs(&refs)?;
+        }
+        Ok(removed)
+    }
+
+    /// The manifest, config and layer digests of every referenced image and of the manifests in
+    /// `keep` (images of containers): what blob GC must leave.
+    pub fn reachable(&self, keep: &std::collections::HashSet<String>) -> Result<std::collections::HashSet<String>, ImageError> {
+        let mut out = std::collections::HashSet::new();
+        let manifests: Vec<String> = self.refs()?.into_values().chain(keep.iter().cloned()).collect();
+        for digest in manifests {
+            if let Ok(image) = self.image(String::new(), digest.clone()) {
+                out.insert(image.config_digest);
+                out.extend(image.layers);
+            }
+            out.insert(digest);
+        }
+        Ok(out)
+    }
+
+    /// Removes the blobs (and temp files of interrupted writes) not in `reachable` whose last
+    /// change is older than `min_age` (so a blob written by a pull or an import in progress,
+    /// not yet referenced, stays); returns how many and their bytes.
+    pub fn remove_blobs(
+        &self,
+        reachable: &std::collections::HashSet<String>,
+        min_age: std::time::Duration,
+    ) -> Result<(usize, u64), ImageError> {
+        let dir = self.root.join("blobs").join("sha256");
+        let now = std::time::SystemTime::now();
+        let (mut count, mut bytes) = (0, 0);
+        for entry in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
+            let entry = entry.map_err(io_err("list", &dir))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if reachable.contains(&format!("sha256:{name}")) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            let age = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
+            if age < min_age || !meta.is_file() {
+                continue;
+            }
+            let path = entry.path();
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    count += 1;
+                    bytes += meta.len();
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove", &path)(e).into()),
+            }
+        }
+        Ok((count, bytes))
+    }
+
     /// Imports a tarball (docker-archive or OCI image layout; uncompressed, gzip or zstd);
     /// returns the references it added, each tag the archive names. An archive that is not
     /// whole and right adds no reference (the blobs it brought wait for garbage collection).

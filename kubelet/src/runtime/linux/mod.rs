@@ -6,6 +6,7 @@
 
 pub mod cgroups;
 pub mod dropdir;
+pub mod image_gc;
 pub mod images;
 pub mod layers;
 pub mod netns;

@@ -74,16 +74,19 @@ pub struct Registry {
     store: ImageStore,
     clients: Mutex<HashMap<String, reqwest::Client>>,
     inflight: Mutex<HashMap<String, PullFuture>>,
+    /// Held (shared) by each pull, and exclusively by image GC while it removes blobs.
+    gate: Arc<tokio::sync::RwLock<()>>,
 }
 
 impl Registry {
     pub fn new(config: RegistriesFile, store: ImageStore) -> Arc<Registry> {
-        Arc::new(Registry { config, store, clients: Mutex::default(), inflight: Mutex::default() })
+        let gate = Arc::default();
+        Arc::new(Registry { config, store, clients: Mutex::default(), inflight: Mutex::default(), gate })
     }
 
-    /// Whether a pull is in flight (image GC leaves young blobs alone then anyway).
-    pub fn pulling(&self) -> bool {
-        !self.inflight.lock().unwrap_or_else(|e| e.into_inner()).is_empty()
+    /// The lock between pulls (shared) and blob GC (exclusive).
+    pub fn gate(&self) -> Arc<tokio::sync::RwLock<()>> {
+        Arc::clone(&self.gate)
     }
 
     /// Pulls `reference` into the store; returns its manifest digest. Concurrent pulls of one
@@ -99,7 +102,10 @@ impl Registry {
                     let k = key.clone();
                     let f = async move {
                         let started = std::time::Instant::now();
+                        let gate = me.gate();
+                        let guard = gate.read().await;
                         let out = me.pull_once(&k, credentials).await;
+                        drop(guard);
                         match &out {
                             Ok(d) => tracing::info!(image = %k, digest = %d, elapsed = ?started.elapsed(), "pulled image"),
                             Err(e) => tracing::info!(image = %k, error = %e, "pull failed"),
