@@ -5,6 +5,7 @@
 pub mod adopt;
 pub mod config;
 pub mod ip_pool;
+pub mod pull_secrets;
 pub mod restart;
 pub mod status;
 pub mod volumes;

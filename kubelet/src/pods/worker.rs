@@ -231,7 +231,7 @@ impl Worker {
         }
         let mut image_errors = HashMap::new();
         for c in spec.init_containers.iter().flatten().chain(&spec.containers) {
-            if let Some(e) = self.ensure_image(c).await? {
+            if let Some(e) = self.ensure_image(pod, c).await? {
                 image_errors.insert(c.name.clone(), e);
             }
         }
@@ -366,7 +366,7 @@ impl Worker {
     /// that fails is not an error of the pass: it comes back as the container's waiting reason
     /// (`ErrImagePull`, then `ImagePullBackOff` while the back-off of 10 s doubling to 5 min
     /// runs; `ErrImageNeverPull` for an absent image with `imagePullPolicy: Never`), as upstream.
-    async fn ensure_image(&mut self, c: &Container) -> Result<Option<(String, String)>, Error> {
+    async fn ensure_image(&mut self, pod: &Pod, c: &Container) -> Result<Option<(String, String)>, Error> {
         let Some(image) = c.image.as_deref() else { return Ok(None) };
         if self.pulled.contains(image) {
             return Ok(None);
@@ -387,7 +387,7 @@ impl Worker {
                     return Ok(Some(("ImagePullBackOff".into(), format!("Back-off pulling image \"{image}\""))));
                 }
             }
-            match self.ctx.runtime.pull_image(image, None).await {
+            match self.pull(pod, image).await {
                 Ok(image_ref) => {
                     tracing::debug!(image, image_ref, "pulled image");
                     self.pull_failures.remove(image);
@@ -403,6 +403,35 @@ impl Worker {
         }
         self.pulled.insert(image.to_string());
         Ok(None)
+    }
+
+    /// Pulls `image` with each credential of the pod's imagePullSecrets that matches it in turn
+    /// (anonymously when none does), as upstream; the last failure if none works.
+    async fn pull(&self, pod: &Pod, image: &str) -> Result<String, crate::runtime::RuntimeError> {
+        let names: Vec<String> =
+            pod.spec.iter().flat_map(|s| s.image_pull_secrets.iter().flatten()).map(|r| r.name.clone()).collect();
+        let mut fetched_all = self.secrets(names.clone()).await;
+        let mut secrets = Vec::new();
+        for name in names {
+            let Some(fetched) = fetched_all.remove(&name) else { continue };
+            match fetched {
+                Ok(Some(data)) => secrets.push(data),
+                Ok(None) => tracing::warn!(secret = %name, "image pull secret not found; pulling without it"),
+                Err(e) => tracing::warn!(secret = %name, error = %e.0, "image pull secret unreadable; pulling without it"),
+            }
+        }
+        let creds = super::pull_secrets::credentials_for(image, &secrets);
+        if creds.is_empty() {
+            return self.ctx.runtime.pull_image(image, None).await;
+        }
+        let mut last = None;
+        for auth in &creds {
+            match self.ctx.runtime.pull_image(image, Some(auth)).await {
+                Ok(r) => return Ok(r),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| crate::runtime::RuntimeError::ImageNotPresent(image.to_string())))
     }
 
     /// Takes over a sandbox found at start (with its containers), unless it does not fit the pod

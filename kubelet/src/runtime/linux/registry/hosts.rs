@@ -195,6 +195,9 @@ fn split_endpoint(e: &str) -> Option<(String, String)> {
 
 /// Whether `host[:port]` is on a loopback address (`localhost`, 127.0.0.0/8, `[::1]`).
 pub fn is_loopback(host: &str) -> bool {
+    if host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback()) {
+        return true;
+    }
     let name = if let Some(rest) = host.strip_prefix('[') {
         rest.split(']').next().unwrap_or("")
     } else {
