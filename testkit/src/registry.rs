@@ -107,6 +107,7 @@ pub struct Pushed {
 
 impl Pusher {
     pub fn new(base: &str) -> Pusher {
+        crate::install_crypto_provider();
         let client = reqwest::blocking::Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
         Pusher { base: base.trim_end_matches('/').to_string(), client }
     }

@@ -51,7 +51,7 @@ const MAX_MANIFEST: usize = 4 << 20;
 /// Blobs fetched at once within one pull.
 const BLOB_CONCURRENCY: usize = 3;
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PullError {
     /// What the registry answered (its error codes and messages when it sent them).
     #[error("{host}: {message}")]
