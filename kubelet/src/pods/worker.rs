@@ -98,7 +98,7 @@ struct Worker {
     owns_ip: bool,
     pulled: HashSet<String>,
     /// Failed pulls by image: how many in a row, and when the next may be tried.
-    pull_failures: HashMap<String, (u32, Timestamp)>,
+    pull_failures: HashMap<String, (u32, Timestamp, String)>,
     last_written: Option<PodStatus>,
     /// resourceVersion of the pod after our last status write.
     written_rv: Option<String>,
@@ -243,7 +243,7 @@ impl Worker {
         let mut instances = self.instances().await?;
         let mut wake: Option<Timestamp> = None;
         let mut waits = Waits { image_errors, ..Waits::default() };
-        if let Some(retry) = self.pull_failures.values().map(|(_, at)| *at).min() {
+        if let Some(retry) = self.pull_failures.values().map(|(_, at, _)| *at).min() {
             wake = Some(wake.map_or(retry, |w: Timestamp| w.min(retry)));
         }
         let mut started = false;
@@ -382,9 +382,11 @@ impl Worker {
             }
         } else if policy == Some("Always") || !present {
             let now = Timestamp::now();
-            if let Some((_, next)) = self.pull_failures.get(image) {
+            if let Some((_, next, last)) = self.pull_failures.get(image) {
                 if *next > now {
-                    return Ok(Some(("ImagePullBackOff".into(), format!("Back-off pulling image \"{image}\""))));
+                    // With the last pull's error, as upstream words it.
+                    let message = format!("Back-off pulling image \"{image}\": ErrImagePull: {last}");
+                    return Ok(Some(("ImagePullBackOff".into(), message)));
                 }
             }
             match self.pull(pod, image).await {
@@ -393,9 +395,9 @@ impl Worker {
                     self.pull_failures.remove(image);
                 }
                 Err(e) => {
-                    let n = self.pull_failures.get(image).map_or(1, |(n, _)| n + 1);
+                    let n = self.pull_failures.get(image).map_or(1, |(n, _, _)| n + 1);
                     let delay = std::time::Duration::from_secs((10u64 << (n - 1).min(5)).min(300));
-                    self.pull_failures.insert(image.to_string(), (n, now + delay));
+                    self.pull_failures.insert(image.to_string(), (n, now + delay, e.to_string()));
                     tracing::warn!(image, error = %e, "pulling the image failed");
                     return Ok(Some(("ErrImagePull".into(), e.to_string())));
                 }

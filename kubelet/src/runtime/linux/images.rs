@@ -249,9 +249,45 @@ impl ImageStore {
     /// Replaces `refs.json` (by rename: readers see the old table or the new one, whole). Only
     /// under [`ImageStore::lock`].
     fn write_refs(&self, refs: &BTreeMap<String, String>) -> Result<(), ImageError> {
-        let path = self.refs_path();
-        let tmp = self.root.join(format!(".refs-{}-{}.json", std::process::id(), rand::random::<u64>()));
-        let bytes = serde_json::to_vec_pretty(refs).map_err(|e| io_err("encode", &path)(io::Error::other(e)))?;
+        self.write_json(&self.refs_path(), refs)
+    }
+
+    fn pinned_path(&self) -> PathBuf {
+        self.root.join("pinned.json")
+    }
+
+    /// The references imported from tarballs: pinned, as k3s pins imported images, so image GC
+    /// never removes them (they may have no registry to come back from). `skiff images rm`
+    /// unpins.
+    pub fn pinned(&self) -> Result<std::collections::BTreeSet<String>, ImageError> {
+        let path = self.pinned_path();
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| io_err("parse", &path)(io::Error::new(io::ErrorKind::InvalidData, e)).into()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Default::default()),
+            Err(e) => Err(io_err("read", &path)(e).into()),
+        }
+    }
+
+    /// Adds and removes pinned references. Only under [`ImageStore::lock`].
+    fn update_pinned(&self, add: &[String], remove: &[String]) -> Result<(), ImageError> {
+        let mut pinned = self.pinned()?;
+        let before = pinned.clone();
+        pinned.extend(add.iter().cloned());
+        for r in remove {
+            pinned.remove(r);
+        }
+        if pinned != before {
+            self.write_json(&self.pinned_path(), &pinned)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a JSON file by rename. Only under [`ImageStore::lock`].
+    fn write_json(&self, path: &Path, value: &impl serde::Serialize) -> Result<(), ImageError> {
+        let path = path.to_path_buf();
+        let tmp = self.root.join(format!(".json-{}-{}.json", std::process::id(), rand::random::<u64>()));
+        let bytes = serde_json::to_vec_pretty(value).map_err(|e| io_err("encode", &path)(io::Error::other(e)))?;
         let written = File::create(&tmp)
             .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_all()))
             .map_err(io_err("write", &tmp))
@@ -306,6 +342,7 @@ impl ImageStore {
         if removed {
             self.write_refs(&refs)?;
         }
+        self.update_pinned(&[], &[reference])?;
         Ok(removed)
     }
 
@@ -317,6 +354,7 @@ impl ImageStore {
         if !removed.is_empty() {
             refs.retain(|_, d| !digests.contains(d));
             self.write_refs(&refs)?;
+            self.update_pinned(&[], &removed)?;
         }
         Ok(removed)
     }
@@ -442,6 +480,7 @@ impl ImageStore {
             added.push(reference);
         }
         self.write_refs(&refs)?;
+        self.update_pinned(&added, &[])?;
         Ok(added)
     }
 

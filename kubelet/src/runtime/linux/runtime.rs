@@ -420,6 +420,10 @@ impl LinuxRuntime {
             .filter_map(|c| c.image_ref.rsplit_once('@').map(|(_, d)| d.to_string()))
             .collect();
         let images = self.store.list().map_err(|e| fail(&e))?;
+        let pinned = self.store.pinned().map_err(|e| fail(&e))?;
+        // An image one of whose references is pinned (imported) is never a candidate.
+        let pinned_digests: HashSet<&str> =
+            images.iter().filter(|i| pinned.contains(&i.reference)).map(|i| i.manifest_digest.as_str()).collect();
         let now = std::time::Instant::now();
         let candidates: Vec<image_gc::Candidate> = {
             let mut seen = self.image_seen.lock().unwrap_or_else(|e| e.into_inner());
@@ -430,6 +434,9 @@ impl LinuxRuntime {
                 let entry = seen.entry(i.manifest_digest.clone()).or_insert((None, now));
                 if in_use.contains(&i.manifest_digest) {
                     entry.0 = Some(now);
+                }
+                if pinned_digests.contains(i.manifest_digest.as_str()) {
+                    continue;
                 }
                 out.entry(i.manifest_digest.clone()).or_insert(image_gc::Candidate {
                     digest: i.manifest_digest.clone(),
