@@ -75,7 +75,8 @@ fn pods_pull_from_a_loopback_registry_with_pull_secrets_and_multi_arch_indexes()
     let passwords = scratch.path().join("htpasswd");
     htpasswd(&passwords, "skiff", "open-sesame");
     let auth = format!("{{htpasswd: {{realm: skiff-test, path: \"{}\"}}}}", passwords.display());
-    let _registry = DockerRegistry::start(&["ip", "netns", "exec", lab.netns()], scratch.path(), &storage, PORT, Some(&auth));
+    let _registry =
+        DockerRegistry::start(&["ip", "netns", "exec", lab.netns()], scratch.path(), &storage, PORT, Some(&auth));
     let server = format!("--docker-server=127.0.0.1:{PORT}");
     for (name, password) in [("regcred", "open-sesame"), ("badcred", "wrong")] {
         let pw = format!("--docker-password={password}");
@@ -88,11 +89,18 @@ fn pods_pull_from_a_loopback_registry_with_pull_secrets_and_multi_arch_indexes()
     // Another tag (an image present on the node runs with IfNotPresent whatever the secret, as
     // upstream), pulled every time.
     let multi_image = format!("127.0.0.1:{PORT}/test/busybox:multi");
-    lab.apply(&pod("badpass", &multi_image, Some("badcred")).replace("    command:", "    imagePullPolicy: Always\n    command:"));
+    lab.apply(
+        &pod("badpass", &multi_image, Some("badcred"))
+            .replace("    command:", "    imagePullPolicy: Always\n    command:"),
+    );
     let p = wait_running(&lab, "pulled");
     let running_after = started.elapsed();
     let status = &p["status"]["containerStatuses"][0];
-    assert_eq!(status["imageID"], json!(format!("127.0.0.1:{PORT}/test/busybox@{}", pushed.manifest_digest)), "{status}");
+    assert_eq!(
+        status["imageID"],
+        json!(format!("127.0.0.1:{PORT}/test/busybox@{}", pushed.manifest_digest)),
+        "{status}"
+    );
 
     // The wrong password: ErrImagePull with the registry's own words, then ImagePullBackOff
     // between attempts, with the last attempt's error (as upstream).
@@ -110,11 +118,8 @@ fn pods_pull_from_a_loopback_registry_with_pull_secrets_and_multi_arch_indexes()
     assert_eq!(lab.json(&["get", "pod", "badpass"])["status"]["phase"], "Pending");
 
     // A pod without pull secrets gets the ServiceAccount's; the index gives this platform.
-    lab.apply(
-        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: puller}\nimagePullSecrets: [{name: regcred}]\n",
-    );
-    let multi = pod("multi", &multi_image, None)
-        .replace("spec:\n", "spec:\n  serviceAccountName: puller\n");
+    lab.apply("apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: puller}\nimagePullSecrets: [{name: regcred}]\n");
+    let multi = pod("multi", &multi_image, None).replace("spec:\n", "spec:\n  serviceAccountName: puller\n");
     lab.apply(&multi);
     let p = wait_running(&lab, "multi");
     assert_eq!(p["spec"]["imagePullSecrets"], json!([{"name": "regcred"}]), "copied from the ServiceAccount");

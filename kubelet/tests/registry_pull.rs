@@ -37,7 +37,12 @@ fn b64url(bytes: &[u8]) -> String {
 
 /// The token server: answers `GET /token?service=&scope=` with a JWT granting the scope to
 /// alice (basic auth), nothing to an anonymous caller, and a 401 to wrong credentials.
-fn token_server(listener: TcpListener, key: ring::signature::EcdsaKeyPair, cert_der: Vec<u8>, served: Arc<AtomicUsize>) {
+fn token_server(
+    listener: TcpListener,
+    key: ring::signature::EcdsaKeyPair,
+    cert_der: Vec<u8>,
+    served: Arc<AtomicUsize>,
+) {
     let rng = ring::rand::SystemRandom::new();
     let good = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}")));
     for stream in listener.incoming() {
@@ -61,14 +66,17 @@ fn token_server(listener: TcpListener, key: ring::signature::EcdsaKeyPair, cert_
         let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
         let scope = form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == "scope").map(|(_, v)| v.to_string());
         let (status, body) = match authorization.as_deref() {
-            Some(a) if a != good => {
-                ("401 Unauthorized", json!({"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials for the token"}]}))
-            }
+            Some(a) if a != good => (
+                "401 Unauthorized",
+                json!({"errors": [{"code": "UNAUTHORIZED", "message": "bad credentials for the token"}]}),
+            ),
             auth => {
                 served.fetch_add(1, Ordering::SeqCst);
                 let access: Vec<Value> = match (auth, scope.as_deref().map(|s| s.split(':').collect::<Vec<_>>())) {
                     (Some(_), Some(parts)) if parts.len() == 3 => {
-                        vec![json!({"type": parts[0], "name": parts[1], "actions": parts[2].split(',').collect::<Vec<_>>()})]
+                        vec![
+                            json!({"type": parts[0], "name": parts[1], "actions": parts[2].split(',').collect::<Vec<_>>()}),
+                        ]
                     }
                     _ => Vec::new(),
                 };
@@ -79,7 +87,8 @@ fn token_server(listener: TcpListener, key: ring::signature::EcdsaKeyPair, cert_
                     "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{}", rand::random::<u64>()),
                     "access": access,
                 });
-                let signing_input = format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
+                let signing_input =
+                    format!("{}.{}", b64url(header.to_string().as_bytes()), b64url(claims.to_string().as_bytes()));
                 let sig = key.sign(&rng, signing_input.as_bytes()).expect("sign the token");
                 ("200 OK", json!({"token": format!("{signing_input}.{}", b64url(sig.as_ref()))}))
             }
@@ -121,11 +130,11 @@ fn token_flow_multi_arch_zstd_dedup_and_errors_against_docker_registry() {
         let l1 = p.blob("test/app", &base_gz);
         let l2 = p.blob("test/app", &top_zst);
         let manifest = json!({"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-            "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
-            "layers": [
-                {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": l1, "size": base_gz.len()},
-                {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": l2, "size": top_zst.len()},
-            ]});
+        "config": {"mediaType": OCI_CONFIG, "digest": config_digest, "size": config.len()},
+        "layers": [
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": l1, "size": base_gz.len()},
+            {"mediaType": "application/vnd.oci.image.layer.v1.tar+zstd", "digest": l2, "size": top_zst.len()},
+        ]});
         let (d, size) = p.manifest("test/app", "1", OCI_MANIFEST, &manifest);
         app_digest = d;
         let bogus_config = serde_json::to_vec(&json!({"architecture": other_arch, "os": "linux"})).expect("json");
@@ -178,12 +187,16 @@ fn token_flow_multi_arch_zstd_dedup_and_errors_against_docker_registry() {
 
     // Two pulls of one reference at once: one pull, both get its digest.
     let tagged = format!("{name}:1");
-    let (a, b) = rt.block_on(async {
-        tokio::join!(client.pull(&tagged, alice.clone()), client.pull(&tagged, alice.clone()))
-    });
+    let (a, b) =
+        rt.block_on(async { tokio::join!(client.pull(&tagged, alice.clone()), client.pull(&tagged, alice.clone())) });
     assert_eq!(a.as_deref(), Ok(app_digest.as_str()), "{a:?}");
     assert_eq!(b.as_deref(), Ok(app_digest.as_str()), "{b:?}");
-    assert_eq!(served(&reg.log, "/v2/test/app/manifests/1"), 1, "concurrent pulls are one pull: {}", testkit::tail_of_file(&reg.log, 6));
+    assert_eq!(
+        served(&reg.log, "/v2/test/app/manifests/1"),
+        1,
+        "concurrent pulls are one pull: {}",
+        testkit::tail_of_file(&reg.log, 6)
+    );
     assert!(tokens.load(Ordering::SeqCst) >= 1, "a token was fetched");
     let image = store.resolve(&format!("{name}:1")).expect("resolve").expect("the image is in the store");
     assert_eq!(image.manifest_digest, app_digest);
@@ -198,7 +211,11 @@ fn token_flow_multi_arch_zstd_dedup_and_errors_against_docker_registry() {
 
     // The index gives this platform's manifest; its blobs are in the store already.
     let blob_gets = |log: &Path| {
-        std::fs::read_to_string(log).unwrap_or_default().lines().filter(|l| l.contains("\"GET /v2/test/app/blobs/")).count()
+        std::fs::read_to_string(log)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| l.contains("\"GET /v2/test/app/blobs/"))
+            .count()
     };
     let before = blob_gets(&reg.log);
     let multi = rt.block_on(client.pull(&format!("{name}:multi"), alice.clone()));

@@ -159,7 +159,8 @@ fn with_namespace_check(state: &AppState, res: &ResourceInfo, obj: &Value) -> Re
 /// ServiceAccount's (when it exists and has some), as upstream's admission plugin does.
 fn service_account_pull_secrets(state: &AppState, pod: &mut Value) {
     let has_own = pod.pointer("/spec/imagePullSecrets").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
-    let (Some(ns), Some(sa)) = (meta_str(pod, "namespace"), pod.pointer("/spec/serviceAccountName").and_then(Value::as_str))
+    let (Some(ns), Some(sa)) =
+        (meta_str(pod, "namespace"), pod.pointer("/spec/serviceAccountName").and_then(Value::as_str))
     else {
         return;
     };

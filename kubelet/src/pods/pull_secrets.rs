@@ -34,7 +34,7 @@ pub fn credentials_for(image: &str, secrets: &[BTreeMap<String, Vec<u8>>]) -> Ve
         }
     }
     // Most specific first; stable, so the pod's order breaks ties.
-    matches.sort_by(|a, b| b.0.cmp(&a.0));
+    matches.sort_by_key(|m| std::cmp::Reverse(m.0));
     matches.into_iter().map(|(_, a)| a).collect()
 }
 
@@ -176,7 +176,8 @@ mod tests {
 
     #[test]
     fn legacy_dockercfg_and_broken_secrets() {
-        let legacy = secret(".dockercfg", r#"{"registry.example:443": {"username": "old", "password": "p", "email": "x"}}"#);
+        let legacy =
+            secret(".dockercfg", r#"{"registry.example:443": {"username": "old", "password": "p", "email": "x"}}"#);
         let broken = secret(".dockerconfigjson", "not json");
         let token = secret(".dockerconfigjson", r#"{"auths": {"registry.example:443": {"identitytoken": "t"}}}"#);
         let all = [broken, legacy, token];

@@ -419,7 +419,9 @@ impl Worker {
             match fetched {
                 Ok(Some(data)) => secrets.push(data),
                 Ok(None) => tracing::warn!(secret = %name, "image pull secret not found; pulling without it"),
-                Err(e) => tracing::warn!(secret = %name, error = %e.0, "image pull secret unreadable; pulling without it"),
+                Err(e) => {
+                    tracing::warn!(secret = %name, error = %e.0, "image pull secret unreadable; pulling without it")
+                }
             }
         }
         let creds = super::pull_secrets::credentials_for(image, &secrets);

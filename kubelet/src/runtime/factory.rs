@@ -91,9 +91,13 @@ impl RuntimeFactory {
                 let agent = self.data_dir.join("agent");
                 let file = self.private_registry.clone().unwrap_or_else(|| agent.join("registries.yaml"));
                 let registries = RegistriesFile::load(&file).map_err(|e| FactoryError::Linux(e.to_string()))?;
-                let rt =
-                    LinuxRuntime::open_with_registries(&agent, Path::new(CGROUP_MOUNT), Path::new(SELF_EXE), registries)
-                        .map_err(|e| FactoryError::Linux(e.to_string()))?;
+                let rt = LinuxRuntime::open_with_registries(
+                    &agent,
+                    Path::new(CGROUP_MOUNT),
+                    Path::new(SELF_EXE),
+                    registries,
+                )
+                .map_err(|e| FactoryError::Linux(e.to_string()))?;
                 Ok(rt)
             }
         }

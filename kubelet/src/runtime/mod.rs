@@ -324,7 +324,11 @@ pub trait Runtime: Send + Sync {
 
     /// Image GC: unused images by the thresholds (all of them with `reclaim_all`, under disk
     /// pressure), then what no image uses. Runtimes without a store have nothing to collect.
-    fn collect_images(&self, _policy: ImageGcPolicy, _reclaim_all: bool) -> BoxFuture<'_, RuntimeResult<ImageGcReport>> {
+    fn collect_images(
+        &self,
+        _policy: ImageGcPolicy,
+        _reclaim_all: bool,
+    ) -> BoxFuture<'_, RuntimeResult<ImageGcReport>> {
         Box::pin(futures::future::ready(Ok(ImageGcReport::default())))
     }
 

@@ -43,7 +43,7 @@ pub fn select(mut candidates: Vec<Candidate>, in_use: &HashSet<String>, to_free:
     }
     candidates.retain(|c| !in_use.contains(&c.digest));
     // Never used (None) sorts before any use; then oldest use, then first seen.
-    candidates.sort_by(|a, b| (a.last_used, a.first_seen).cmp(&(b.last_used, b.first_seen)));
+    candidates.sort_by_key(|c| (c.last_used, c.first_seen));
     let mut freed = 0u64;
     let mut out = Vec::new();
     for c in candidates {

@@ -361,7 +361,10 @@ impl ImageStore {
 
     /// The manifest, config and layer digests of every referenced image and of the manifests in
     /// `keep` (images of containers): what blob GC must leave.
-    pub fn reachable(&self, keep: &std::collections::HashSet<String>) -> Result<std::collections::HashSet<String>, ImageError> {
+    pub fn reachable(
+        &self,
+        keep: &std::collections::HashSet<String>,
+    ) -> Result<std::collections::HashSet<String>, ImageError> {
         let mut out = std::collections::HashSet::new();
         let manifests: Vec<String> = self.refs()?.into_values().chain(keep.iter().cloned()).collect();
         for digest in manifests {

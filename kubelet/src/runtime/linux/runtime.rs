@@ -25,10 +25,10 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::cgroups::{Cgroup, Layout};
+use super::image_gc;
 use super::images::{Image, ImageStore};
 use super::registry::auth::Credentials;
 use super::registry::hosts::RegistriesFile;
-use super::image_gc;
 use super::registry::{PullError, Registry};
 
 /// Image GC leaves unreferenced blobs younger than this (an import writes its blobs before it
@@ -43,8 +43,9 @@ use super::snapshots::Snapshots;
 use super::{netns, shim::process_alive};
 use crate::runtime::{
     AuthConfig, ContainerConfig, ContainerEvent, ContainerEventKind, ContainerFilter, ContainerState, ContainerStatus,
-    ExecOutput, ExecRequest, ExecSession, ImageGcPolicy, ImageGcReport, ImageInfo, LogOptions, NamespaceMode, PodSandboxConfig, PodSandboxStatus,
-    Runtime, RuntimeError, RuntimeResult, RuntimeVersion, SandboxMetadata, SandboxState,
+    ExecOutput, ExecRequest, ExecSession, ImageGcPolicy, ImageGcReport, ImageInfo, LogOptions, NamespaceMode,
+    PodSandboxConfig, PodSandboxStatus, Runtime, RuntimeError, RuntimeResult, RuntimeVersion, SandboxMetadata,
+    SandboxState,
 };
 
 /// How long the shim may take to report a start.

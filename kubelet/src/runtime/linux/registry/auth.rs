@@ -152,7 +152,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(parse_challenge(r#"Bearer realm="a\"b""#), Some(Challenge::Bearer { realm: "a\"b".into(), service: None, scope: None }));
+        assert_eq!(
+            parse_challenge(r#"Bearer realm="a\"b""#),
+            Some(Challenge::Bearer { realm: "a\"b".into(), service: None, scope: None })
+        );
         assert_eq!(parse_challenge(r#"Basic realm="Registry Realm""#), Some(Challenge::Basic));
         assert_eq!(parse_challenge("Bearer service=x"), None, "a bearer challenge needs a realm");
         assert_eq!(parse_challenge("Negotiate abc"), None);

@@ -91,7 +91,11 @@ impl Registry {
 
     /// Pulls `reference` into the store; returns its manifest digest. Concurrent pulls of one
     /// reference share the first one's outcome.
-    pub async fn pull(self: &Arc<Self>, reference: &str, credentials: Option<Credentials>) -> Result<String, PullError> {
+    pub async fn pull(
+        self: &Arc<Self>,
+        reference: &str,
+        credentials: Option<Credentials>,
+    ) -> Result<String, PullError> {
         let key = images::normalise(reference).map_err(|_| PullError::BadReference(reference.to_string()))?;
         let fut = {
             let mut inflight = self.inflight.lock().unwrap_or_else(|e| e.into_inner());
@@ -107,7 +111,9 @@ impl Registry {
                         let out = me.pull_once(&k, credentials).await;
                         drop(guard);
                         match &out {
-                            Ok(d) => tracing::info!(image = %k, digest = %d, elapsed = ?started.elapsed(), "pulled image"),
+                            Ok(d) => {
+                                tracing::info!(image = %k, digest = %d, elapsed = ?started.elapsed(), "pulled image")
+                            }
                             Err(e) => tracing::info!(image = %k, error = %e, "pull failed"),
                         }
                         me.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&k);
@@ -137,7 +143,9 @@ impl Registry {
                 _ => None,
             };
             let result = match self.client(&ep) {
-                Ok(client) => Session { client, ep: &ep, creds, authorization: Mutex::new(None) }.pull(self, &object).await,
+                Ok(client) => {
+                    Session { client, ep: &ep, creds, authorization: Mutex::new(None) }.pull(self, &object).await
+                }
                 Err(e) => Err(e),
             };
             match result {
@@ -283,7 +291,10 @@ impl Session<'_> {
         if is_index(&doc, &media) {
             let (os, arch, variant) = platform();
             let chosen = choose_platform(&doc, os, arch, variant).ok_or_else(|| {
-                PullError::Content(format!("no manifest for {os}/{arch}{} in index {digest}", variant.map(|v| format!("/{v}")).unwrap_or_default()))
+                PullError::Content(format!(
+                    "no manifest for {os}/{arch}{} in index {digest}",
+                    variant.map(|v| format!("/{v}")).unwrap_or_default()
+                ))
             })?;
             let want = chosen["digest"].as_str().unwrap_or_default().to_string();
             (bytes, media) = self.manifest(&want).await?;
@@ -304,10 +315,7 @@ impl Session<'_> {
         }
         let fetches: Vec<BoxFuture<'_, Result<(), PullError>>> =
             blobs.iter().map(|d| self.blob(registry, d).boxed()).collect();
-        futures::stream::iter(fetches)
-            .buffer_unordered(BLOB_CONCURRENCY)
-            .try_collect::<Vec<()>>()
-            .await?;
+        futures::stream::iter(fetches).buffer_unordered(BLOB_CONCURRENCY).try_collect::<Vec<()>>().await?;
         let (stored, _) = registry.store.put_blob(bytes.as_slice()).map_err(|e| PullError::Store(e.to_string()))?;
         if stored != digest {
             return Err(PullError::Store(format!("manifest {digest} was stored as {stored}")));
@@ -438,10 +446,7 @@ impl Session<'_> {
             if let Some(s) = service {
                 form.append_pair("service", s);
             }
-            self.client
-                .post(realm_url)
-                .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
-                .body(form.finish())
+            self.client.post(realm_url).header(CONTENT_TYPE, "application/x-www-form-urlencoded").body(form.finish())
         } else {
             let mut url = realm_url;
             {
@@ -591,7 +596,8 @@ mod tests {
         assert_eq!(os, "linux");
         assert!(!arch.is_empty() && arch != "x86_64" && arch != "aarch64");
         assert_eq!(variant.is_some(), arch == "arm" || arch == "arm64");
-        let bad = json!({"manifests": [{"digest": "sha256:../../x", "platform": {"os": "linux", "architecture": "amd64"}}]});
+        let bad =
+            json!({"manifests": [{"digest": "sha256:../../x", "platform": {"os": "linux", "architecture": "amd64"}}]});
         assert_eq!(choose_platform(&bad, "linux", "amd64", None), None, "a malformed digest is never chosen");
     }
 
@@ -600,7 +606,10 @@ mod tests {
         let body = br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required","detail":null}]}"#;
         assert_eq!(registry_errors(body).as_deref(), Some("unauthorized: authentication required"));
         let two = br#"{"errors":[{"code":"DENIED","message":""},{"code":"NAME_UNKNOWN","message":"repository name not known to registry"}]}"#;
-        assert_eq!(registry_errors(two).as_deref(), Some("denied; name_unknown: repository name not known to registry"));
+        assert_eq!(
+            registry_errors(two).as_deref(),
+            Some("denied; name_unknown: repository name not known to registry")
+        );
         assert_eq!(registry_errors(b"<html>"), None);
         assert_eq!(registry_errors(br#"{"errors":[]}"#), None);
     }
