@@ -446,6 +446,12 @@ mod tests {
             (linux(Opts { max_pods: 0, ..fake(1) }), "max-pods"),
             (linux(Opts { cgroup_root: "a/../b".into(), ..fake(1) }), "cgroup-root"),
             (linux(Opts { cgroup_root: "/".into(), ..fake(1) }), "cgroup-root"),
+            (linux(Opts { image_gc_high_threshold: 101, ..fake(1) }), "image-gc-high-threshold"),
+            (linux(Opts { image_gc_low_threshold: 90, ..fake(1) }), "image-gc-low-threshold"),
+            (
+                linux(Opts { image_gc_high_threshold: 50, image_gc_low_threshold: 60, ..fake(1) }),
+                "image-gc-low-threshold",
+            ),
             (Opts { eviction_hard: "memory.available>1Gi".into(), ..fake(1) }, "eviction-hard"),
             (Opts { eviction_hard: "disk.available<1Gi".into(), ..fake(1) }, "eviction-hard"),
             (Opts { system_reserved: vec!["gpu=1".into()], ..fake(1) }, "system-reserved"),
