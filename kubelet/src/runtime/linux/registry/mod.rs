@@ -104,7 +104,9 @@ impl Registry {
                 None => {
                     let me = Arc::clone(self);
                     let k = key.clone();
-                    let f = async move {
+                    // A task of its own: it finishes (and lets go of the GC gate) even when
+                    // every caller waiting for it goes away.
+                    let task = tokio::spawn(async move {
                         let started = std::time::Instant::now();
                         let gate = me.gate();
                         let guard = gate.read().await;
@@ -118,9 +120,13 @@ impl Registry {
                         }
                         me.inflight.lock().unwrap_or_else(|e| e.into_inner()).remove(&k);
                         out
-                    }
-                    .boxed()
-                    .shared();
+                    });
+                    let f = task
+                        .map(|joined| {
+                            joined.unwrap_or_else(|e| Err(PullError::Store(format!("the pull stopped: {e}"))))
+                        })
+                        .boxed()
+                        .shared();
                     inflight.insert(key, f.clone());
                     f
                 }
