@@ -173,6 +173,9 @@ fn quantity(flag: &'static str, v: &str) -> Result<Quantity, Error> {
     }
 }
 
+/// Upstream's default ImageMinimumGCAge.
+const IMAGE_MINIMUM_GC_AGE: Duration = Duration::from_secs(120);
+
 /// The resources `--system-reserved` and `--kube-reserved` may name (upstream's).
 const RESERVABLE: [&str; 4] = ["cpu", "memory", "ephemeral-storage", "pid"];
 
@@ -251,7 +254,7 @@ impl Opts {
                 format!("must be a percentage no greater than --image-gc-high-threshold ({high})"),
             ));
         }
-        Ok(ImageGcPolicy { high_percent: high, low_percent: low })
+        Ok(ImageGcPolicy { high_percent: high, low_percent: low, min_age: IMAGE_MINIMUM_GC_AGE })
     }
 
     /// `--node-labels`.

@@ -103,7 +103,7 @@ async fn unused_pulled_images_go_above_the_high_threshold_used_and_pinned_ones_s
     age_blobs(&store);
 
     let rt = LinuxRuntime::open(&root, &cgroupfs, Path::new("/nonexistent/skiff")).expect("open");
-    let policy = ImageGcPolicy { high_percent: 85, low_percent: 80 };
+    let policy = ImageGcPolicy { high_percent: 85, low_percent: 80, min_age: Duration::ZERO };
     // Below the high threshold: nothing goes.
     assert!(usage_percent(&root) < 85, "usage {}%", usage_percent(&root));
     let report = rt.collect_images(policy, false).await.expect("gc");

@@ -97,7 +97,7 @@ struct Worker {
     /// Whether `ip` came from the node's pool (not a hostNetwork pod).
     owns_ip: bool,
     pulled: HashSet<String>,
-    /// Failed pulls by image: how many in a row, and when the next may be tried.
+    /// Failed pulls by image: how many in a row, when the next may be tried, the last error.
     pull_failures: HashMap<String, (u32, Timestamp, String)>,
     last_written: Option<PodStatus>,
     /// resourceVersion of the pod after our last status write.

@@ -195,6 +195,9 @@ pub struct ImageInfo {
 pub struct ImageGcPolicy {
     pub high_percent: u8,
     pub low_percent: u8,
+    /// How long an image stays after it is first seen, used or not (upstream's
+    /// ImageMinimumGCAge, 2 min).
+    pub min_age: Duration,
 }
 
 /// What one image GC pass removed.

@@ -6,7 +6,7 @@
 //! layers no remaining image uses are removed.
 
 use std::collections::HashSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 /// An image (one manifest digest, whatever references name it) as GC weighs it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,13 +35,20 @@ pub fn bytes_to_free(capacity: u64, available: u64, high: u8, low: u8) -> u64 {
     target_available.saturating_sub(available)
 }
 
-/// The images to remove to free `to_free` bytes: unused ones, least recently used first (those
-/// never used by when they were first seen), until their sizes add up to `to_free`.
-pub fn select(mut candidates: Vec<Candidate>, in_use: &HashSet<String>, to_free: u64) -> Vec<String> {
+/// The images to remove to free `to_free` bytes: unused ones first seen at least `min_age` before
+/// `now` (upstream's ImageMinimumGCAge: a fresh pull waits for its container), least recently used
+/// first (those never used by when they were first seen), until their sizes add up to `to_free`.
+pub fn select(
+    mut candidates: Vec<Candidate>,
+    in_use: &HashSet<String>,
+    to_free: u64,
+    min_age: Duration,
+    now: Instant,
+) -> Vec<String> {
     if to_free == 0 {
         return Vec::new();
     }
-    candidates.retain(|c| !in_use.contains(&c.digest));
+    candidates.retain(|c| !in_use.contains(&c.digest) && now.saturating_duration_since(c.first_seen) >= min_age);
     // Never used (None) sorts before any use; then oldest use, then first seen.
     candidates.sort_by_key(|c| (c.last_used, c.first_seen));
     let mut freed = 0u64;
@@ -59,7 +66,6 @@ pub fn select(mut candidates: Vec<Candidate>, in_use: &HashSet<String>, to_free:
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn the_amount_to_free_follows_the_thresholds() {
@@ -89,10 +95,14 @@ mod tests {
             c("never-early", 10, None, 1),
         ];
         let in_use: HashSet<String> = ["running".to_string()].into();
-        assert_eq!(select(all.clone(), &in_use, 15), ["never-early", "never-late"]);
-        assert_eq!(select(all.clone(), &in_use, 21), ["never-early", "never-late", "old"]);
-        assert_eq!(select(all.clone(), &in_use, u64::MAX), ["never-early", "never-late", "old", "recent"]);
-        assert!(select(all.clone(), &in_use, 0).is_empty());
-        assert!(!select(all, &in_use, u64::MAX).contains(&"running".to_string()), "an image in use never goes");
+        let now = t0 + Duration::from_secs(100);
+        let pick = |to_free, min_age| select(all.clone(), &in_use, to_free, Duration::from_secs(min_age), now);
+        assert_eq!(pick(15, 0), ["never-early", "never-late"]);
+        assert_eq!(pick(21, 0), ["never-early", "never-late", "old"]);
+        assert_eq!(pick(u64::MAX, 0), ["never-early", "never-late", "old", "recent"]);
+        assert!(pick(0, 0).is_empty());
+        assert!(!pick(u64::MAX, 0).contains(&"running".to_string()), "an image in use never goes");
+        // First seen 80 s ago: younger than a 90 s minimum age, so it stays.
+        assert_eq!(pick(u64::MAX, 90), ["never-early", "old", "recent"]);
     }
 }

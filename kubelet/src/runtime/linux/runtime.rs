@@ -452,7 +452,8 @@ impl LinuxRuntime {
         if to_free == 0 {
             return Ok(report);
         }
-        let selected: HashSet<String> = image_gc::select(candidates, &in_use, to_free).into_iter().collect();
+        let selected: HashSet<String> =
+            image_gc::select(candidates, &in_use, to_free, policy.min_age, now).into_iter().collect();
         if !selected.is_empty() {
             report.images = self.store.remove_digests(&selected).map_err(|e| fail(&e))?;
         }
