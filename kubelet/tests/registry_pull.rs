@@ -6,7 +6,8 @@
 //! certificate the registry trusts. Checks: gzip and zstd layers land verified and unpack; a
 //! multi-arch index gives this platform's manifest; concurrent pulls of one reference are one
 //! pull; blobs the store has are not fetched again; wrong and missing credentials fail with the
-//! registry's (or the token server's) own message.
+//! registry's (or the token server's) own message; a registries config's mirrors are tried in
+//! order (a dead one, then this registry with a rewrite and the config's credentials).
 
 mod images_support;
 
@@ -240,4 +241,19 @@ fn token_flow_multi_arch_zstd_dedup_and_errors_against_docker_registry() {
     let err = rt.block_on(client.pull(&format!("{name}:nope"), alice)).expect_err("unknown tag");
     assert!(err.to_string().contains("manifest_unknown: manifest unknown"), "{err}");
     assert!(store.resolve(&format!("{name}:bogus")).expect("resolve").is_none());
+
+    // Through the registries config: a registry that does not exist, whose mirrors are a closed
+    // port (tried first, failing) and this registry (with a rewrite, and credentials from
+    // `configs`).
+    let closed = testkit::free_port();
+    let config = RegistriesFile::parse(&format!(
+        "mirrors:\n  nowhere.invalid:\n    endpoint: [\"http://127.0.0.1:{closed}\", \"127.0.0.1:{port}\"]\n    \
+         rewrite: {{\"^myorg/(.*)\": \"test/$1\"}}\nconfigs:\n  \"127.0.0.1:{port}\":\n    auth: {{username: {USER}, password: {PASSWORD}}}\n"
+    ))
+    .expect("registries config");
+    let store2 = ImageStore::open(&dir.path().join("store2")).expect("store");
+    let mirrored = Registry::new(config, store2.clone());
+    let got = rt.block_on(mirrored.pull("nowhere.invalid/myorg/app:1", None));
+    assert_eq!(got.as_deref(), Ok(app_digest.as_str()), "{got:?}");
+    assert!(store2.resolve("nowhere.invalid/myorg/app:1").expect("resolve").is_some(), "stored under the name pulled");
 }
