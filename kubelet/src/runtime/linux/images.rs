@@ -142,7 +142,16 @@ impl ImageStore {
     pub fn open(root: &Path) -> Result<ImageStore, ImageError> {
         let blobs = root.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
-        Ok(ImageStore { root: root.to_path_buf() })
+        let store = ImageStore { root: root.to_path_buf() };
+        // A store from before pulls and pinning holds imported images only: pin them all.
+        if !store.pinned_path().exists() {
+            let _lock = store.lock()?;
+            if !store.pinned_path().exists() {
+                let refs: Vec<String> = store.refs()?.into_keys().collect();
+                store.write_json(&store.pinned_path(), &refs)?;
+            }
+        }
+        Ok(store)
     }
 
     /// The store's directory.
@@ -835,6 +844,28 @@ mod tests {
         assert_eq!(digest_hex("sha256:../../etc/passwd"), None);
         assert_eq!(digest_hex(&format!("sha256:{}", sha(b"x"))), Some(sha(b"x").as_str()));
         assert_eq!(digest_hex(&sha(b"x")), None, "the algorithm is part of a digest");
+    }
+
+    #[test]
+    fn imports_are_pinned_pulls_are_not_and_an_old_store_is_pinned_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("store");
+        let store = ImageStore::open(&root).expect("open");
+        let archive = dir.path().join("img.tar");
+        fs::write(&archive, docker_archive_tar("imported:1", b"layer one")).expect("write");
+        store.import(&archive).expect("import");
+        let (digest, _) = store.put_blob(&b"{}"[..]).expect("blob");
+        store.set_ref("pulled:1", &digest).expect("set ref");
+        let pinned = store.pinned().expect("pinned");
+        assert!(pinned.contains("docker.io/library/imported:1"), "{pinned:?}");
+        assert!(!pinned.contains("docker.io/library/pulled:1"), "{pinned:?}");
+        store.remove("imported:1").expect("remove");
+        assert!(store.pinned().expect("pinned").is_empty(), "rm unpins");
+
+        // A store written before pinning existed: every reference in it was imported.
+        fs::remove_file(root.join("pinned.json")).expect("forget pins");
+        let reopened = ImageStore::open(&root).expect("reopen");
+        assert!(reopened.pinned().expect("pinned").contains("docker.io/library/pulled:1"));
     }
 
     #[test]
