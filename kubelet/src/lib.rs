@@ -51,7 +51,8 @@ const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 /// Runs this host's node(s) until `shutdown`, each on a runtime made by the [`RuntimeFactory`]
 /// for `--runtime` and `data_dir`.
 pub async fn run(opts: Opts, kubeconfig: &Path, data_dir: &Path, shutdown: CancellationToken) -> Result<(), Error> {
-    let factory = RuntimeFactory::new(opts.runtime, data_dir, opts.fake_run_for());
+    let factory = RuntimeFactory::new(opts.runtime, data_dir, opts.fake_run_for())
+        .with_private_registry(opts.private_registry.clone());
     run_with_runtimes(opts, kubeconfig, data_dir, shutdown, &|_node: &str| factory.create()).await
 }
 

@@ -21,6 +21,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use crate::error::Error;
 use crate::node::host::{self, PressureSource, Threshold};
 use crate::node::object::{self, NodeConfig};
+use crate::runtime::ImageGcPolicy;
 use api::cidr::Cidr;
 
 pub use crate::runtime::factory::RuntimeKind;
@@ -105,6 +106,16 @@ pub struct Opts {
     /// pressure conditions and are taken off allocatable (memory, nodefs) (Linux runtime).
     #[arg(long, default_value = host::DEFAULT_EVICTION_HARD)]
     pub eviction_hard: String,
+    /// Registries config (mirrors, rewrites, auth, TLS; k3s's registries.yaml format). Default:
+    /// <data-dir>/agent/registries.yaml when it exists (Linux runtime).
+    #[arg(long, value_name = "FILE")]
+    pub private_registry: Option<std::path::PathBuf>,
+    /// Image filesystem usage (percent) at which image GC removes unused images (100: never).
+    #[arg(long, default_value_t = 85)]
+    pub image_gc_high_threshold: u8,
+    /// Image filesystem usage (percent) image GC frees down to.
+    #[arg(long, default_value_t = 80)]
+    pub image_gc_low_threshold: u8,
 }
 
 impl Default for Opts {
@@ -132,6 +143,9 @@ impl Default for Opts {
             system_reserved: Vec::new(),
             kube_reserved: Vec::new(),
             eviction_hard: host::DEFAULT_EVICTION_HARD.into(),
+            private_registry: None,
+            image_gc_high_threshold: 85,
+            image_gc_low_threshold: 80,
         }
     }
 }
@@ -163,6 +177,9 @@ fn quantity(flag: &'static str, v: &str) -> Result<Quantity, Error> {
         _ => Err(invalid(flag, format!("{v:?} is not a quantity (e.g. 4, 500m, 16Gi)"))),
     }
 }
+
+/// Upstream's default ImageMinimumGCAge.
+const IMAGE_MINIMUM_GC_AGE: Duration = Duration::from_secs(120);
 
 /// The resources `--system-reserved` and `--kube-reserved` may name (upstream's).
 const RESERVABLE: [&str; 4] = ["cpu", "memory", "ephemeral-storage", "pid"];
@@ -230,6 +247,21 @@ impl Opts {
         }
     }
 
+    /// `--image-gc-high-threshold` / `--image-gc-low-threshold`, checked as upstream does.
+    fn image_gc(&self) -> Result<ImageGcPolicy, Error> {
+        let (high, low) = (self.image_gc_high_threshold, self.image_gc_low_threshold);
+        if high > 100 {
+            return Err(invalid("image-gc-high-threshold", "must be a percentage (0-100)"));
+        }
+        if low > 100 || low > high {
+            return Err(invalid(
+                "image-gc-low-threshold",
+                format!("must be a percentage no greater than --image-gc-high-threshold ({high})"),
+            ));
+        }
+        Ok(ImageGcPolicy { high_percent: high, low_percent: low, min_age: IMAGE_MINIMUM_GC_AGE })
+    }
+
     /// `--node-labels`.
     fn labels(&self) -> Result<BTreeMap<String, String>, Error> {
         let mut labels = BTreeMap::new();
@@ -266,6 +298,7 @@ impl Opts {
         if self.max_pods == 0 {
             return Err(invalid("max-pods", "must be at least 1"));
         }
+        let image_gc = self.image_gc()?;
         let ip = match self.node_ip {
             Some(ip) => ip,
             None => IpAddr::V4(
@@ -298,7 +331,7 @@ impl Opts {
             boot_id: info.boot_id,
             machine_id: info.machine_id,
             system_uuid: info.system_uuid,
-            pressure: Some(PressureSource { fs_path: data_dir.to_path_buf(), eviction_hard }),
+            pressure: Some(PressureSource { fs_path: data_dir.to_path_buf(), eviction_hard, image_gc: Some(image_gc) }),
             kubelet_port: i32::from(self.kubelet_port),
         })
     }
@@ -421,6 +454,12 @@ mod tests {
             (linux(Opts { max_pods: 0, ..fake(1) }), "max-pods"),
             (linux(Opts { cgroup_root: "a/../b".into(), ..fake(1) }), "cgroup-root"),
             (linux(Opts { cgroup_root: "/".into(), ..fake(1) }), "cgroup-root"),
+            (linux(Opts { image_gc_high_threshold: 101, ..fake(1) }), "image-gc-high-threshold"),
+            (linux(Opts { image_gc_low_threshold: 90, ..fake(1) }), "image-gc-low-threshold"),
+            (
+                linux(Opts { image_gc_high_threshold: 50, image_gc_low_threshold: 60, ..fake(1) }),
+                "image-gc-low-threshold",
+            ),
             (Opts { eviction_hard: "memory.available>1Gi".into(), ..fake(1) }, "eviction-hard"),
             (Opts { eviction_hard: "disk.available<1Gi".into(), ..fake(1) }, "eviction-hard"),
             (Opts { system_reserved: vec!["gpu=1".into()], ..fake(1) }, "system-reserved"),

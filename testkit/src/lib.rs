@@ -6,10 +6,12 @@
 //!   killed by its PID on drop (also when the test panics, printing its log tail).
 //! - [`read_kubeconfig`] and [`https_client`]: the admin credential and a client trusting the
 //!   cluster CA, for blocking tests.
+//! - [`registry`]: Debian's `docker-registry` started for a test, and a pusher of images.
 
 mod api_server;
 mod eventually;
 mod kubeconfig;
+pub mod registry;
 mod server;
 
 pub use api_server::ApiServer;

@@ -66,7 +66,7 @@ const UPLINK_IP: &str = "192.168.240.1";
 /// The busybox test image (built once per test process by `scripts/busybox-image`).
 pub const BUSYBOX: &str = "localhost/busybox:1.36";
 
-fn busybox_tarball() -> &'static Path {
+pub fn busybox_tarball() -> &'static Path {
     static TAR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     TAR.get_or_init(|| {
         // Built once into the tests' scratch dir under target/ (the script's output is
@@ -157,6 +157,9 @@ impl Lab {
             // 10 % / 15 % thresholds taints itself with disk-pressure and nothing schedules).
             "--eviction-hard",
             "memory.available<100Mi,nodefs.available<1%,imagefs.available<1%",
+            // Nor on it for image GC (pulled images stay until the test ends).
+            "--image-gc-high-threshold",
+            "100",
         ]
         .iter()
         .map(|s| s.to_string())

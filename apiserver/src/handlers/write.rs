@@ -155,6 +155,33 @@ fn with_namespace_check(state: &AppState, res: &ResourceInfo, obj: &Value) -> Re
     Ok(())
 }
 
+/// ServiceAccount admission's part on pull secrets: a new Pod without `imagePullSecrets` gets its
+/// ServiceAccount's (when it exists and has some), as upstream's admission plugin does.
+fn service_account_pull_secrets(state: &AppState, pod: &mut Value) {
+    let has_own = pod.pointer("/spec/imagePullSecrets").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    let (Some(ns), Some(sa)) =
+        (meta_str(pod, "namespace"), pod.pointer("/spec/serviceAccountName").and_then(Value::as_str))
+    else {
+        return;
+    };
+    if has_own || sa.is_empty() {
+        return;
+    }
+    let Some(obj) = state.store.get(&format!("/registry/serviceaccounts/{ns}/{sa}")) else { return };
+    let Ok(account) = obj.value() else { return };
+    let secrets: Vec<Value> = account
+        .get("imagePullSecrets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("name").and_then(Value::as_str).filter(|n| !n.is_empty()))
+        .map(|n| json!({ "name": n }))
+        .collect();
+    if let (false, Some(spec)) = (secrets.is_empty(), pod.get_mut("spec").and_then(Value::as_object_mut)) {
+        spec.insert("imagePullSecrets".into(), Value::Array(secrets));
+    }
+}
+
 /// The outcome of a write: the stored (or, for a dry run, would-be) object.
 pub struct Written {
     pub json: bytes::Bytes,
@@ -195,6 +222,9 @@ pub async fn create_object(
         let now = timestamps::now_rfc3339();
         st.prepare_for_create(&mut candidate, &uid, &now);
         admission::apply_defaults(res.kind, &mut candidate, &state.defaults);
+        if res.kind == "Pod" && res.group.is_empty() {
+            service_account_pull_secrets(state, &mut candidate);
+        }
         validate(res, &candidate, None)?;
         let alloc = if st.allocates_service_addresses {
             Some(ServiceAlloc::prepare(&mut state.alloc(), &mut candidate, None)?)

@@ -251,6 +251,8 @@ pub struct PressureSource {
     pub fs_path: PathBuf,
     /// `--eviction-hard`.
     pub eviction_hard: Vec<Threshold>,
+    /// The image GC thresholds (None: no image GC).
+    pub image_gc: Option<crate::runtime::ImageGcPolicy>,
 }
 
 impl PressureSource {

@@ -53,7 +53,13 @@ pub struct Agent {
     current: Option<Arc<Node>>,
     /// The pressure last reported, to log its changes.
     pressure: Pressure,
+    /// When image GC runs next, and the pass in flight.
+    image_gc_at: Instant,
+    image_gc: Option<tokio::task::JoinHandle<()>>,
 }
+
+/// How often image GC looks at the image filesystem (upstream's ImageGCPeriod).
+const IMAGE_GC_PERIOD: Duration = Duration::from_secs(300);
 
 fn jittered(period: Duration) -> Instant {
     Instant::now() + period.mul_f64(rand::random_range(0.0..1.0))
@@ -73,7 +79,18 @@ impl Agent {
         gate: Arc<Semaphore>,
         cidr: watch::Sender<Option<Cidr>>,
     ) -> Self {
-        Agent { cfg, client, runtime, timing, gate, cidr, current: None, pressure: Pressure::default() }
+        Agent {
+            cfg,
+            client,
+            runtime,
+            timing,
+            gate,
+            cidr,
+            current: None,
+            pressure: Pressure::default(),
+            image_gc_at: Instant::now(),
+            image_gc: None,
+        }
     }
 
     fn api(&self) -> Api<Node> {
@@ -209,6 +226,7 @@ impl Agent {
             tracing::info!(memory = pressure.memory, disk = pressure.disk, pid = pressure.pid, "node pressure changed");
             self.pressure = pressure;
         }
+        self.maybe_collect_images(pressure.disk);
         let images = match self.runtime.list_images().await {
             Ok(list) => Some(object::images(list)),
             Err(e) => {
@@ -217,6 +235,26 @@ impl Agent {
             }
         };
         Observed { pressure, images }
+    }
+
+    /// Starts an image GC pass every [`IMAGE_GC_PERIOD`], and at once under disk pressure (then
+    /// reclaiming every unused image), one pass at a time, off the status path.
+    fn maybe_collect_images(&mut self, disk_pressure: bool) {
+        let Some(policy) = self.cfg.pressure.as_ref().and_then(|p| p.image_gc) else { return };
+        if self.image_gc.as_ref().is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let now = Instant::now();
+        if !disk_pressure && now < self.image_gc_at {
+            return;
+        }
+        self.image_gc_at = now + IMAGE_GC_PERIOD;
+        let runtime = Arc::clone(&self.runtime);
+        self.image_gc = Some(tokio::spawn(async move {
+            if let Err(e) = runtime.collect_images(policy, disk_pressure).await {
+                tracing::warn!(error = %e, "image garbage collection failed");
+            }
+        }));
     }
 
     async fn post_status(&mut self) -> Result<(), Error> {

@@ -7,6 +7,7 @@ pub mod config;
 pub mod events;
 pub mod ip_pool;
 pub mod probe;
+pub mod pull_secrets;
 pub mod restart;
 pub mod status;
 pub mod volumes;

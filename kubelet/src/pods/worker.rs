@@ -126,8 +126,8 @@ struct Worker {
     /// Whether `ip` came from the node's pool (not a hostNetwork pod).
     owns_ip: bool,
     pulled: HashSet<String>,
-    /// Failed pulls by image: how many in a row, and when the next may be tried.
-    pull_failures: HashMap<String, (u32, Timestamp)>,
+    /// Failed pulls by image: how many in a row, when the next may be tried, the last error.
+    pull_failures: HashMap<String, (u32, Timestamp, String)>,
     last_written: Option<PodStatus>,
     /// resourceVersion of the pod after our last status write.
     written_rv: Option<String>,
@@ -351,7 +351,7 @@ impl Worker {
         let mut instances = self.instances().await?;
         let mut wake: Option<Timestamp> = None;
         let mut waits = Waits { image_errors, ..Waits::default() };
-        if let Some(retry) = self.pull_failures.values().map(|(_, at)| *at).min() {
+        if let Some(retry) = self.pull_failures.values().map(|(_, at, _)| *at).min() {
             wake = Some(wake.map_or(retry, |w: Timestamp| w.min(retry)));
         }
         let mut started = false;
@@ -631,14 +631,16 @@ impl Worker {
             self.events.normal(fp(), "Pulled", format!("Container image \"{image}\" already present on machine"));
         } else {
             let now = Timestamp::now();
-            if let Some((_, next)) = self.pull_failures.get(image) {
+            if let Some((_, next, last)) = self.pull_failures.get(image) {
                 if *next > now {
-                    return Ok(Some(("ImagePullBackOff".into(), format!("Back-off pulling image \"{image}\""))));
+                    // With the last pull's error, as upstream words it.
+                    let message = format!("Back-off pulling image \"{image}\": ErrImagePull: {last}");
+                    return Ok(Some(("ImagePullBackOff".into(), message)));
                 }
             }
             self.events.normal(fp(), "Pulling", format!("Pulling image \"{image}\""));
             let began = Instant::now();
-            match self.ctx.runtime.pull_image(image, None).await {
+            match self.pull(pod, image).await {
                 Ok(image_ref) => {
                     tracing::debug!(image, image_ref, "pulled image");
                     self.pull_failures.remove(image);
@@ -647,9 +649,9 @@ impl Worker {
                 }
                 Err(e) => {
                     self.events.warning(fp(), "Failed", format!("Failed to pull image \"{image}\": {e}"));
-                    let n = self.pull_failures.get(image).map_or(1, |(n, _)| n + 1);
+                    let n = self.pull_failures.get(image).map_or(1, |(n, _, _)| n + 1);
                     let delay = std::time::Duration::from_secs((10u64 << (n - 1).min(5)).min(300));
-                    self.pull_failures.insert(image.to_string(), (n, now + delay));
+                    self.pull_failures.insert(image.to_string(), (n, now + delay, e.to_string()));
                     tracing::warn!(image, error = %e, "pulling the image failed");
                     return Ok(Some(("ErrImagePull".into(), e.to_string())));
                 }
@@ -657,6 +659,37 @@ impl Worker {
         }
         self.pulled.insert(image.to_string());
         Ok(None)
+    }
+
+    /// Pulls `image` with each credential of the pod's imagePullSecrets that matches it in turn
+    /// (anonymously when none does), as upstream; the last failure if none works.
+    async fn pull(&self, pod: &Pod, image: &str) -> Result<String, crate::runtime::RuntimeError> {
+        let names: Vec<String> =
+            pod.spec.iter().flat_map(|s| s.image_pull_secrets.iter().flatten()).map(|r| r.name.clone()).collect();
+        let mut fetched_all = self.secrets(names.clone()).await;
+        let mut secrets = Vec::new();
+        for name in names {
+            let Some(fetched) = fetched_all.remove(&name) else { continue };
+            match fetched {
+                Ok(Some(data)) => secrets.push(data),
+                Ok(None) => tracing::warn!(secret = %name, "image pull secret not found; pulling without it"),
+                Err(e) => {
+                    tracing::warn!(secret = %name, error = %e.0, "image pull secret unreadable; pulling without it")
+                }
+            }
+        }
+        let creds = super::pull_secrets::credentials_for(image, &secrets);
+        if creds.is_empty() {
+            return self.ctx.runtime.pull_image(image, None).await;
+        }
+        let mut last = None;
+        for auth in &creds {
+            match self.ctx.runtime.pull_image(image, Some(auth)).await {
+                Ok(r) => return Ok(r),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| crate::runtime::RuntimeError::ImageNotPresent(image.to_string())))
     }
 
     /// Takes over a sandbox found at start (with its containers), unless it does not fit the pod

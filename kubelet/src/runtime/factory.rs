@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::fake::FakeRuntime;
+use super::linux::registry::hosts::RegistriesFile;
 use super::linux::runtime::LinuxRuntime;
 use super::Runtime;
 
@@ -57,6 +58,7 @@ pub struct RuntimeFactory {
     kind: RuntimeKind,
     data_dir: PathBuf,
     fake_run_for: Duration,
+    private_registry: Option<PathBuf>,
 }
 
 impl RuntimeFactory {
@@ -64,7 +66,13 @@ impl RuntimeFactory {
     /// the fake keeps nothing on disk and ignores it); `fake_run_for` is how long a finite
     /// container of a hollow node runs (`--fake-pod-run-seconds`).
     pub fn new(kind: RuntimeKind, data_dir: &Path, fake_run_for: Duration) -> Self {
-        RuntimeFactory { kind, data_dir: data_dir.to_path_buf(), fake_run_for }
+        RuntimeFactory { kind, data_dir: data_dir.to_path_buf(), fake_run_for, private_registry: None }
+    }
+
+    /// The registries config (`--private-registry`); default `<data-dir>/agent/registries.yaml`.
+    pub fn with_private_registry(mut self, file: Option<PathBuf>) -> Self {
+        self.private_registry = file;
+        self
     }
 
     pub fn kind(&self) -> RuntimeKind {
@@ -81,8 +89,15 @@ impl RuntimeFactory {
             RuntimeKind::Fake => Ok(Arc::new(FakeRuntime::new(self.fake_run_for))),
             RuntimeKind::Linux => {
                 let agent = self.data_dir.join("agent");
-                let rt = LinuxRuntime::open(&agent, Path::new(CGROUP_MOUNT), Path::new(SELF_EXE))
-                    .map_err(|e| FactoryError::Linux(e.to_string()))?;
+                let file = self.private_registry.clone().unwrap_or_else(|| agent.join("registries.yaml"));
+                let registries = RegistriesFile::load(&file).map_err(|e| FactoryError::Linux(e.to_string()))?;
+                let rt = LinuxRuntime::open_with_registries(
+                    &agent,
+                    Path::new(CGROUP_MOUNT),
+                    Path::new(SELF_EXE),
+                    registries,
+                )
+                .map_err(|e| FactoryError::Linux(e.to_string()))?;
                 Ok(rt)
             }
         }

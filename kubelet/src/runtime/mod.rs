@@ -189,6 +189,27 @@ pub struct ImageInfo {
     pub size: u64,
 }
 
+/// Image GC thresholds, percent of the image filesystem's capacity
+/// (`--image-gc-high-threshold` / `--image-gc-low-threshold`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ImageGcPolicy {
+    pub high_percent: u8,
+    pub low_percent: u8,
+    /// How long an image stays after it is first seen, used or not (upstream's
+    /// ImageMinimumGCAge, 2 min).
+    pub min_age: Duration,
+}
+
+/// What one image GC pass removed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImageGcReport {
+    /// The references removed.
+    pub images: Vec<String>,
+    pub blobs: usize,
+    pub bytes: u64,
+    pub layers: usize,
+}
+
 /// Registry credentials for a pull (from imagePullSecrets).
 #[derive(Debug, Clone, Default)]
 pub struct AuthConfig {
@@ -303,6 +324,16 @@ pub trait Runtime: Send + Sync {
     fn image_status<'a>(&'a self, image: &'a str) -> BoxFuture<'a, RuntimeResult<Option<ImageInfo>>>;
     /// Every image in the node's store (CRI `ListImages`), for `status.images`.
     fn list_images(&self) -> BoxFuture<'_, RuntimeResult<Vec<ImageInfo>>>;
+
+    /// Image GC: unused images by the thresholds (all of them with `reclaim_all`, under disk
+    /// pressure), then what no image uses. Runtimes without a store have nothing to collect.
+    fn collect_images(
+        &self,
+        _policy: ImageGcPolicy,
+        _reclaim_all: bool,
+    ) -> BoxFuture<'_, RuntimeResult<ImageGcReport>> {
+        Box::pin(futures::future::ready(Ok(ImageGcReport::default())))
+    }
 
     /// A container's log, as raw bytes in the CRI log format.
     fn container_logs<'a>(

@@ -73,7 +73,7 @@ pub fn digest_hex(digest: &str) -> Option<&str> {
 }
 
 /// The OCI architecture name of this host.
-fn host_arch() -> &'static str {
+pub(super) fn host_arch() -> &'static str {
     match std::env::consts::ARCH {
         "x86_64" => "amd64",
         "aarch64" => "arm64",
@@ -142,7 +142,16 @@ impl ImageStore {
     pub fn open(root: &Path) -> Result<ImageStore, ImageError> {
         let blobs = root.join("blobs").join("sha256");
         fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
-        Ok(ImageStore { root: root.to_path_buf() })
+        let store = ImageStore { root: root.to_path_buf() };
+        // A store from before pulls and pinning holds imported images only: pin them all.
+        if !store.pinned_path().exists() {
+            let _lock = store.lock()?;
+            if !store.pinned_path().exists() {
+                let refs: Vec<String> = store.refs()?.into_keys().collect();
+                store.write_json(&store.pinned_path(), &refs)?;
+            }
+        }
+        Ok(store)
     }
 
     /// The store's directory.
@@ -189,6 +198,30 @@ impl ImageStore {
         result
     }
 
+    /// Whether the store has the blob `digest` at `size` bytes (every stored blob was verified
+    /// on its way in).
+    pub fn has_blob(&self, digest: &str, size: u64) -> bool {
+        digest_hex(digest).is_some() && fs::metadata(self.blob_path(digest)).is_ok_and(|m| m.len() == size)
+    }
+
+    /// A fresh temp path among the blobs, for a blob being written (renamed to
+    /// [`ImageStore::blob_path`] once verified; left-overs go with image GC).
+    pub fn temp_blob_path(&self) -> PathBuf {
+        self.root.join("blobs").join("sha256").join(format!(".tmp-{}-{}", std::process::id(), rand::random::<u64>()))
+    }
+
+    /// Records `reference` → the manifest `digest` (which must be stored).
+    pub fn set_ref(&self, reference: &str, digest: &str) -> Result<(), ImageError> {
+        let reference = normalise(reference)?;
+        let _lock = self.lock()?;
+        let mut refs = self.refs()?;
+        if refs.get(&reference).map(String::as_str) != Some(digest) {
+            refs.insert(reference, digest.to_string());
+            self.write_refs(&refs)?;
+        }
+        Ok(())
+    }
+
     fn read_blob(&self, digest: &str) -> Result<Vec<u8>, ImageError> {
         let path = self.blob_path(digest);
         Ok(fs::read(&path).map_err(io_err("read", &path))?)
@@ -225,9 +258,45 @@ impl ImageStore {
     /// Replaces `refs.json` (by rename: readers see the old table or the new one, whole). Only
     /// under [`ImageStore::lock`].
     fn write_refs(&self, refs: &BTreeMap<String, String>) -> Result<(), ImageError> {
-        let path = self.refs_path();
-        let tmp = self.root.join(format!(".refs-{}-{}.json", std::process::id(), rand::random::<u64>()));
-        let bytes = serde_json::to_vec_pretty(refs).map_err(|e| io_err("encode", &path)(io::Error::other(e)))?;
+        self.write_json(&self.refs_path(), refs)
+    }
+
+    fn pinned_path(&self) -> PathBuf {
+        self.root.join("pinned.json")
+    }
+
+    /// The references imported from tarballs: pinned, as k3s pins imported images, so image GC
+    /// never removes them (they may have no registry to come back from). `skiff images rm`
+    /// unpins.
+    pub fn pinned(&self) -> Result<std::collections::BTreeSet<String>, ImageError> {
+        let path = self.pinned_path();
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| io_err("parse", &path)(io::Error::new(io::ErrorKind::InvalidData, e)).into()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Default::default()),
+            Err(e) => Err(io_err("read", &path)(e).into()),
+        }
+    }
+
+    /// Adds and removes pinned references. Only under [`ImageStore::lock`].
+    fn update_pinned(&self, add: &[String], remove: &[String]) -> Result<(), ImageError> {
+        let mut pinned = self.pinned()?;
+        let before = pinned.clone();
+        pinned.extend(add.iter().cloned());
+        for r in remove {
+            pinned.remove(r);
+        }
+        if pinned != before {
+            self.write_json(&self.pinned_path(), &pinned)?;
+        }
+        Ok(())
+    }
+
+    /// Replaces a JSON file by rename. Only under [`ImageStore::lock`].
+    fn write_json(&self, path: &Path, value: &impl serde::Serialize) -> Result<(), ImageError> {
+        let path = path.to_path_buf();
+        let tmp = self.root.join(format!(".json-{}-{}.json", std::process::id(), rand::random::<u64>()));
+        let bytes = serde_json::to_vec_pretty(value).map_err(|e| io_err("encode", &path)(io::Error::other(e)))?;
         let written = File::create(&tmp)
             .and_then(|mut f| f.write_all(&bytes).and_then(|()| f.sync_all()))
             .map_err(io_err("write", &tmp))
@@ -282,7 +351,74 @@ impl ImageStore {
         if removed {
             self.write_refs(&refs)?;
         }
+        self.update_pinned(&[], &[reference])?;
         Ok(removed)
+    }
+
+    /// Forgets every reference to one of the manifest `digests`; returns the references removed.
+    pub fn remove_digests(&self, digests: &std::collections::HashSet<String>) -> Result<Vec<String>, ImageError> {
+        let _lock = self.lock()?;
+        let mut refs = self.refs()?;
+        let removed: Vec<String> = refs.iter().filter(|(_, d)| digests.contains(*d)).map(|(r, _)| r.clone()).collect();
+        if !removed.is_empty() {
+            refs.retain(|_, d| !digests.contains(d));
+            self.write_refs(&refs)?;
+            self.update_pinned(&[], &removed)?;
+        }
+        Ok(removed)
+    }
+
+    /// The manifest, config and layer digests of every referenced image and of the manifests in
+    /// `keep` (images of containers): what blob GC must leave.
+    pub fn reachable(
+        &self,
+        keep: &std::collections::HashSet<String>,
+    ) -> Result<std::collections::HashSet<String>, ImageError> {
+        let mut out = std::collections::HashSet::new();
+        let manifests: Vec<String> = self.refs()?.into_values().chain(keep.iter().cloned()).collect();
+        for digest in manifests {
+            if let Ok(image) = self.image(String::new(), digest.clone()) {
+                out.insert(image.config_digest);
+                out.extend(image.layers);
+            }
+            out.insert(digest);
+        }
+        Ok(out)
+    }
+
+    /// Removes the blobs (and temp files of interrupted writes) not in `reachable` whose last
+    /// change is older than `min_age` (so a blob written by a pull or an import in progress,
+    /// not yet referenced, stays); returns how many and their bytes.
+    pub fn remove_blobs(
+        &self,
+        reachable: &std::collections::HashSet<String>,
+        min_age: std::time::Duration,
+    ) -> Result<(usize, u64), ImageError> {
+        let dir = self.root.join("blobs").join("sha256");
+        let now = std::time::SystemTime::now();
+        let (mut count, mut bytes) = (0, 0);
+        for entry in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
+            let entry = entry.map_err(io_err("list", &dir))?;
+            let name = entry.file_name().to_string_lossy().to_string();
+            if reachable.contains(&format!("sha256:{name}")) {
+                continue;
+            }
+            let Ok(meta) = entry.metadata() else { continue };
+            let age = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
+            if age < min_age || !meta.is_file() {
+                continue;
+            }
+            let path = entry.path();
+            match fs::remove_file(&path) {
+                Ok(()) => {
+                    count += 1;
+                    bytes += meta.len();
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io_err("remove", &path)(e).into()),
+            }
+        }
+        Ok((count, bytes))
     }
 
     /// Imports a tarball (docker-archive or OCI image layout; uncompressed, gzip or zstd);
@@ -356,6 +492,7 @@ impl ImageStore {
             added.push(reference);
         }
         self.write_refs(&refs)?;
+        self.update_pinned(&added, &[])?;
         Ok(added)
     }
 
@@ -707,6 +844,28 @@ mod tests {
         assert_eq!(digest_hex("sha256:../../etc/passwd"), None);
         assert_eq!(digest_hex(&format!("sha256:{}", sha(b"x"))), Some(sha(b"x").as_str()));
         assert_eq!(digest_hex(&sha(b"x")), None, "the algorithm is part of a digest");
+    }
+
+    #[test]
+    fn imports_are_pinned_pulls_are_not_and_an_old_store_is_pinned_whole() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("store");
+        let store = ImageStore::open(&root).expect("open");
+        let archive = dir.path().join("img.tar");
+        fs::write(&archive, docker_archive_tar("imported:1", b"layer one")).expect("write");
+        store.import(&archive).expect("import");
+        let (digest, _) = store.put_blob(&b"{}"[..]).expect("blob");
+        store.set_ref("pulled:1", &digest).expect("set ref");
+        let pinned = store.pinned().expect("pinned");
+        assert!(pinned.contains("docker.io/library/imported:1"), "{pinned:?}");
+        assert!(!pinned.contains("docker.io/library/pulled:1"), "{pinned:?}");
+        store.remove("imported:1").expect("remove");
+        assert!(store.pinned().expect("pinned").is_empty(), "rm unpins");
+
+        // A store written before pinning existed: every reference in it was imported.
+        fs::remove_file(root.join("pinned.json")).expect("forget pins");
+        let reopened = ImageStore::open(&root).expect("reopen");
+        assert!(reopened.pinned().expect("pinned").contains("docker.io/library/pulled:1"));
     }
 
     #[test]

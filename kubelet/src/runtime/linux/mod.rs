@@ -6,10 +6,12 @@
 
 pub mod cgroups;
 pub mod dropdir;
+pub mod image_gc;
 pub mod images;
 pub mod layers;
 pub mod netns;
 pub mod network;
+pub mod registry;
 pub mod runtime;
 pub mod shim;
 pub mod snapshots;

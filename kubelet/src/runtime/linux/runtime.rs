@@ -11,7 +11,7 @@
 //! This process never forks, unshares or pivots itself (see [`Runtime`]); it spawns the shim
 //! with fork+exec and reads and writes files.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -25,7 +25,15 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::cgroups::{Cgroup, Layout};
+use super::image_gc;
 use super::images::{Image, ImageStore};
+use super::registry::auth::Credentials;
+use super::registry::hosts::RegistriesFile;
+use super::registry::{PullError, Registry};
+
+/// Image GC leaves unreferenced blobs younger than this (an import writes its blobs before it
+/// records the image's reference).
+const BLOB_MIN_AGE: Duration = Duration::from_secs(60);
 use super::network::{hosts_file, NodeNetwork};
 use super::shim::{
     self, read_json, write_json, ExitRecord, MountKind, MountSpec, ShimSpec, ShimState, StartReport, UserSpec,
@@ -35,8 +43,9 @@ use super::snapshots::Snapshots;
 use super::{netns, shim::process_alive};
 use crate::runtime::{
     AuthConfig, ContainerConfig, ContainerEvent, ContainerEventKind, ContainerFilter, ContainerState, ContainerStatus,
-    ExecOutput, ExecRequest, ExecSession, ImageInfo, LogOptions, NamespaceMode, PodSandboxConfig, PodSandboxStatus,
-    Runtime, RuntimeError, RuntimeResult, RuntimeVersion, SandboxMetadata, SandboxState,
+    ExecOutput, ExecRequest, ExecSession, ImageGcPolicy, ImageGcReport, ImageInfo, LogOptions, NamespaceMode,
+    PodSandboxConfig, PodSandboxStatus, Runtime, RuntimeError, RuntimeResult, RuntimeVersion, SandboxMetadata,
+    SandboxState,
 };
 
 /// How long the shim may take to report a start.
@@ -183,6 +192,9 @@ struct State {
 pub struct LinuxRuntime {
     root: PathBuf,
     store: ImageStore,
+    registry: Arc<Registry>,
+    /// Image GC's view of each image (manifest digest): when last in use, when first seen.
+    image_seen: Mutex<HashMap<String, (Option<std::time::Instant>, std::time::Instant)>>,
     snapshots: Snapshots,
     cgroups: Layout,
     shim: PathBuf,
@@ -203,6 +215,16 @@ impl LinuxRuntime {
     /// cgroupfs at `cgroup_mount` and the shim started as `shim` (normally `/proc/self/exe`).
     /// Finds the sandboxes and containers recorded there and watches the running ones.
     pub fn open(root: &Path, cgroup_mount: &Path, shim: &Path) -> Result<Arc<LinuxRuntime>, RuntimeError> {
+        LinuxRuntime::open_with_registries(root, cgroup_mount, shim, RegistriesFile::default())
+    }
+
+    /// [`LinuxRuntime::open`] pulling images as the registries config says (mirrors, auth, TLS).
+    pub fn open_with_registries(
+        root: &Path,
+        cgroup_mount: &Path,
+        shim: &Path,
+        registries: RegistriesFile,
+    ) -> Result<Arc<LinuxRuntime>, RuntimeError> {
         let fail = |what: &str, e: &dyn std::fmt::Display| failed("open the Linux runtime", "", format!("{what}: {e}"));
         let store = ImageStore::open(&root.join("store")).map_err(|e| fail("image store", &e))?;
         let snapshots = Snapshots::open(&root.join("snapshots")).map_err(|e| fail("snapshots", &e))?;
@@ -212,6 +234,8 @@ impl LinuxRuntime {
         }
         let rt = Arc::new(LinuxRuntime {
             root: root.to_path_buf(),
+            registry: Registry::new(registries, store.clone()),
+            image_seen: Mutex::default(),
             store,
             snapshots,
             cgroups,
@@ -378,6 +402,79 @@ impl LinuxRuntime {
             Ok(None) => Err(RuntimeError::ImageNotPresent(reference.to_string())),
             Err(e) => Err(RuntimeError::InvalidImage { reference: reference.to_string(), message: e.to_string() }),
         }
+    }
+
+    /// One image GC pass (see [`super::image_gc`]).
+    async fn gc_images(&self, policy: ImageGcPolicy, reclaim_all: bool) -> RuntimeResult<ImageGcReport> {
+        let fail = |e: &dyn std::fmt::Display| failed("collect images", "", e);
+        let fs = rustix::fs::statvfs(self.store.root()).map_err(|e| fail(&e))?;
+        let (capacity, available) = (fs.f_blocks.saturating_mul(fs.f_frsize), fs.f_bavail.saturating_mul(fs.f_frsize));
+        let to_free = if reclaim_all {
+            u64::MAX
+        } else {
+            image_gc::bytes_to_free(capacity, available, policy.high_percent, policy.low_percent)
+        };
+        let in_use: HashSet<String> = self
+            .lock()
+            .containers
+            .values()
+            .filter_map(|c| c.image_ref.rsplit_once('@').map(|(_, d)| d.to_string()))
+            .collect();
+        let images = self.store.list().map_err(|e| fail(&e))?;
+        let pinned = self.store.pinned().map_err(|e| fail(&e))?;
+        // An image one of whose references is pinned (imported) is never a candidate.
+        let pinned_digests: HashSet<&str> =
+            images.iter().filter(|i| pinned.contains(&i.reference)).map(|i| i.manifest_digest.as_str()).collect();
+        let now = std::time::Instant::now();
+        let candidates: Vec<image_gc::Candidate> = {
+            let mut seen = self.image_seen.lock().unwrap_or_else(|e| e.into_inner());
+            let present: HashSet<&str> = images.iter().map(|i| i.manifest_digest.as_str()).collect();
+            seen.retain(|d, _| present.contains(d.as_str()));
+            let mut out: HashMap<String, image_gc::Candidate> = HashMap::new();
+            for i in &images {
+                let entry = seen.entry(i.manifest_digest.clone()).or_insert((None, now));
+                if in_use.contains(&i.manifest_digest) {
+                    entry.0 = Some(now);
+                }
+                if pinned_digests.contains(i.manifest_digest.as_str()) {
+                    continue;
+                }
+                out.entry(i.manifest_digest.clone()).or_insert(image_gc::Candidate {
+                    digest: i.manifest_digest.clone(),
+                    size: i.size,
+                    last_used: entry.0,
+                    first_seen: entry.1,
+                });
+            }
+            out.into_values().collect()
+        };
+        let mut report = ImageGcReport::default();
+        if to_free == 0 {
+            return Ok(report);
+        }
+        let selected: HashSet<String> =
+            image_gc::select(candidates, &in_use, to_free, policy.min_age, now).into_iter().collect();
+        if !selected.is_empty() {
+            report.images = self.store.remove_digests(&selected).map_err(|e| fail(&e))?;
+        }
+        // No pull runs while blobs go (a pull may count on a blob it found present).
+        let gate = self.registry.gate().write_owned().await;
+        let (store, snapshots) = (self.store.clone(), self.snapshots.clone());
+        let (blobs, bytes, layers) = tokio::task::spawn_blocking(move || {
+            let _gate = gate;
+            let reachable = store.reachable(&in_use).map_err(|e| e.to_string())?;
+            let (blobs, bytes) = store.remove_blobs(&reachable, BLOB_MIN_AGE).map_err(|e| e.to_string())?;
+            let layers = snapshots.remove_unused(&reachable).map_err(|e| e.to_string())?;
+            Ok::<_, String>((blobs, bytes, layers.len()))
+        })
+        .await
+        .map_err(|e| fail(&e))?
+        .map_err(|e| fail(&e))?;
+        (report.blobs, report.bytes, report.layers) = (blobs, bytes, layers);
+        tracing::info!(
+            images = ?report.images, blobs, bytes, layers, to_free, capacity, available, "image garbage collection"
+        );
+        Ok(report)
     }
 
     fn image_config(&self, image: &Image) -> RuntimeResult<ImageConfig> {
@@ -1019,17 +1116,21 @@ impl Runtime for LinuxRuntime {
         futures::future::ready(Ok(list)).boxed()
     }
 
-    fn pull_image<'a>(&'a self, image: &'a str, _auth: Option<&'a AuthConfig>) -> BoxFuture<'a, RuntimeResult<String>> {
-        let r = match self.image(image) {
-            Ok(i) => Ok(format!("{}@{}", image_name(&i.reference), i.manifest_digest)),
-            Err(RuntimeError::ImageNotPresent(_)) => Err(failed(
-                "pull image",
-                image,
-                "pulling from registries is not available yet in this version; import the image on the node with `skiff images import` or into <data-dir>/agent/images/",
-            )),
-            Err(e) => Err(e),
-        };
-        futures::future::ready(r).boxed()
+    fn pull_image<'a>(&'a self, image: &'a str, auth: Option<&'a AuthConfig>) -> BoxFuture<'a, RuntimeResult<String>> {
+        async move {
+            let creds = auth.map(|a| {
+                Credentials::new(a.username.as_deref(), a.password.as_deref(), None, a.identity_token.as_deref())
+            });
+            self.registry.pull(image, creds).await.map_err(|e| match e {
+                PullError::BadReference(_) => {
+                    RuntimeError::InvalidImage { reference: image.to_string(), message: e.to_string() }
+                }
+                e => failed("pull image", image, e),
+            })?;
+            let i = self.image(image)?;
+            Ok(format!("{}@{}", image_name(&i.reference), i.manifest_digest))
+        }
+        .boxed()
     }
 
     fn image_status<'a>(&'a self, image: &'a str) -> BoxFuture<'a, RuntimeResult<Option<ImageInfo>>> {
@@ -1047,6 +1148,10 @@ impl Runtime for LinuxRuntime {
             images.iter().filter(|i| seen.insert(i.manifest_digest.clone())).map(|i| self.image_info(i)).collect()
         });
         futures::future::ready(r).boxed()
+    }
+
+    fn collect_images(&self, policy: ImageGcPolicy, reclaim_all: bool) -> BoxFuture<'_, RuntimeResult<ImageGcReport>> {
+        self.gc_images(policy, reclaim_all).boxed()
     }
 
     fn container_logs<'a>(
