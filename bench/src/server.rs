@@ -193,27 +193,12 @@ impl SkiffServer {
 
     /// VmRSS and VmHWM of the server process.
     pub fn rss(&self) -> Result<Rss> {
-        let path = format!("/proc/{}/status", self.pid);
-        let text = fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
-        let field = |name: &str| -> Result<u64> {
-            let line =
-                text.lines().find(|l| l.starts_with(name)).ok_or_else(|| anyhow!("{name} missing from {path}"))?;
-            let kib = line[name.len()..].trim().trim_end_matches("kB").trim();
-            kib.parse::<u64>().with_context(|| format!("parse {name} {kib:?}"))
-        };
-        Ok(Rss { rss_kib: field("VmRSS:")?, hwm_kib: field("VmHWM:")? })
+        rss_of(self.pid)
     }
 
     /// The last `n` lines of the server's log.
     pub fn log_tail(&self, n: usize) -> String {
-        let mut text = String::new();
-        if let Ok(mut f) = File::open(&self.log) {
-            let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-            let _ = f.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)));
-            let _ = f.read_to_string(&mut text);
-        }
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        tail(&self.log, n)
     }
 
     /// Stop the server gracefully (SIGTERM to its PID, SIGKILL after a timeout); returns how it exited.
@@ -235,6 +220,115 @@ impl SkiffServer {
 impl Drop for SkiffServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// VmRSS and VmHWM of process `pid`.
+pub fn rss_of(pid: u32) -> Result<Rss> {
+    let path = format!("/proc/{pid}/status");
+    let text = fs::read_to_string(&path).with_context(|| format!("read {path}"))?;
+    let field = |name: &str| -> Result<u64> {
+        let line = text.lines().find(|l| l.starts_with(name)).ok_or_else(|| anyhow!("{name} missing from {path}"))?;
+        let kib = line[name.len()..].trim().trim_end_matches("kB").trim();
+        kib.parse::<u64>().with_context(|| format!("parse {name} {kib:?}"))
+    };
+    Ok(Rss { rss_kib: field("VmRSS:")?, hwm_kib: field("VmHWM:")? })
+}
+
+/// The last `n` lines of a log file.
+fn tail(log: &Path, n: usize) -> String {
+    let mut text = String::new();
+    if let Ok(mut f) = File::open(log) {
+        let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+        let _ = f.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)));
+        let _ = f.read_to_string(&mut text);
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+/// A `skiff agent` (a real node, the built-in Linux runtime) beside a `--disable-agent` server,
+/// with its own data dir: the kubelet measured apart from the control plane. Needs root, inside a
+/// network namespace of the caller's. Stopped by its PID like the server.
+pub struct NodeAgent {
+    child: Option<Child>,
+    pid: u32,
+    pub data_dir: PathBuf,
+    pub log: PathBuf,
+    _tmp: TempDir,
+}
+
+impl NodeAgent {
+    /// Imports `image` into a new data dir and starts `bin agent` with `flags` against `server`.
+    pub fn start(bin: &Path, server: &SkiffServer, image: &Path, flags: &[String]) -> Result<NodeAgent> {
+        let tmp = tempfile::Builder::new().prefix("skiff-bench-agent-").tempdir().context("create temp dir")?;
+        let data_dir = tmp.path().join("data");
+        fs::create_dir_all(&data_dir).context("create data dir")?;
+        let out = Command::new(bin)
+            .args(["images", "import", "--data-dir"])
+            .arg(&data_dir)
+            .arg(image)
+            .output()
+            .context("skiff images import")?;
+        if !out.status.success() {
+            bail!("skiff images import: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        let log = tmp.path().join("agent.log");
+        let logf = File::create(&log).context("create agent log")?;
+        let child = Command::new(bin)
+            .arg("agent")
+            .arg("--kubeconfig")
+            .arg(server.data_dir.join("kubeconfig.yaml"))
+            .arg("--data-dir")
+            .arg(&data_dir)
+            .args(["--runtime", "linux"])
+            .args(flags)
+            .stdin(Stdio::null())
+            .stdout(Stdio::from(logf.try_clone().context("dup log fd")?))
+            .stderr(Stdio::from(logf))
+            .spawn()
+            .with_context(|| format!("spawn {} agent", bin.display()))?;
+        let pid = child.id();
+        Ok(NodeAgent { child: Some(child), pid, data_dir, log, _tmp: tmp })
+    }
+
+    pub fn rss(&self) -> Result<Rss> {
+        rss_of(self.pid)
+    }
+
+    pub fn log_tail(&self, n: usize) -> String {
+        tail(&self.log, n)
+    }
+
+    /// Fails when the agent process has exited.
+    pub fn check_alive(&mut self) -> Result<()> {
+        match self.child.as_mut() {
+            Some(child) => {
+                if let Some(status) = child.try_wait().context("wait for agent")? {
+                    self.child = None;
+                    bail!("skiff agent exited with {status}; log tail:\n{}", self.log_tail(30));
+                }
+                Ok(())
+            }
+            None => bail!("skiff agent is not running"),
+        }
+    }
+
+    /// SIGTERM, then SIGKILL after a timeout; says how it exited.
+    pub fn stop(&mut self) -> Result<String> {
+        match self.child.take() {
+            Some(child) => stop_gracefully(child, self.pid, "agent"),
+            None => Ok("already exited".to_string()),
+        }
+    }
+}
+
+impl Drop for NodeAgent {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -5,8 +5,12 @@
 //! how long they took and what they cost: the server's RSS, the shims' PSS, the containers' own
 //! PSS, and the host's MemAvailable drop per pod.
 //!
+//! With `--agent-apart` the node is a `skiff agent` process of its own beside a `--disable-agent`
+//! server, so the kubelet's memory is measured apart from the control plane's.
+//!
 //! Usage (as root, inside a network namespace you made, from the repository root):
-//! `ip netns exec NS pod_bench [--skiff PATH] [--pods N | --density N]` (see bench/README.md).
+//! `ip netns exec NS pod_bench [--skiff PATH] [--pods N | --density N] [--agent-apart]` (see
+//! bench/README.md).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -16,14 +20,14 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
 use bench::client::Api;
-use bench::server::SkiffServer;
+use bench::server::{NodeAgent, Rss, SkiffServer};
 use bench::stats::{describe, summarize};
 use futures::StreamExt as _;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
 const USAGE: &str =
-    "usage: pod_bench [--skiff PATH (default target/release/skiff)] [--pods N (default 100) | --density N (up to 2000)]";
+    "usage: pod_bench [--skiff PATH (default target/release/skiff)] [--pods N (default 100) | --density N (up to 2000)] [--agent-apart]";
 const IMAGE: &str = "localhost/busybox:1.36";
 const RUNNING_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -32,10 +36,66 @@ struct Config {
     pods: usize,
     /// Density mode: this many sleeping pods at once.
     density: Option<usize>,
+    /// The node as a `skiff agent` process of its own.
+    agent_apart: bool,
+}
+
+/// The server and, with `--agent-apart`, the node's agent.
+struct Cluster {
+    server: SkiffServer,
+    agent: Option<NodeAgent>,
+}
+
+impl Cluster {
+    /// The data dir holding the node's state (`agent/`).
+    fn node_dir(&self) -> &Path {
+        self.agent.as_ref().map_or(&self.server.data_dir, |a| &a.data_dir)
+    }
+
+    fn check_alive(&mut self) -> Result<()> {
+        self.server.check_alive()?;
+        if let Some(a) = self.agent.as_mut() {
+            a.check_alive()?;
+        }
+        Ok(())
+    }
+
+    /// (server RSS, agent RSS when apart).
+    fn rss(&self) -> Result<(Rss, Option<Rss>)> {
+        Ok((self.server.rss()?, self.agent.as_ref().map(NodeAgent::rss).transpose()?))
+    }
+
+    fn print_rss(&self, when: &str) -> Result<()> {
+        let (server, agent) = self.rss()?;
+        match agent {
+            None => println!("server process (API server, controllers, scheduler, kubelet) {when}: {}", server.describe()),
+            Some(a) => {
+                println!("server process (API server, controllers, scheduler) {when}: {}", server.describe());
+                println!("agent process (kubelet) {when}: {}", a.describe());
+            }
+        }
+        Ok(())
+    }
+
+    fn log_tail(&self, n: usize) -> String {
+        let mut out = self.server.log_tail(n);
+        if let Some(a) = &self.agent {
+            out.push_str("\n--- agent ---\n");
+            out.push_str(&a.log_tail(n));
+        }
+        out
+    }
+
+    fn stop(&mut self) {
+        if let Some(a) = self.agent.as_mut() {
+            let _ = a.stop();
+        }
+        let _ = self.server.stop();
+    }
 }
 
 fn parse_args() -> Result<Config> {
-    let mut cfg = Config { skiff: PathBuf::from("target/release/skiff"), pods: 100, density: None };
+    let mut cfg = Config { skiff: PathBuf::from("target/release/skiff"), pods: 100, density: None, agent_apart: false };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -55,6 +115,7 @@ fn parse_args() -> Result<Config> {
                 }
                 cfg.density = Some(n);
             }
+            "--agent-apart" => cfg.agent_apart = true,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -181,21 +242,45 @@ async fn run(cfg: &Config) -> Result<bool> {
     let cgroup_root = format!("skiff-bench-{}", std::process::id());
     let max_pods = cfg.density.map_or(2 * cfg.pods + 10, |n| n + 100).to_string();
     let mut flags: Vec<String> =
-        ["--node-name", "bench", "--node-ip", "127.0.0.1", "--cgroup-root", &cgroup_root, "--max-pods", &max_pods]
-            .iter()
+        [
+            "--node-name",
+            "bench",
+            "--node-ip",
+            "127.0.0.1",
+            "--cgroup-root",
+            &cgroup_root,
+            "--max-pods",
+            &max_pods,
+            // The figures must not depend on how full the host's disk is (under the default
+            // thresholds a full disk taints the node and nothing schedules).
+            "--eviction-hard",
+            "memory.available<100Mi,nodefs.available<1%,imagefs.available<1%",
+        ]
+        .iter()
             .map(|s| s.to_string())
             .collect();
     if cfg.density.is_some_and(|n| n > 250) {
         // A /21 per node: 2,046 pod IPs.
         flags.extend(["--node-cidr-mask-size".to_string(), "21".to_string()]);
     }
-    let mut server = SkiffServer::start_with_node(&cfg.skiff, &tar, &flags).await?;
-    let result = match cfg.density {
-        Some(n) => density(n, &mut server).await,
-        None => measure(cfg, &mut server).await,
+    let mut cluster = if cfg.agent_apart {
+        let mut server = SkiffServer::start(&cfg.skiff).await?;
+        if cfg.density.is_some_and(|n| n > 250) {
+            // The server assigns podCIDRs; the agent's flag would be ignored.
+            server.stop()?;
+            bail!("--agent-apart with --density over 250 needs a server started with --node-cidr-mask-size 21");
+        }
+        let agent = NodeAgent::start(&cfg.skiff, &server, &tar, &flags)?;
+        Cluster { server, agent: Some(agent) }
+    } else {
+        Cluster { server: SkiffServer::start_with_node(&cfg.skiff, &tar, &flags).await?, agent: None }
     };
-    let tail = server.log_tail(20);
-    let _ = server.stop();
+    let result = match cfg.density {
+        Some(n) => density(n, &mut cluster).await,
+        None => measure(cfg, &mut cluster).await,
+    };
+    let tail = cluster.log_tail(20);
+    cluster.stop();
     cleanup_cgroups(&cgroup_root);
     let ok = result.with_context(|| format!("server log tail:\n{tail}"))?;
     Ok(ok)
@@ -226,9 +311,9 @@ fn containers_pss(data_dir: &Path) -> (u64, usize) {
 }
 
 /// N sleeping pods on the node at once: how long they take, and what they cost.
-async fn density(n: usize, server: &mut SkiffServer) -> Result<bool> {
-    let api = Api::new(&server.creds, Some(Duration::from_secs(60)))?;
-    let watch_api = Api::new(&server.creds, None)?;
+async fn density(n: usize, cluster: &mut Cluster) -> Result<bool> {
+    let api = Api::new(&cluster.server.creds, Some(Duration::from_secs(60)))?;
+    let watch_api = Api::new(&cluster.server.creds, None)?;
     wait_node_ready(&api).await?;
     let seen = Arc::new(Seen::default());
     let watcher = tokio::spawn(watch_pods(watch_api, seen.clone()));
@@ -237,7 +322,7 @@ async fn density(n: usize, server: &mut SkiffServer) -> Result<bool> {
     wait_running(&seen, "warmup").await?;
     println!("first pod (unpacks the image): {:.1} ms", (Instant::now() - t0).as_secs_f64() * 1000.0);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let rss_before = server.rss()?;
+    let (rss_before, agent_before) = cluster.rss()?;
     let avail_before = mem_available_kib().context("/proc/meminfo")?;
 
     let start = Instant::now();
@@ -263,13 +348,15 @@ async fn density(n: usize, server: &mut SkiffServer) -> Result<bool> {
     );
     // Let the node settle (status writes, page cache) before reading memory.
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let rss = server.rss()?;
     let avail_after = mem_available_kib().context("/proc/meminfo")?;
-    let (shim_pss, shims) = shims_pss(&server.data_dir);
-    let (own_pss, own) = containers_pss(&server.data_dir);
+    let (shim_pss, shims) = shims_pss(cluster.node_dir());
+    let (own_pss, own) = containers_pss(cluster.node_dir());
     let pods = n + 1;
-    println!("server process (API server, controllers, scheduler, kubelet): {}", rss.describe());
-    println!("  before the {n} pods (1 pod running): {}", rss_before.describe());
+    cluster.print_rss(&format!("with {pods} pods"))?;
+    println!("  server before the {n} pods (1 pod running): {}", rss_before.describe());
+    if let Some(a) = agent_before {
+        println!("  agent before the {n} pods (1 pod running): {}", a.describe());
+    }
     let per = |kib: u64, count: usize| if count == 0 { 0.0 } else { kib as f64 / count as f64 };
     println!(
         "shims: {shims} running, PSS {:.1} MiB in all, {:.0} KiB per pod",
@@ -285,8 +372,8 @@ async fn density(n: usize, server: &mut SkiffServer) -> Result<bool> {
         per(drop_kib, n) - per(own_pss, own)
     );
     watcher.abort();
-    server.check_alive()?;
-    delete_all(&api, server, pods).await?;
+    cluster.check_alive()?;
+    delete_all(&api, cluster, pods).await?;
     Ok(true)
 }
 
@@ -309,9 +396,9 @@ async fn wait_node_ready(api: &Api) -> Result<()> {
     Ok(())
 }
 
-async fn measure(cfg: &Config, server: &mut SkiffServer) -> Result<bool> {
-    let api = Api::new(&server.creds, Some(Duration::from_secs(30)))?;
-    let watch_api = Api::new(&server.creds, None)?;
+async fn measure(cfg: &Config, cluster: &mut Cluster) -> Result<bool> {
+    let api = Api::new(&cluster.server.creds, Some(Duration::from_secs(30)))?;
+    let watch_api = Api::new(&cluster.server.creds, None)?;
     wait_node_ready(&api).await?;
     let seen = Arc::new(Seen::default());
     let watcher = tokio::spawn(watch_pods(watch_api, seen.clone()));
@@ -352,10 +439,9 @@ async fn measure(cfg: &Config, server: &mut SkiffServer) -> Result<bool> {
         all.as_secs_f64()
     );
 
-    let rss = server.rss()?;
-    let (pss, shims) = shims_pss(&server.data_dir);
+    let (pss, shims) = shims_pss(cluster.node_dir());
     let pods = 2 * cfg.pods + 1;
-    println!("server process (API server, controllers, scheduler, kubelet) with {pods} pods: {}", rss.describe());
+    cluster.print_rss(&format!("with {pods} pods"))?;
     if shims > 0 {
         println!(
             "shims: {shims} running, PSS {:.1} MiB in all, {:.0} KiB per pod",
@@ -364,19 +450,19 @@ async fn measure(cfg: &Config, server: &mut SkiffServer) -> Result<bool> {
         );
     }
     watcher.abort();
-    server.check_alive()?;
-    delete_all(&api, server, pods).await?;
+    cluster.check_alive()?;
+    delete_all(&api, cluster, pods).await?;
     Ok(true)
 }
 
 /// Everything removed through the API, so the node cleans up after itself.
-async fn delete_all(api: &Api, server: &SkiffServer, pods: usize) -> Result<()> {
+async fn delete_all(api: &Api, cluster: &Cluster, pods: usize) -> Result<()> {
     let t0 = Instant::now();
     let r = api.send(reqwest::Method::DELETE, "/api/v1/namespaces/default/pods?gracePeriodSeconds=0", None).await?;
     if r.status != 200 {
         bail!("delete the pods: HTTP {} {}", r.status, r.message());
     }
-    let sandboxes = server.data_dir.join("agent").join("sandboxes");
+    let sandboxes = cluster.node_dir().join("agent").join("sandboxes");
     let timeout = RUNNING_TIMEOUT.max(Duration::from_millis(200) * u32::try_from(pods).unwrap_or(u32::MAX));
     let deadline = Instant::now() + timeout;
     while std::fs::read_dir(&sandboxes).map(|d| d.count()).unwrap_or(0) > 0 {
