@@ -1076,7 +1076,16 @@ impl Runtime for LinuxRuntime {
         config: &'a ContainerConfig,
         sandbox_config: &'a PodSandboxConfig,
     ) -> BoxFuture<'a, RuntimeResult<String>> {
-        futures::future::ready(self.do_create_container(sandbox_id, config, sandbox_config)).boxed()
+        // Blocking work (the image's layers unpacked on first use, directories, cgroups, records):
+        // off the async workers when the runtime has others to give their tasks to.
+        let run = || self.do_create_container(sandbox_id, config, sandbox_config);
+        let r = match tokio::runtime::Handle::try_current() {
+            Ok(h) if h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+                tokio::task::block_in_place(run)
+            }
+            _ => run(),
+        };
+        futures::future::ready(r).boxed()
     }
 
     fn start_container<'a>(&'a self, id: &'a str) -> BoxFuture<'a, RuntimeResult<()>> {
