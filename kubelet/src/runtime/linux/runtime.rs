@@ -58,6 +58,9 @@ fn new_id() -> String {
     format!("{a:032x}{b:032x}")
 }
 
+/// How long a port-forward waits for the pod's port to accept.
+const PORT_FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn parse_time(s: &str) -> Option<Timestamp> {
     s.parse().ok()
 }
@@ -887,6 +890,34 @@ impl LinuxRuntime {
     }
 }
 
+/// Writes the text of CRI log records to `stdout` and `stderr` (or all to `stdout` when there
+/// is no `stderr`), until the records end or the reader goes away.
+async fn demux_cri(
+    mut records: BoxStream<'static, RuntimeResult<Vec<u8>>>,
+    mut stdout: tokio::io::DuplexStream,
+    mut stderr: Option<tokio::io::DuplexStream>,
+) {
+    use tokio::io::AsyncWriteExt;
+    while let Some(Ok(chunk)) = records.next().await {
+        for line in chunk.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            // `<time> <stream> <F|P> <text>`
+            let mut fields = line.splitn(4, |b| *b == b' ');
+            let (_, stream, tag) = (fields.next(), fields.next(), fields.next());
+            let mut text = fields.next().unwrap_or_default().to_vec();
+            if tag != Some(b"P".as_slice()) {
+                text.push(b'\n');
+            }
+            let target = match (&mut stderr, stream) {
+                (Some(e), Some(b"stderr")) => e,
+                _ => &mut stdout,
+            };
+            if target.write_all(&text).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
 fn read_range(path: &Path, from: u64, to: u64) -> Vec<u8> {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut f) = std::fs::File::open(path) else { return Vec::new() };
@@ -1099,6 +1130,54 @@ impl Runtime for LinuxRuntime {
             }
             .boxed();
             Ok(ExecSession { stdin, stdout: Box::pin(stdout), stderr: Some(Box::pin(stderr)), resize: None, exit })
+        }
+        .boxed()
+    }
+
+    fn attach<'a>(&'a self, id: &'a str, request: &'a ExecRequest) -> BoxFuture<'a, RuntimeResult<ExecSession>> {
+        async move {
+            // The output as the shim writes it to the CRI log, from its current end on.
+            let options = LogOptions { follow: true, tail_lines: Some(0), ..LogOptions::default() };
+            let records = self.logs(id, &options)?;
+            let (out_w, out_r) = tokio::io::duplex(64 * 1024);
+            let (err_w, err_r) = tokio::io::duplex(64 * 1024);
+            // A terminal has one stream.
+            let err_w = if request.tty { None } else { Some(err_w) };
+            let copy = tokio::spawn(demux_cri(records, out_w, err_w));
+            let exit = async move {
+                let _ = copy.await;
+                Ok(0)
+            }
+            .boxed();
+            let stderr = (!request.tty).then(|| Box::pin(err_r) as _);
+            Ok(ExecSession { stdin: None, stdout: Box::pin(out_r), stderr, resize: None, exit })
+        }
+        .boxed()
+    }
+
+    fn port_forward<'a>(
+        &'a self,
+        sandbox_id: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, RuntimeResult<tokio::net::TcpStream>> {
+        async move {
+            let sandbox =
+                self.lock().sandboxes.get(sandbox_id).cloned().ok_or_else(|| not_found("sandbox", sandbox_id))?;
+            let fail = |e: &dyn std::fmt::Display| failed("port-forward", sandbox_id, e);
+            let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let stream = if sandbox.own_network {
+                // A socket keeps the namespace it was made in: connect there, use it here.
+                let netns = self.sandbox_namespace(sandbox_id, "net")?;
+                let connect = move || std::net::TcpStream::connect_timeout(&target, PORT_FORWARD_CONNECT_TIMEOUT);
+                tokio::task::spawn_blocking(move || super::netns::in_netns(&netns, connect))
+                    .await
+                    .map_err(|e| fail(&e))?
+                    .map_err(|e| fail(&e))?
+            } else {
+                std::net::TcpStream::connect_timeout(&target, PORT_FORWARD_CONNECT_TIMEOUT).map_err(|e| fail(&e))?
+            };
+            stream.set_nonblocking(true).map_err(|e| fail(&e))?;
+            tokio::net::TcpStream::from_std(stream).map_err(|e| fail(&e))
         }
         .boxed()
     }
