@@ -126,6 +126,45 @@ fn port_forward_attach_and_cp_reach_real_pods() {
     drop(lines);
     drop(attach);
 
+    // attach -i to a container that keeps its stdin (stdinOnce: closed when kubectl's ends, so
+    // the container's `read` loop ends and so does the session).
+    lab.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: reader\nspec:\n  restartPolicy: Never\n  \
+         terminationGracePeriodSeconds: 1\n  containers:\n  - name: main\n    image: {BUSYBOX}\n    \
+         imagePullPolicy: Never\n    stdin: true\n    stdinOnce: true\n    \
+         command: [\"sh\", \"-c\", \"while read l; do echo got $l; done; echo stdin closed\"]\n"
+    ));
+    wait_running(&lab, "reader");
+    let out = lab.kubectl_handle().run_with_stdin(&["attach", "-i", "reader", "-c", "main"], Some("hello\nworld\n"));
+    assert!(
+        out.stdout.contains("got hello\ngot world\nstdin closed"),
+        "attach -i: {} {}\n{}",
+        out.stdout,
+        out.stderr,
+        lab.logs()
+    );
+
+    // kubectl run -it: stdin and a terminal (kubectl under `script`, fed a command line).
+    let shell = format!(
+        "echo 'echo hi-$((6*7)); exit' | HOME={} timeout 60 script -qec \
+         'kubectl --kubeconfig {} run shell -it --image={BUSYBOX} --image-pull-policy=Never --restart=Never -- sh' /dev/null",
+        lab.dir().display(),
+        lab.dir().join("server").join("kubeconfig.yaml").display()
+    );
+    let (_, term, err) = lab.exec_in(&["sh", "-c", &shell]);
+    assert!(term.contains("hi-42"), "run -it: {term:?} {err}");
+
+    // A terminal's output is logged in the CRI format like any other.
+    lab.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ttylog\nspec:\n  terminationGracePeriodSeconds: 1\n  \
+         containers:\n  - name: main\n    image: {BUSYBOX}\n    imagePullPolicy: Never\n    stdin: true\n    \
+         tty: true\n    command: [\"sh\", \"-c\", \"echo tty-line; exec sleep 3600\"]\n"
+    ));
+    wait_running(&lab, "ttylog");
+    eventually_blocking("the terminal's line in the log", Duration::from_secs(20), || {
+        lab.k(&["logs", "ttylog"]).contains("tty-line").then_some(())
+    });
+
     // cp in and out (exec + tar), compared byte for byte.
     let local = lab.dir().join("payload.bin");
     let data: Vec<u8> = (0..200_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
