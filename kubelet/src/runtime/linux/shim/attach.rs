@@ -115,7 +115,7 @@ impl Attach {
             match take_messages(&mut self.clients[i].inbuf) {
                 Ok(msgs) => {
                     for (kind, data) in msgs {
-                        self.from_client(i, kind, &data);
+                        self.handle_message(i, kind, &data);
                     }
                 }
                 Err(_) => gone.push(i),
@@ -131,7 +131,7 @@ impl Attach {
         }
     }
 
-    fn from_client(&mut self, i: usize, kind: u8, data: &[u8]) {
+    fn handle_message(&mut self, i: usize, kind: u8, data: &[u8]) {
         match kind {
             STDIN => {
                 self.clients[i].wrote_stdin = true;
