@@ -1,6 +1,7 @@
 //! Streams to real pods through the API server and the node's kubelet, with the real kubectl in
-//! a lab namespace: `kubectl port-forward` (SPDY inside a WebSocket, and plain SPDY), `kubectl
-//! attach` and `kubectl cp` both ways.
+//! a lab namespace: `kubectl port-forward` (SPDY inside a WebSocket, and plain SPDY, and the
+//! error of a closed port), `kubectl attach` (live output; `-i` to a container that keeps its
+//! stdin), `kubectl run -it` (stdin and a terminal), a terminal's log, and `kubectl cp` both ways.
 
 mod common;
 
