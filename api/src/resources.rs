@@ -94,6 +94,13 @@ pub static RESOURCES: &[ResourceInfo] = &[
                 kind: "PodAttachOptions",
                 verbs: &["create", "get"]
             },
+            SubresourceInfo {
+                name: "portforward",
+                group: "",
+                version: "v1",
+                kind: "PodPortForwardOptions",
+                verbs: &["create", "get"]
+            },
         ]
     ),
     res!(

@@ -82,7 +82,7 @@ fn allowed_methods(named: bool, sub: Option<&str>) -> &'static str {
         (true, Some("finalize")) => "PUT",
         (true, Some("binding" | "eviction")) => "POST",
         (true, Some("log")) => "GET",
-        (true, Some("exec" | "attach")) => "GET, POST",
+        (true, Some("exec" | "attach" | "portforward")) => "GET, POST",
         _ => "",
     }
 }
@@ -117,6 +117,7 @@ async fn dispatch(ctx: &Ctx, method: Method, body: &[u8]) -> Result<Response, Ap
         (&Method::GET, true, Some("scale")) => subresource::get_scale(ctx),
         (&Method::GET, true, Some("log")) => subresource::pod_log(ctx).await,
         (&Method::GET | &Method::POST, true, Some("exec" | "attach")) => subresource::pod_stream(ctx, &method).await,
+        (&Method::GET | &Method::POST, true, Some("portforward")) => subresource::pod_port_forward(ctx, &method).await,
         (&Method::POST, false, None) => write::create(ctx, body).await,
         (&Method::POST, true, Some("binding")) => subresource::bind(ctx, body).await,
         (&Method::POST, true, Some("eviction")) => subresource::evict(ctx, body).await,

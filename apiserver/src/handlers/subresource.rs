@@ -1,6 +1,6 @@
 //! Subresources other than status: `scale` (deployments, replicasets), `pods/binding`,
-//! `pods/eviction`, and the kubelet-served ones (`log`, `exec`, `attach`, proxied through
-//! `kubelet_proxy`).
+//! `pods/eviction`, and the kubelet-served ones (`log`, `exec`, `attach`, `portforward`, proxied
+//! through `kubelet_proxy`).
 
 use axum::http::Method;
 use axum::response::Response;
@@ -309,5 +309,20 @@ pub async fn pod_stream(ctx: &Ctx, method: &Method) -> Result<Response, ApiError
     let namespace = ctx.target.namespace.as_deref().unwrap_or_default();
     let endpoint = if exec { "exec" } else { "attach" };
     let path = format!("/{endpoint}/{namespace}/{name}/{container}?{}", opts.kubelet_query());
+    ctx.state.kubelet.upgrade(&ep, method, &path, &ctx.headers, ctx.upgrade.clone()).await
+}
+
+/// `GET|POST pods/{name}/portforward`: the pod on a node (400 otherwise), then the client's
+/// upgrade (SPDY/3.1, or a WebSocket tunnelling it) goes to the kubelet's `/portForward` and the
+/// two connections are joined; the ports travel in the SPDY streams' headers.
+pub async fn pod_port_forward(ctx: &Ctx, method: &Method) -> Result<Response, ApiError> {
+    let name = ctx.name()?;
+    let pod = stored_pod(ctx, name)?;
+    let node =
+        node_name(&pod).ok_or_else(|| ApiError::bad_request(format!("pod {name} does not have a host assigned")))?;
+    let ep = kubelet_of(ctx, node)?;
+    let namespace = ctx.target.namespace.as_deref().unwrap_or_default();
+    let uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or_default();
+    let path = format!("/portForward/{namespace}/{name}/{uid}");
     ctx.state.kubelet.upgrade(&ep, method, &path, &ctx.headers, ctx.upgrade.clone()).await
 }

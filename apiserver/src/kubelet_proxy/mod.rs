@@ -1,5 +1,6 @@
-//! The API server's way to the kubelets: what `pods/log`, `pods/exec` and `pods/attach` proxy to
-//! (upstream's `pkg/kubelet/client` and the apimachinery upgrade-aware proxy).
+//! The API server's way to the kubelets: what `pods/log`, `pods/exec`, `pods/attach` and
+//! `pods/portforward` proxy to (upstream's `pkg/kubelet/client` and the apimachinery
+//! upgrade-aware proxy).
 //!
 //! Every request goes over TLS with the API server's kubelet-client certificate (issued from the
 //! cluster CA at start: CN `kube-apiserver-kubelet-client`, O `system:masters`); the kubelet's
@@ -8,7 +9,7 @@
 //! - logs: a GET whose answer streams back as it arrives (each chunk the kubelet writes goes out
 //!   at once, so `kubectl logs -f` follows); an error answer becomes a `Status` as upstream's
 //!   `GenericHttpResponseChecker` makes it;
-//! - exec and attach: the client's upgrade request is replayed to the kubelet (its WebSocket or
+//! - exec, attach and portforward: the client's upgrade request is replayed to the kubelet (its WebSocket or
 //!   SPDY headers included); a `101` from the kubelet is handed back to the client and the two
 //!   connections are then joined byte for byte, so the WebSocket (its subprotocol, frames,
 //!   pings and close) runs end to end between kubectl and the kubelet; any other answer is

@@ -120,6 +120,14 @@ pub(super) fn log() -> Vec<Value> {
 }
 
 /// The parameters of `.../pods/{name}/exec` and `.../attach`.
+/// The query parameters of a connect subresource (`exec`, `attach`, `portforward`).
+pub(super) fn connect_of(sub: &str) -> Vec<Value> {
+    if sub == "portforward" {
+        return vec![query("ports", "integer", "List of ports to forward Required when using WebSockets")];
+    }
+    connect(sub == "exec")
+}
+
 pub(super) fn connect(exec: bool) -> Vec<Value> {
     let mut params = vec![];
     if exec {

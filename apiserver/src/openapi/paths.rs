@@ -173,7 +173,7 @@ impl Ctx<'_> {
                 set_gvk(&mut op, sub_gvk);
                 item.insert("get".into(), op);
             }
-            "exec" | "attach" => {
+            "exec" | "attach" | "portforward" => {
                 for (method, word) in [("get", "Get"), ("post", "Post")] {
                     let any = json!({ "*/*": { "schema": { "type": "string" } } });
                     let id = format!(
@@ -184,7 +184,7 @@ impl Ctx<'_> {
                         upper_first(sub.name)
                     );
                     let mut op = self.op("connect", &format!("connect {} requests to {} of {kind}", method.to_uppercase(), sub.name), &id,
-                        params::connect(sub.name == "exec"), None,
+                        params::connect_of(sub.name), None,
                         json!({ "200": { "description": "OK", "content": any }, "401": { "description": "Unauthorized" } }));
                     set_gvk(&mut op, sub_gvk.clone());
                     item.insert(method.into(), op);

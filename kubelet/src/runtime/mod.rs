@@ -351,6 +351,24 @@ pub trait Runtime: Send + Sync {
     /// Starts a streaming command in a container.
     fn exec<'a>(&'a self, id: &'a str, request: &'a ExecRequest) -> BoxFuture<'a, RuntimeResult<ExecSession>>;
 
+    /// Attaches to a running container's streams (CRI `Attach`): its output from now on; the
+    /// session ends when the container does. Runtimes that cannot attach say `Unsupported`.
+    fn attach<'a>(&'a self, id: &'a str, request: &'a ExecRequest) -> BoxFuture<'a, RuntimeResult<ExecSession>> {
+        let _ = (id, request);
+        Box::pin(async { Err(RuntimeError::Unsupported("attach")) })
+    }
+
+    /// A TCP connection to `127.0.0.1:port` in the sandbox's network namespace (CRI
+    /// `PortForward`), for `kubectl port-forward`.
+    fn port_forward<'a>(
+        &'a self,
+        sandbox_id: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, RuntimeResult<tokio::net::TcpStream>> {
+        let _ = (sandbox_id, port);
+        Box::pin(async { Err(RuntimeError::Unsupported("port-forward")) })
+    }
+
     /// Container lifecycle events from now on. Events may be dropped under pressure: a consumer
     /// must treat one as "look again", not as the full state.
     fn events(&self) -> BoxStream<'static, ContainerEvent>;

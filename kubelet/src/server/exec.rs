@@ -10,8 +10,9 @@
 //! stderr, and ends with the status on channel 3 once the command exited and its output was
 //! sent, then closes the WebSocket. A client that goes away ends the session.
 //!
-//! The runtime interface has no attach yet: an attach upgrades and answers with an internal
-//! error status.
+//! An attach goes through the runtime's [`attach`](crate::runtime::Runtime::attach): the
+//! container's output from now on until it ends (the Linux runtime follows its CRI log; it does
+//! not forward stdin yet).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -185,18 +186,16 @@ impl Session {
             ERROR
         };
         let _ = tx.send(channel::frame(first, &[])).await;
+        let request = ExecRequest { command: self.opts.command.clone(), tty: self.opts.tty, stdin: self.opts.stdin };
         let outcome = match self.kind {
-            Kind::Attach => {
-                Some(Outcome::Failed("error attaching to container: attach is not supported by this runtime".into()))
-            }
-            Kind::Exec => {
-                let request =
-                    ExecRequest { command: self.opts.command.clone(), tty: self.opts.tty, stdin: self.opts.stdin };
-                match self.runtime.exec(&self.container_id, &request).await {
-                    Err(e) => Some(Outcome::Failed(format!("error executing command in container: {e}"))),
-                    Ok(session) => self.pump(session, incoming, tx.clone()).await,
-                }
-            }
+            Kind::Attach => match self.runtime.attach(&self.container_id, &request).await {
+                Err(e) => Some(Outcome::Failed(format!("error attaching to container: {e}"))),
+                Ok(session) => self.pump(session, incoming, tx.clone()).await,
+            },
+            Kind::Exec => match self.runtime.exec(&self.container_id, &request).await {
+                Err(e) => Some(Outcome::Failed(format!("error executing command in container: {e}"))),
+                Ok(session) => self.pump(session, incoming, tx.clone()).await,
+            },
         };
         match outcome {
             Some(outcome) => {

@@ -5,7 +5,9 @@
 //! - `GET /containerLogs/{namespace}/{pod}/{container}` with `follow`, `tailLines` (or `tail`),
 //!   `sinceSeconds`, `sinceTime`, `timestamps`, `previous`, `limitBytes` ([`logs`]);
 //! - `GET|POST /exec/{namespace}/{pod}[/{uid}]/{container}?command=…&input=1&output=1&error=1&tty=1`
-//!   and `/attach/…`: a WebSocket in the channel protocol ([`channel`], [`exec`]).
+//!   and `/attach/…`: a WebSocket in the channel protocol ([`channel`], [`exec`]);
+//! - `GET|POST /portForward/{namespace}/{pod}[/{uid}]`: SPDY/3.1, plain or inside a WebSocket
+//!   ([`portforward`], [`spdy`]).
 //!
 //! Everything but `/healthz` needs a client certificate signed by the cluster CA (401
 //! otherwise, [`tls`]); any such client may use every endpoint (no SubjectAccessReview yet).
@@ -20,6 +22,8 @@ pub mod cri_log;
 pub mod exec;
 pub mod logs;
 pub mod lookup;
+pub mod portforward;
+pub mod spdy;
 pub mod tls;
 
 use std::convert::Infallible;
@@ -212,6 +216,9 @@ async fn route(app: &App, req: Request<Incoming>, authenticated: bool) -> Respon
             }
             ["attach", ns, pod, container] | ["attach", ns, pod, _, container] if stream => {
                 exec::serve(app, exec::Kind::Attach, ns, pod, container, req).await
+            }
+            ["portForward", ns, pod] | ["portForward", ns, pod, _] if stream => {
+                portforward::serve(app, ns, pod, req).await
             }
             ["containerLogs" | "exec" | "attach", ..] if segs.len() >= 4 => text(405, "405: Method Not Allowed"),
             _ => text(404, "404 page not found"),

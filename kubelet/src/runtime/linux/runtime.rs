@@ -67,6 +67,9 @@ fn new_id() -> String {
     format!("{a:032x}{b:032x}")
 }
 
+/// How long a port-forward waits for the pod's port to accept.
+const PORT_FORWARD_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 fn parse_time(s: &str) -> Option<Timestamp> {
     s.parse().ok()
 }
@@ -711,6 +714,9 @@ impl LinuxRuntime {
             readonly_paths: sec.readonly_paths.clone(),
             oom_score_adj: config.linux.resources.oom_score_adj,
             sysctls: sandbox_config.linux.sysctls.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            stdin: config.stdin,
+            stdin_once: config.stdin_once,
+            tty: config.tty,
         };
         write_json(&dir.join(SPEC_FILE), &spec).map_err(|e| failed("create container", &id, e))?;
         let record = ContainerRecord {
@@ -984,6 +990,122 @@ impl LinuxRuntime {
     }
 }
 
+/// Attaches through the shim's `attach.sock` (see `shim::attach`): its output messages are
+/// split into stdout and stderr; stdin, its end and window sizes go back as messages.
+async fn attach_socket(dir: &Path, request: &ExecRequest) -> std::io::Result<ExecSession> {
+    use shim::attach::{message, take_messages, RESIZE, STDERR, STDIN, STDIN_CLOSE};
+    use std::os::fd::AsRawFd;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // The directory's path may be longer than a socket address takes: connect through its fd.
+    let handle = std::fs::File::open(dir)?;
+    let path = format!("/proc/self/fd/{}/{}", handle.as_raw_fd(), shim::attach::SOCKET);
+    let stream = tokio::net::UnixStream::connect(&path).await?;
+    drop(handle);
+    let (mut rd, mut wr) = stream.into_split();
+    let (out_w, out_r) = tokio::io::duplex(64 * 1024);
+    let (err_w, err_r) = tokio::io::duplex(64 * 1024);
+    let tty = request.tty;
+    // The socket stays open both ways until the output ends: the shim takes a client's end of
+    // input as its going away.
+    let read_done = tokio_util::sync::CancellationToken::new();
+    let done = read_done.clone();
+    let reader = tokio::spawn(async move {
+        let _done = done.drop_guard();
+        let (mut out_w, mut err_w) = (out_w, err_w);
+        let mut buf = Vec::new();
+        let mut chunk = vec![0u8; 32 * 1024];
+        loop {
+            match rd.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+            let Ok(msgs) = take_messages(&mut buf) else { return };
+            for (kind, data) in msgs {
+                let target = if kind == STDERR && !tty { &mut err_w } else { &mut out_w };
+                if target.write_all(&data).await.is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    let (msg_tx, mut msg_rx) = mpsc::channel::<Vec<u8>>(16);
+    tokio::spawn(async move {
+        while let Some(m) = msg_rx.recv().await {
+            if wr.write_all(&m).await.is_err() {
+                return;
+            }
+        }
+        read_done.cancelled().await;
+        drop(wr);
+    });
+    let stdin = if request.stdin {
+        let (stdin_w, mut stdin_r) = tokio::io::duplex(64 * 1024);
+        let tx = msg_tx.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 16 * 1024];
+            loop {
+                match stdin_r.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if tx.send(message(STDIN, &buf[..n])).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            }
+            let _ = tx.send(message(STDIN_CLOSE, &[])).await;
+        });
+        Some(Box::pin(stdin_w) as std::pin::Pin<Box<dyn tokio::io::AsyncWrite + Send>>)
+    } else {
+        None
+    };
+    let (resize_tx, mut resize_rx) = mpsc::channel::<(u16, u16)>(8);
+    tokio::spawn(async move {
+        while let Some((cols, rows)) = resize_rx.recv().await {
+            let mut size = cols.to_be_bytes().to_vec();
+            size.extend_from_slice(&rows.to_be_bytes());
+            if msg_tx.send(message(RESIZE, &size)).await.is_err() {
+                return;
+            }
+        }
+    });
+    let exit = async move {
+        let _ = reader.await;
+        Ok(0)
+    }
+    .boxed();
+    let stderr = (!tty).then(|| Box::pin(err_r) as std::pin::Pin<Box<dyn tokio::io::AsyncRead + Send>>);
+    Ok(ExecSession { stdin, stdout: Box::pin(out_r), stderr, resize: tty.then_some(resize_tx), exit })
+}
+
+/// Writes the text of CRI log records to `stdout` and `stderr` (or all to `stdout` when there
+/// is no `stderr`), until the records end or the reader goes away.
+async fn demux_cri(
+    mut records: BoxStream<'static, RuntimeResult<Vec<u8>>>,
+    mut stdout: tokio::io::DuplexStream,
+    mut stderr: Option<tokio::io::DuplexStream>,
+) {
+    use tokio::io::AsyncWriteExt;
+    while let Some(Ok(chunk)) = records.next().await {
+        for line in chunk.split(|b| *b == b'\n').filter(|l| !l.is_empty()) {
+            // `<time> <stream> <F|P> <text>`
+            let mut fields = line.splitn(4, |b| *b == b' ');
+            let (_, stream, tag) = (fields.next(), fields.next(), fields.next());
+            let mut text = fields.next().unwrap_or_default().to_vec();
+            if tag != Some(b"P".as_slice()) {
+                text.push(b'\n');
+            }
+            let target = match (&mut stderr, stream) {
+                (Some(e), Some(b"stderr")) => e,
+                _ => &mut stdout,
+            };
+            if target.write_all(&text).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
 fn read_range(path: &Path, from: u64, to: u64) -> Vec<u8> {
     use std::io::{Read, Seek, SeekFrom};
     let Ok(mut f) = std::fs::File::open(path) else { return Vec::new() };
@@ -1213,6 +1335,58 @@ impl Runtime for LinuxRuntime {
             }
             .boxed();
             Ok(ExecSession { stdin, stdout: Box::pin(stdout), stderr: Some(Box::pin(stderr)), resize: None, exit })
+        }
+        .boxed()
+    }
+
+    fn attach<'a>(&'a self, id: &'a str, request: &'a ExecRequest) -> BoxFuture<'a, RuntimeResult<ExecSession>> {
+        async move {
+            let dir = self.container_dir(id);
+            if dir.join(shim::attach::SOCKET).exists() {
+                return attach_socket(&dir, request).await.map_err(|e| failed("attach to container", id, e));
+            }
+            // The output as the shim writes it to the CRI log, from its current end on.
+            let options = LogOptions { follow: true, tail_lines: Some(0), ..LogOptions::default() };
+            let records = self.logs(id, &options)?;
+            let (out_w, out_r) = tokio::io::duplex(64 * 1024);
+            let (err_w, err_r) = tokio::io::duplex(64 * 1024);
+            // A terminal has one stream.
+            let err_w = if request.tty { None } else { Some(err_w) };
+            let copy = tokio::spawn(demux_cri(records, out_w, err_w));
+            let exit = async move {
+                let _ = copy.await;
+                Ok(0)
+            }
+            .boxed();
+            let stderr = (!request.tty).then(|| Box::pin(err_r) as _);
+            Ok(ExecSession { stdin: None, stdout: Box::pin(out_r), stderr, resize: None, exit })
+        }
+        .boxed()
+    }
+
+    fn port_forward<'a>(
+        &'a self,
+        sandbox_id: &'a str,
+        port: u16,
+    ) -> BoxFuture<'a, RuntimeResult<tokio::net::TcpStream>> {
+        async move {
+            let sandbox =
+                self.lock().sandboxes.get(sandbox_id).cloned().ok_or_else(|| not_found("sandbox", sandbox_id))?;
+            let fail = |e: &dyn std::fmt::Display| failed("port-forward", sandbox_id, e);
+            let target = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+            let stream = if sandbox.own_network {
+                // A socket keeps the namespace it was made in: connect there, use it here.
+                let netns = self.sandbox_namespace(sandbox_id, "net")?;
+                let connect = move || std::net::TcpStream::connect_timeout(&target, PORT_FORWARD_CONNECT_TIMEOUT);
+                tokio::task::spawn_blocking(move || super::netns::in_netns(&netns, connect))
+                    .await
+                    .map_err(|e| fail(&e))?
+                    .map_err(|e| fail(&e))?
+            } else {
+                std::net::TcpStream::connect_timeout(&target, PORT_FORWARD_CONNECT_TIMEOUT).map_err(|e| fail(&e))?
+            };
+            stream.set_nonblocking(true).map_err(|e| fail(&e))?;
+            tokio::net::TcpStream::from_std(stream).map_err(|e| fail(&e))
         }
         .boxed()
     }

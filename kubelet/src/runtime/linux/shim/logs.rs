@@ -66,6 +66,10 @@ impl LineBuffer {
         LineBuffer { stream, pending: Vec::new() }
     }
 
+    pub fn is_stderr(&self) -> bool {
+        self.stream == "stderr"
+    }
+
     pub fn feed(&mut self, log: &CriLogWriter, data: &[u8]) -> io::Result<()> {
         self.pending.extend_from_slice(data);
         let mut start = 0;

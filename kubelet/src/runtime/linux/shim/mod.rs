@@ -16,6 +16,7 @@
 //! Every file carries [`SHIM_VERSION`]; a kubelet adopts what a shim of the same or an older
 //! version wrote.
 
+pub mod attach;
 mod exec;
 mod init;
 mod logs;
@@ -107,6 +108,15 @@ pub struct ShimSpec {
     pub oom_score_adj: i64,
     /// Namespaced sysctls to set in the container (`net.*` apply to the pod's network namespace).
     pub sysctls: Vec<(String, String)>,
+    /// Keep the container's stdin open for attaching clients (`stdin: true`).
+    #[serde(default)]
+    pub stdin: bool,
+    /// Close it when the first client that used it detaches.
+    #[serde(default)]
+    pub stdin_once: bool,
+    /// Give it a terminal as stdin, stdout and stderr.
+    #[serde(default)]
+    pub tty: bool,
 }
 
 /// What the front process prints on its stdout: the container started, or why not.

@@ -2,7 +2,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -13,6 +13,7 @@ use nix::sys::signal::{kill, signal, SigHandler, Signal};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, getpid, pipe2, setsid, ForkResult, Pid};
 
+use super::attach::{self, Attach};
 use super::logs::LineBuffer;
 use super::{
     init, now_rfc3339, process_start_time, read_json, write_json, CriLogWriter, ExitRecord, ShimSpec, ShimState,
@@ -129,8 +130,14 @@ fn daemon(dir: &Path, spec: &ShimSpec, report_w: OwnedFd) -> i32 {
 
 struct Started {
     pid: Pid,
+    /// The container's output: its stdout pipe (or its terminal), and its stderr pipe (none with
+    /// a terminal).
     stdout: OwnedFd,
-    stderr: OwnedFd,
+    stderr: Option<OwnedFd>,
+    /// Our end of its stdin (a pipe, or the terminal) when it keeps one.
+    stdin: Option<OwnedFd>,
+    /// Its terminal, for window sizes.
+    terminal: Option<OwnedFd>,
 }
 
 fn join_namespaces(spec: &ShimSpec) -> Result<(), String> {
@@ -159,15 +166,31 @@ fn start(_dir: &Path, spec: &ShimSpec) -> Result<Started, String> {
     let (err_r, err_w) = pipe()?;
     let (sync_r, sync_w) = pipe()?;
     let (fail_r, fail_w) = pipe()?;
+    // With a terminal, its master is ours and its slave is the container's stdio; with stdin
+    // alone, a pipe.
+    let pty =
+        if spec.tty { Some(nix::pty::openpty(None, None).map_err(|e| format!("open a terminal: {e}"))?) } else { None };
+    let (stdin_r, stdin_w) =
+        if spec.stdin && !spec.tty { pipe().map(|(r, w)| (Some(r), Some(w)))? } else { (None, None) };
     let null = File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;
     // SAFETY: this process is single-threaded.
     match unsafe { fork() }.map_err(|e| format!("fork the container: {e}"))? {
         ForkResult::Child => {
-            drop((out_r, err_r, sync_w, fail_r));
-            let _ = nix::unistd::dup2_stdin(null.as_fd());
-            let _ = nix::unistd::dup2_stdout(out_w.as_fd());
-            let _ = nix::unistd::dup2_stderr(err_w.as_fd());
-            drop((out_w, err_w, null));
+            drop((out_r, err_r, sync_w, fail_r, stdin_w));
+            if let Some(pty) = pty {
+                drop(pty.master);
+                let _ = setsid();
+                // SAFETY: TIOCSCTTY on the terminal this process just got; no pointers.
+                unsafe { libc::ioctl(pty.slave.as_fd().as_raw_fd(), libc::TIOCSCTTY, 0) };
+                let _ = nix::unistd::dup2_stdin(pty.slave.as_fd());
+                let _ = nix::unistd::dup2_stdout(pty.slave.as_fd());
+                let _ = nix::unistd::dup2_stderr(pty.slave.as_fd());
+            } else {
+                let _ = nix::unistd::dup2_stdin(stdin_r.as_ref().map_or(null.as_fd(), |r| r.as_fd()));
+                let _ = nix::unistd::dup2_stdout(out_w.as_fd());
+                let _ = nix::unistd::dup2_stderr(err_w.as_fd());
+            }
+            drop((out_w, err_w, null, stdin_r));
             // Wait until the shim has put this process in its cgroups.
             let mut go = [0u8; 1];
             let mut sync = File::from(sync_r);
@@ -180,7 +203,7 @@ fn start(_dir: &Path, spec: &ShimSpec) -> Result<Started, String> {
             unsafe { libc::_exit(127) }
         }
         ForkResult::Parent { child } => {
-            drop((out_w, err_w, sync_r, fail_w, null));
+            drop((out_w, err_w, sync_r, fail_w, null, stdin_r));
             for procs in &spec.cgroup_procs {
                 if let Err(e) = std::fs::write(procs, child.as_raw().to_string()) {
                     let _ = kill(child, Signal::SIGKILL);
@@ -201,20 +224,29 @@ fn start(_dir: &Path, spec: &ShimSpec) -> Result<Started, String> {
                 let _ = waitpid(child, None);
                 return Err(error);
             }
-            Ok(Started { pid: child, stdout: out_r, stderr: err_r })
+            match pty {
+                Some(pty) => {
+                    drop(pty.slave);
+                    let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| format!("dup the terminal: {e}"));
+                    let (stdin, terminal) = (dup(&pty.master)?, dup(&pty.master)?);
+                    let stdin = spec.stdin.then_some(stdin);
+                    Ok(Started { pid: child, stdout: pty.master, stderr: None, stdin, terminal: Some(terminal) })
+                }
+                None => Ok(Started { pid: child, stdout: out_r, stderr: Some(err_r), stdin: stdin_w, terminal: None }),
+            }
         }
     }
 }
 
 /// Copies the container's output into its log until it has exited and its streams are closed
 /// (or [`LOG_DRAIN`] after the exit); returns its exit code and signal.
-fn pump(started: Started, writer: Option<&CriLogWriter>) -> (i32, Option<i32>) {
+fn pump(started: Started, writer: Option<&CriLogWriter>, mut attach: Option<Attach>) -> (i32, Option<i32>) {
     let pidfd = rustix::process::Pid::from_raw(started.pid.as_raw())
         .and_then(|p| rustix::process::pidfd_open(p, rustix::process::PidfdFlags::empty()).ok());
-    let mut streams: Vec<(File, LineBuffer)> = vec![
-        (File::from(started.stdout), LineBuffer::new("stdout")),
-        (File::from(started.stderr), LineBuffer::new("stderr")),
-    ];
+    let mut streams: Vec<(File, LineBuffer)> = vec![(File::from(started.stdout), LineBuffer::new("stdout"))];
+    if let Some(e) = started.stderr {
+        streams.push((File::from(e), LineBuffer::new("stderr")));
+    }
     let mut exit: Option<(i32, Option<i32>)> = None;
     let mut drain_until: Option<Instant> = None;
     let mut buf = vec![0u8; 32 * 1024];
@@ -249,6 +281,10 @@ fn pump(started: Started, writer: Option<&CriLogWriter>) -> (i32, Option<i32>) {
         if let (true, Some(p)) = (watch_exit, &pidfd) {
             fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
         }
+        let attach_from = fds.len();
+        if let Some(a) = &attach {
+            fds.extend(a.fds().into_iter().map(|fd| PollFd::new(fd, PollFlags::POLLIN)));
+        }
         match poll(&mut fds, timeout) {
             Ok(_) | Err(nix::errno::Errno::EINTR) => {}
             Err(e) => {
@@ -256,9 +292,12 @@ fn pump(started: Started, writer: Option<&CriLogWriter>) -> (i32, Option<i32>) {
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
-        let ready: Vec<bool> =
-            fds.iter().take(streams.len()).map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
+        let all: Vec<bool> = fds.iter().map(|f| f.revents().is_some_and(|r| !r.is_empty())).collect();
         drop(fds);
+        let ready: Vec<bool> = all.iter().take(streams.len()).copied().collect();
+        if let Some(a) = attach.as_mut() {
+            a.ready(&all[attach_from.min(all.len())..]);
+        }
         let mut closed = Vec::new();
         for (i, is_ready) in ready.into_iter().enumerate() {
             if !is_ready {
@@ -268,6 +307,9 @@ fn pump(started: Started, writer: Option<&CriLogWriter>) -> (i32, Option<i32>) {
             match file.read(&mut buf) {
                 Ok(0) => closed.push(i),
                 Ok(n) => {
+                    if let Some(a) = attach.as_mut() {
+                        a.output(if lines.is_stderr() { attach::STDERR } else { attach::STDOUT }, &buf[..n]);
+                    }
                     if let Some(w) = writer {
                         if let Err(e) = lines.feed(w, &buf[..n]) {
                             eprintln!("{} write the log: {e}", now_rfc3339());
@@ -337,7 +379,26 @@ fn supervise(dir: &Path, spec: &ShimSpec, started: Started) -> i32 {
             }
         }
     });
-    let (exit_code, signal) = pump(started, writer.as_ref());
+    // Attachable when it keeps its stdin or has a terminal: `attach.sock` in its directory
+    // (this process's working directory from here on; the full path may not fit a socket name).
+    let attach = if spec.stdin || spec.tty {
+        let stdin = started.stdin.as_ref().and_then(|f| f.try_clone().ok());
+        let terminal = started.terminal.as_ref().and_then(|f| f.try_clone().ok());
+        match std::env::set_current_dir(dir).and_then(|()| Attach::listen(stdin, terminal, spec.stdin_once)) {
+            Ok(a) => Some(a),
+            Err(e) => {
+                eprintln!("{} listen on {}/{}: {e}", now_rfc3339(), dir.display(), attach::SOCKET);
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let mut started = started;
+    // Only the attach side holds the container's stdin now (so that closing it there is EOF).
+    started.stdin = None;
+    let (exit_code, signal) = pump(started, writer.as_ref(), attach);
+    let _ = std::fs::remove_file(dir.join(attach::SOCKET));
     let finished_at = now_rfc3339();
     let record = ExitRecord { version: SHIM_VERSION, exit_code, signal, finished_at, reason: None, message: None };
     if let Err(e) = write_json(&dir.join(EXIT_FILE), &record) {
