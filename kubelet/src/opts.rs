@@ -101,6 +101,17 @@ pub struct Opts {
     /// pressure conditions and are taken off allocatable (memory, nodefs) (Linux runtime).
     #[arg(long, default_value = host::DEFAULT_EVICTION_HARD)]
     pub eviction_hard: String,
+    /// Soft eviction thresholds, same grammar as --eviction-hard: a pod is evicted once one has
+    /// been crossed for its --eviction-soft-grace-period (Linux runtime).
+    #[arg(long, default_value = "")]
+    pub eviction_soft: String,
+    /// How long each soft threshold must hold before a pod is evicted, signal=duration,...
+    /// (e.g. memory.available=1m30s).
+    #[arg(long, value_delimiter = ',')]
+    pub eviction_soft_grace_period: Vec<String>,
+    /// Most seconds an evicted pod gets to stop when a soft threshold is met (hard: none).
+    #[arg(long, default_value_t = 0)]
+    pub eviction_max_pod_grace_period: i64,
 }
 
 impl Default for Opts {
@@ -127,6 +138,9 @@ impl Default for Opts {
             system_reserved: Vec::new(),
             kube_reserved: Vec::new(),
             eviction_hard: host::DEFAULT_EVICTION_HARD.into(),
+            eviction_soft: String::new(),
+            eviction_soft_grace_period: Vec::new(),
+            eviction_max_pod_grace_period: 0,
         }
     }
 }

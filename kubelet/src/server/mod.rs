@@ -5,7 +5,8 @@
 //! - `GET /containerLogs/{namespace}/{pod}/{container}` with `follow`, `tailLines` (or `tail`),
 //!   `sinceSeconds`, `sinceTime`, `timestamps`, `previous`, `limitBytes` ([`logs`]);
 //! - `GET|POST /exec/{namespace}/{pod}[/{uid}]/{container}?command=…&input=1&output=1&error=1&tty=1`
-//!   and `/attach/…`: a WebSocket in the channel protocol ([`channel`], [`exec`]).
+//!   and `/attach/…`: a WebSocket in the channel protocol ([`channel`], [`exec`]);
+//! - `GET /stats/summary`: the node's and its pods' usage ([`crate::stats`]), as upstream's.
 //!
 //! Everything but `/healthz` needs a client certificate signed by the cluster CA (401
 //! otherwise, [`tls`]); any such client may use every endpoint (no SubjectAccessReview yet).
@@ -73,6 +74,8 @@ impl ServerError {
 pub struct App {
     pub runtime: Arc<dyn Runtime>,
     pub node_name: String,
+    /// Usage for `/stats/summary` (None: 404, as a kubelet without stats).
+    pub stats: Option<Arc<crate::stats::Sampler>>,
 }
 
 /// A bound, not yet serving, kubelet API.
@@ -96,7 +99,7 @@ impl Server {
         let auth = ClientAuth::new(client_ca)?;
         let config = tls::server_config(serving, &auth)?;
         let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
-        let app = Arc::new(App { runtime, node_name: node_name.to_string() });
+        let app = Arc::new(App { runtime, node_name: node_name.to_string(), stats: None });
         Ok(Server { listener, acceptor: TlsAcceptor::from(config), auth, app })
     }
 
@@ -116,6 +119,14 @@ impl Server {
         };
         let ca = tls::cluster_ca_from_kubeconfig(kubeconfig)?;
         Server::bind(SocketAddr::new(ip, port), &serving, &ca, runtime, node_name).await
+    }
+
+    /// Serves `/stats/summary` from `sampler`.
+    pub fn with_stats(mut self, sampler: Arc<crate::stats::Sampler>) -> Server {
+        let app =
+            App { runtime: self.app.runtime.clone(), node_name: self.app.node_name.clone(), stats: Some(sampler) };
+        self.app = Arc::new(app);
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -213,12 +224,27 @@ async fn route(app: &App, req: Request<Incoming>, authenticated: bool) -> Respon
             ["attach", ns, pod, container] | ["attach", ns, pod, _, container] if stream => {
                 exec::serve(app, exec::Kind::Attach, ns, pod, container, req).await
             }
+            ["stats", "summary"] if read => stats_summary(app).await,
             ["containerLogs" | "exec" | "attach", ..] if segs.len() >= 4 => text(405, "405: Method Not Allowed"),
             _ => text(404, "404 page not found"),
         }
     };
     tracing::debug!(%method, %path, code = resp.status().as_u16(), "kubelet API request");
     resp
+}
+
+/// `GET /stats/summary`.
+async fn stats_summary(app: &App) -> Response<Body> {
+    let Some(stats) = app.stats.as_ref() else { return text(404, "404 page not found") };
+    let summary = stats.summary().await;
+    match serde_json::to_vec(&*summary) {
+        Ok(body) => {
+            let mut resp = Response::new(full(body));
+            resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            resp
+        }
+        Err(e) => text(500, format!("Internal Error: failed to encode the summary: {e}")),
+    }
 }
 
 /// A plain-text response, as upstream's kubelet answers errors.
@@ -243,11 +269,18 @@ pub async fn start_for_node(
     ip: IpAddr,
     kubeconfig: &Path,
     runtime: Arc<dyn Runtime>,
+    stats: Option<Arc<crate::stats::Sampler>>,
     shutdown: CancellationToken,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, crate::Error> {
     let files = opts.tls_cert_file.as_deref().zip(opts.tls_private_key_file.as_deref());
     match Server::for_node(ip, opts.kubelet_port, files, kubeconfig, runtime, node_name).await {
-        Ok(server) => Ok(Some(tokio::spawn(server.run(shutdown)))),
+        Ok(server) => {
+            let server = match stats {
+                Some(s) => server.with_stats(s),
+                None => server,
+            };
+            Ok(Some(tokio::spawn(server.run(shutdown))))
+        }
         Err(e) if opts.runtime == crate::RuntimeKind::Fake => {
             tracing::warn!(error = %e, "the kubelet API of this hollow node is off");
             Ok(None)
