@@ -419,7 +419,7 @@ pub fn cgroup_dirs(root: &str) -> Vec<PathBuf> {
     if base.join("cgroup.controllers").exists() && !base.join("memory").exists() {
         return vec![base.join(root)];
     }
-    ["cpu", "memory", "pids", "freezer"].iter().map(|h| base.join(h).join(root)).collect()
+    ["cpu", "cpuacct", "memory", "pids", "freezer"].iter().map(|h| base.join(h).join(root)).collect()
 }
 
 /// Every process in the groups under `dir`.

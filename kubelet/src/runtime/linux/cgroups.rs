@@ -151,7 +151,13 @@ impl Cgroup {
     pub fn dirs(&self) -> Vec<PathBuf> {
         match &self.layout {
             Layout::V2(root) => vec![root.join(&self.path)],
-            Layout::V1(root) => V1_HIERARCHIES.iter().map(|h| root.join(h).join(&self.path)).collect(),
+            Layout::V1(root) => {
+                let mut out: Vec<PathBuf> = V1_HIERARCHIES.iter().map(|h| root.join(h).join(&self.path)).collect();
+                if separate_cpuacct(root) {
+                    out.push(root.join("cpuacct").join(&self.path));
+                }
+                out
+            }
         }
     }
 
@@ -356,6 +362,13 @@ pub fn ensure_mounted(mount: &Path) -> Result<Layout, CgroupError> {
     }
     tracing::info!(mount = %mount.display(), "mounted cgroupfs, which this mount namespace did not show");
     Layout::detect(mount)
+}
+
+/// Whether v1 mounts `cpuacct` as a hierarchy of its own (not co-mounted with `cpu`): groups
+/// are then made there too, for the CPU usage the kubelet's stats read (`cpuacct.usage`).
+fn separate_cpuacct(root: &Path) -> bool {
+    let acct = root.join("cpuacct");
+    acct.is_dir() && fs::canonicalize(&acct).ok() != fs::canonicalize(root.join("cpu")).ok()
 }
 
 /// Enables the runtime's controllers for the children of `dir` (v2), those the tree offers.
