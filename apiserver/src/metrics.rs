@@ -102,7 +102,7 @@ pub fn memory_quantity(bytes: u64) -> String {
     const SUFFIXES: [(&str, u32); 6] = [("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10)];
     if bytes != 0 {
         for (suffix, shift) in SUFFIXES {
-            if bytes % (1u64 << shift) == 0 {
+            if bytes.is_multiple_of(1u64 << shift) {
                 return format!("{}{suffix}", bytes >> shift);
             }
         }
