@@ -28,7 +28,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::node::host::{self, Observations, Signal, Threshold};
+use crate::node::host::{Observations, Signal, Threshold};
 use crate::node::object::bytes_quantity;
 use crate::pods::PodEvent;
 use crate::stats::{PodStats, Sampler};
@@ -59,17 +59,16 @@ pub struct Config {
 }
 
 impl Config {
-    /// From the flags: `--eviction-soft` (same grammar as `--eviction-hard`), each with a
+    /// From the flags: `--eviction-soft` (parsed as `--eviction-hard`), each with a
     /// `--eviction-soft-grace-period` (`signal=duration,…`), and `--eviction-max-pod-grace-period`.
     pub fn new(
         hard: Vec<Threshold>,
-        soft: &str,
+        soft: Vec<Threshold>,
         soft_grace: &[String],
         max_pod_grace_seconds: i64,
         fs_path: PathBuf,
     ) -> Result<Config, crate::Error> {
         let invalid = |flag: &'static str, message: String| crate::Error::InvalidFlag { flag, message };
-        let soft = host::parse_eviction_hard(soft).map_err(|m| invalid("eviction-soft", m))?;
         let mut grace = HashMap::new();
         for item in soft_grace.iter().map(|s| s.trim()).filter(|s| !s.is_empty()) {
             let Some((name, d)) = item.split_once('=') else {
@@ -383,7 +382,7 @@ async fn evict_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::node::host::{FsStats, Level, ThresholdValue};
+    use crate::node::host::{self, FsStats, Level, ThresholdValue};
 
     fn cand(uid: &str, priority: i32, request: u64, usage: Option<u64>) -> Candidate {
         Candidate { uid: uid.into(), priority, request, usage }
@@ -416,8 +415,8 @@ mod tests {
 
     fn cfg(hard: &str, soft: &str, grace: &[&str]) -> Config {
         let grace: Vec<String> = grace.iter().map(|s| s.to_string()).collect();
-        Config::new(host::parse_eviction_hard(hard).expect("hard"), soft, &grace, 30, PathBuf::from("/"))
-            .expect("config")
+        let parse = |t: &str| host::parse_eviction_hard(t).expect("thresholds");
+        Config::new(parse(hard), parse(soft), &grace, 30, PathBuf::from("/")).expect("config")
     }
 
     fn obs(mem_avail: u64, fs_avail: u64) -> Observations {
@@ -456,9 +455,10 @@ mod tests {
         assert!(t.met(&c, &obs(900 << 20, 500), t0 + Duration::from_secs(31)).is_empty());
         assert!(t.met(&c, &obs(100 << 20, 500), t0 + Duration::from_secs(32)).is_empty());
         // A soft threshold needs a grace period.
-        let e = Config::new(vec![], "memory.available<1Gi", &[], 0, PathBuf::new()).expect_err("no grace");
+        let soft = host::parse_eviction_hard("memory.available<1Gi").expect("soft");
+        let e = Config::new(vec![], soft, &[], 0, PathBuf::new()).expect_err("no grace");
         assert!(e.to_string().contains("no grace period"), "{e}");
-        assert!(Config::new(vec![], "", &["memory.available=x".into()], 0, PathBuf::new()).is_err());
+        assert!(Config::new(vec![], vec![], &["memory.available=x".into()], 0, PathBuf::new()).is_err());
     }
 
     fn pod_json(v: serde_json::Value) -> Pod {

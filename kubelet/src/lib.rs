@@ -153,7 +153,7 @@ pub async fn run_with_runtimes(
             if let Some(p) = cfg.pressure.as_ref() {
                 let ev = eviction::Config::new(
                     p.eviction_hard.clone(),
-                    &opts.eviction_soft,
+                    p.eviction_soft.clone(),
                     &opts.eviction_soft_grace_period,
                     opts.eviction_max_pod_grace_period,
                     p.fs_path.clone(),

@@ -215,6 +215,7 @@ impl Opts {
             return Err(invalid("pod-cidr", format!("{c} is not an IPv4 CIDR")));
         }
         let eviction_hard = host::parse_eviction_hard(&self.eviction_hard).map_err(|m| invalid("eviction-hard", m))?;
+        let eviction_soft = host::parse_eviction_hard(&self.eviction_soft).map_err(|m| invalid("eviction-soft", m))?;
         let system_reserved = reserved("system-reserved", &self.system_reserved)?;
         let kube_reserved = reserved("kube-reserved", &self.kube_reserved)?;
         let base = match self.node_name.clone() {
@@ -234,7 +235,7 @@ impl Opts {
             RuntimeKind::Fake => self.plan_hollow(names, labels),
             RuntimeKind::Linux => {
                 let reserved = [&system_reserved, &kube_reserved];
-                self.plan_linux(base, labels, data_dir, &reserved, eviction_hard).map(|n| vec![n])
+                self.plan_linux(base, labels, data_dir, &reserved, eviction_hard, eviction_soft).map(|n| vec![n])
             }
         }
     }
@@ -261,6 +262,7 @@ impl Opts {
         data_dir: &Path,
         reserved: &[&BTreeMap<String, Quantity>],
         eviction_hard: Vec<Threshold>,
+        eviction_soft: Vec<Threshold>,
     ) -> Result<NodeConfig, Error> {
         if self.count != 1 {
             return Err(invalid("count", "only the fake runtime runs several nodes in one process"));
@@ -307,7 +309,7 @@ impl Opts {
             boot_id: info.boot_id,
             machine_id: info.machine_id,
             system_uuid: info.system_uuid,
-            pressure: Some(PressureSource { fs_path: data_dir.to_path_buf(), eviction_hard }),
+            pressure: Some(PressureSource { fs_path: data_dir.to_path_buf(), eviction_hard, eviction_soft }),
             kubelet_port: i32::from(self.kubelet_port),
         })
     }
@@ -432,6 +434,7 @@ mod tests {
             (linux(Opts { cgroup_root: "/".into(), ..fake(1) }), "cgroup-root"),
             (Opts { eviction_hard: "memory.available>1Gi".into(), ..fake(1) }, "eviction-hard"),
             (Opts { eviction_hard: "disk.available<1Gi".into(), ..fake(1) }, "eviction-hard"),
+            (Opts { eviction_soft: "memory.available=1Gi".into(), ..fake(1) }, "eviction-soft"),
             (Opts { system_reserved: vec!["gpu=1".into()], ..fake(1) }, "system-reserved"),
             (Opts { system_reserved: vec!["cpu=-1".into()], ..fake(1) }, "system-reserved"),
             (Opts { kube_reserved: vec!["memory".into()], ..fake(1) }, "kube-reserved"),
