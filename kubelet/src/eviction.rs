@@ -313,7 +313,7 @@ async fn evict_one(
     cfg: &Config,
     node_name: &str,
     client: &Client,
-    stats: &Sampler,
+    stats: &Arc<Sampler>,
     obs: &Observations,
     met: &Met,
     evicted: &mut HashSet<String>,

@@ -300,7 +300,7 @@ impl Sampler {
     }
 
     /// The latest summary: the cached one when fresh enough, else a new reading.
-    pub async fn summary(&self) -> Arc<Summary> {
+    pub async fn summary(self: &Arc<Self>) -> Arc<Summary> {
         if let Some((at, s)) = self.state().last.as_ref() {
             if at.elapsed() < MIN_INTERVAL {
                 return s.clone();
@@ -309,8 +309,9 @@ impl Sampler {
         self.sample().await
     }
 
-    /// Reads everything now.
-    pub async fn sample(&self) -> Arc<Summary> {
+    /// Reads everything now (the files on a blocking thread: a pod's disk usage walks its
+    /// directories).
+    pub async fn sample(self: &Arc<Self>) -> Arc<Summary> {
         let _one = self.inner.lock().await;
         if let Some((at, s)) = self.state().last.as_ref() {
             if at.elapsed() < MIN_INTERVAL / 2 {
@@ -337,8 +338,15 @@ impl Sampler {
             }
         }
         let now = Timestamp::now();
-        let summary = self.read(now, pods.into_values().collect());
-        let summary = Arc::new(summary);
+        let me = self.clone();
+        let pods = pods.into_values().collect();
+        let summary = match tokio::task::spawn_blocking(move || me.read(now, pods)).await {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "stats: reading usage failed");
+                return Arc::new(Summary::default());
+            }
+        };
         self.state().last = Some((Instant::now(), summary.clone()));
         summary
     }
