@@ -286,6 +286,8 @@ pub async fn run(
     let mut thresholds = Thresholds::default();
     // Pods told to go, not to be picked again.
     let mut evicted: HashSet<String> = HashSet::new();
+    // The signal acted on last, to log changes only.
+    let mut last_met: Option<Signal> = None;
     tracing::info!(hard = cfg.hard.len(), soft = cfg.soft.len(), "eviction manager started");
     loop {
         tokio::select! {
@@ -294,15 +296,23 @@ pub async fn run(
         }
         let obs = Observations::read(&cfg.fs_path);
         let met = thresholds.met(&cfg, &obs, Instant::now());
-        let Some(first) = met.first().copied() else { continue };
-        tracing::warn!(signal = first.threshold.signal.as_str(), hard = first.hard, "eviction threshold met");
+        let Some(first) = met.first().copied() else {
+            if last_met.take().is_some() {
+                tracing::info!("eviction thresholds no longer met");
+            }
+            continue;
+        };
+        if last_met != Some(first.threshold.signal) {
+            tracing::warn!(signal = first.threshold.signal.as_str(), hard = first.hard, "eviction threshold met");
+            last_met = Some(first.threshold.signal);
+        }
         match evict_one(&cfg, &node_name, &client, &stats, &obs, &first, &mut evicted).await {
             Ok(Some((uid, ev))) => {
                 if pods.send(PodEvent::Evict { uid, eviction: ev }).is_err() {
                     return;
                 }
             }
-            Ok(None) => tracing::info!("eviction: no pod to evict"),
+            Ok(None) => tracing::debug!("eviction: no pod to evict"),
             Err(e) => tracing::warn!(error = %e, "eviction: cannot list the node's pods"),
         }
     }
@@ -321,6 +331,8 @@ async fn evict_one(
     let api: Api<Pod> = Api::all(client.clone());
     let lp = ListParams::default().fields(&format!("spec.nodeName={node_name}"));
     let list = api.list(&lp).await?;
+    // Pods that left the API are forgotten.
+    evicted.retain(|u| list.items.iter().any(|p| p.metadata.uid.as_deref() == Some(u.as_str())));
     let active: Vec<Pod> = list
         .items
         .into_iter()
