@@ -143,6 +143,17 @@ impl Thresholds {
     }
 }
 
+/// Upstream's `SystemCriticalPriority`: pods at or above it are never evicted.
+const SYSTEM_CRITICAL_PRIORITY: i32 = 2_000_000_000;
+
+/// Whether the kubelet may evict the pod (upstream's `IsCriticalPod` refuses critical pods:
+/// mirror pods and those of system-critical priority).
+pub fn evictable(pod: &Pod) -> bool {
+    let mirror = pod.metadata.annotations.as_ref().is_some_and(|a| a.contains_key("kubernetes.io/config.mirror"));
+    let priority = pod.spec.as_ref().and_then(|s| s.priority).unwrap_or(0);
+    !mirror && priority < SYSTEM_CRITICAL_PRIORITY
+}
+
 /// What ranking needs of a pod.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Candidate {
@@ -340,6 +351,7 @@ async fn evict_one(
             let phase = p.status.as_ref().and_then(|s| s.phase.as_deref());
             !matches!(phase, Some("Succeeded" | "Failed"))
                 && p.metadata.deletion_timestamp.is_none()
+                && evictable(p)
                 && !p.metadata.uid.as_ref().is_some_and(|u| evicted.contains(u))
         })
         .collect();
@@ -490,6 +502,9 @@ mod tests {
             }
         }));
         assert_eq!(pod_request(&pod, "memory"), 100 << 20);
+        assert!(evictable(&pod));
+        let critical = pod_json(serde_json::json!({"spec": {"containers": [], "priority": 2_000_001_000}}));
+        assert!(!evictable(&critical), "system-critical pods stay");
         assert_eq!(pod_request(&pod, "ephemeral-storage"), 0);
         let stats = PodStats {
             containers: vec![
