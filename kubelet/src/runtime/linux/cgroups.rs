@@ -5,7 +5,8 @@
 //!   `pids.max`; `cgroup.kill` stops every process at once; OOM kills are counted in
 //!   `memory.events`.
 //! - **v1** (what this project's development hosts run: a v1/v2 hybrid with every controller on
-//!   v1): one hierarchy per controller (`cpu`, `memory`, `pids`, `freezer`, …); `cpu.shares`,
+//!   v1): one hierarchy per controller (`cpu`, `memory`, `pids`, `freezer`, and `cpuacct` where
+//!   it is not co-mounted with `cpu`: the kubelet's stats read CPU usage there); `cpu.shares`,
 //!   `cpu.cfs_quota_us`/`cpu.cfs_period_us`, `memory.limit_in_bytes`, `pids.max`; there is no
 //!   `cgroup.kill`, so a group is stopped by freezing it, killing what is in it and thawing it (a
 //!   forking process cannot escape); OOM kills are counted in `memory.oom_control`.
