@@ -1,5 +1,6 @@
 //! API discovery: the aggregated form (`apidiscovery.k8s.io/v2`, what kubectl asks for first)
-//! and the legacy per-group-version documents, both generated from `api::RESOURCES`.
+//! and the legacy per-group-version documents, both generated from `api::RESOURCES`, plus the
+//! built-in read-only `metrics.k8s.io` group ([`crate::metrics`]).
 
 use axum::response::Response;
 use serde_json::{json, Value};
@@ -89,7 +90,10 @@ pub fn root(legacy_core: bool, accept: &str) -> Response {
     let wants_aggregated = accept.contains("as=APIGroupDiscoveryList");
     if let (true, Some(ct)) = (wants_aggregated, content_type) {
         let api_version = if ct == AGGREGATED_V2 { "apidiscovery.k8s.io/v2" } else { "apidiscovery.k8s.io/v2beta1" };
-        let items: Vec<Value> = groups(legacy_core).into_iter().map(aggregated_group).collect();
+        let mut items: Vec<Value> = groups(legacy_core).into_iter().map(aggregated_group).collect();
+        if !legacy_core {
+            items.push(crate::metrics::aggregated_group());
+        }
         let body = json!({"kind": "APIGroupDiscoveryList", "apiVersion": api_version, "metadata": {}, "items": items});
         return match serde_json::to_vec(&body) {
             Ok(b) => response::bytes(200, ct, b),
@@ -102,7 +106,8 @@ pub fn root(legacy_core: bool, accept: &str) -> Response {
             &json!({"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": ""}]}),
         );
     }
-    let groups: Vec<Value> = groups(false).into_iter().map(api_group).collect();
+    let mut groups: Vec<Value> = groups(false).into_iter().map(api_group).collect();
+    groups.push(crate::metrics::api_group());
     response::json(200, &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}))
 }
 

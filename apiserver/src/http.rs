@@ -93,6 +93,9 @@ async fn dispatch(state: State, req: Request) -> Response {
             ));
         }
     }
+    if let Some(rest) = crate::metrics::strip(&path) {
+        return crate::metrics::serve(&state, &req.method, rest, &query).await;
+    }
     let route = match request::route(&path) {
         Ok(r) => r,
         Err(e) => return response::error(&e),

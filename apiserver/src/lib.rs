@@ -25,6 +25,7 @@ mod inflight;
 mod ipalloc;
 mod kubeconfig;
 mod kubelet_proxy;
+mod metrics;
 pub mod openapi;
 pub mod patch;
 pub mod protobuf;

@@ -53,6 +53,8 @@ pub struct AppState {
     pub tls: Arc<rustls::ServerConfig>,
     /// How `pods/log`, `pods/exec` and `pods/attach` reach the kubelets.
     pub kubelet: KubeletClient,
+    /// The kubelets' summaries behind `metrics.k8s.io`.
+    pub metrics: crate::metrics::Metrics,
 }
 
 pub type State = Arc<AppState>;
@@ -128,6 +130,7 @@ impl AppState {
             inflight: Inflight::new(opts.max_requests_inflight, opts.max_mutating_requests_inflight),
             tls,
             kubelet,
+            metrics: Default::default(),
         });
         Ok((state, AdminCredentials { ca_cert_pem: ca.cert_pem, token: admin_token }))
     }

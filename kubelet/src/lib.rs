@@ -22,12 +22,14 @@
 
 pub mod dispatch;
 pub mod error;
+pub mod eviction;
 pub mod images_cmd;
 pub mod node;
 pub mod opts;
 pub mod pods;
 pub mod runtime;
 pub mod server;
+pub mod stats;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -54,6 +56,33 @@ pub async fn run(opts: Opts, kubeconfig: &Path, data_dir: &Path, shutdown: Cance
     let factory = RuntimeFactory::new(opts.runtime, data_dir, opts.fake_run_for())
         .with_private_registry(opts.private_registry.clone());
     run_with_runtimes(opts, kubeconfig, data_dir, shutdown, &|_node: &str| factory.create()).await
+}
+
+/// The usage sampler of a single node: cgroups under `--cgroup-root` (Linux runtime), the data
+/// dir's containers, pods and logs.
+fn stats_sampler(
+    opts: &Opts,
+    node: &str,
+    data_dir: &Path,
+    log_root: &Path,
+    rt: Arc<dyn runtime::Runtime>,
+) -> Arc<stats::Sampler> {
+    let linux = opts.runtime == RuntimeKind::Linux;
+    let layout = if linux {
+        runtime::linux::cgroups::Layout::detect(Path::new(runtime::factory::CGROUP_MOUNT))
+            .map_err(|e| tracing::warn!(error = %e, "stats: no cgroupfs; pods are reported without usage"))
+            .ok()
+    } else {
+        None
+    };
+    let agent = data_dir.join("agent");
+    let paths = stats::Paths {
+        data_dir: data_dir.to_path_buf(),
+        containers: linux.then(|| agent.join("containers")),
+        pods_root: linux.then(|| agent.join("pods")),
+        log_root: linux.then(|| log_root.to_path_buf()),
+    };
+    stats::Sampler::new(node, &opts.cgroup_root, layout, rt, paths)
 }
 
 /// [`run`] with the runtime of each node (by node name) from `runtimes`: how tests hand a
@@ -125,10 +154,41 @@ pub async fn run_with_runtimes(
             recorder: (opts.runtime == RuntimeKind::Linux)
                 .then(|| api::events::Recorder::new(client.clone(), "kubelet").on_host(cfg.name.clone())),
         });
-        // Only a single node serves the kubelet API (hollow fleets share one host address).
-        if count == 1 && opts.kubelet_port != 0 {
-            let api = server::start_for_node(&opts, &cfg.name, cfg.ip, kubeconfig, rt.clone(), shutdown.clone());
-            tasks.extend(api.instrument(span.clone()).await?);
+        // Only a single node serves the kubelet API (hollow fleets share one host address), and
+        // samples its usage for it and for node-pressure eviction.
+        if count == 1 {
+            let sampler = stats_sampler(&opts, &cfg.name, data_dir, &log_root, rt.clone());
+            tasks.push(tokio::spawn(sampler.clone().run(shutdown.clone()).instrument(span.clone())));
+            if let Some(p) = cfg.pressure.as_ref() {
+                let ev = eviction::Config::new(
+                    p.eviction_hard.clone(),
+                    p.eviction_soft.clone(),
+                    &opts.eviction_soft_grace_period,
+                    opts.eviction_max_pod_grace_period,
+                    p.fs_path.clone(),
+                )?;
+                let manager = eviction::run(
+                    ev,
+                    cfg.name.clone(),
+                    client.clone(),
+                    sampler.clone(),
+                    pod_tx.clone(),
+                    shutdown.clone(),
+                );
+                tasks.push(tokio::spawn(manager.instrument(span.clone())));
+            }
+            if opts.kubelet_port != 0 {
+                let api = server::start_for_node(
+                    &opts,
+                    &cfg.name,
+                    cfg.ip,
+                    kubeconfig,
+                    rt.clone(),
+                    Some(sampler),
+                    shutdown.clone(),
+                );
+                tasks.extend(api.instrument(span.clone()).await?);
+            }
         }
         routes.insert(cfg.name.clone(), dispatch::Route { pods: pod_tx, node: node_tx });
         tasks.push(tokio::spawn(pods::run_manager(ctx, pod_rx, shutdown.clone()).instrument(span.clone())));

@@ -116,6 +116,17 @@ pub struct Opts {
     /// Image filesystem usage (percent) image GC frees down to.
     #[arg(long, default_value_t = 80)]
     pub image_gc_low_threshold: u8,
+    /// Soft eviction thresholds, same grammar as --eviction-hard: a pod is evicted once one has
+    /// been crossed for its --eviction-soft-grace-period (Linux runtime).
+    #[arg(long, default_value = "")]
+    pub eviction_soft: String,
+    /// How long each soft threshold must hold before a pod is evicted, signal=duration,...
+    /// (e.g. memory.available=1m30s).
+    #[arg(long, value_delimiter = ',')]
+    pub eviction_soft_grace_period: Vec<String>,
+    /// Most seconds an evicted pod gets to stop when a soft threshold is met (hard: none).
+    #[arg(long, default_value_t = 0)]
+    pub eviction_max_pod_grace_period: i64,
 }
 
 impl Default for Opts {
@@ -146,6 +157,9 @@ impl Default for Opts {
             private_registry: None,
             image_gc_high_threshold: 85,
             image_gc_low_threshold: 80,
+            eviction_soft: String::new(),
+            eviction_soft_grace_period: Vec::new(),
+            eviction_max_pod_grace_period: 0,
         }
     }
 }
@@ -223,6 +237,7 @@ impl Opts {
             return Err(invalid("pod-cidr", format!("{c} is not an IPv4 CIDR")));
         }
         let eviction_hard = host::parse_eviction_hard(&self.eviction_hard).map_err(|m| invalid("eviction-hard", m))?;
+        let eviction_soft = host::parse_eviction_hard(&self.eviction_soft).map_err(|m| invalid("eviction-soft", m))?;
         let system_reserved = reserved("system-reserved", &self.system_reserved)?;
         let kube_reserved = reserved("kube-reserved", &self.kube_reserved)?;
         let base = match self.node_name.clone() {
@@ -242,7 +257,7 @@ impl Opts {
             RuntimeKind::Fake => self.plan_hollow(names, labels),
             RuntimeKind::Linux => {
                 let reserved = [&system_reserved, &kube_reserved];
-                self.plan_linux(base, labels, data_dir, &reserved, eviction_hard).map(|n| vec![n])
+                self.plan_linux(base, labels, data_dir, &reserved, eviction_hard, eviction_soft).map(|n| vec![n])
             }
         }
     }
@@ -284,6 +299,7 @@ impl Opts {
         data_dir: &Path,
         reserved: &[&BTreeMap<String, Quantity>],
         eviction_hard: Vec<Threshold>,
+        eviction_soft: Vec<Threshold>,
     ) -> Result<NodeConfig, Error> {
         if self.count != 1 {
             return Err(invalid("count", "only the fake runtime runs several nodes in one process"));
@@ -331,7 +347,12 @@ impl Opts {
             boot_id: info.boot_id,
             machine_id: info.machine_id,
             system_uuid: info.system_uuid,
-            pressure: Some(PressureSource { fs_path: data_dir.to_path_buf(), eviction_hard, image_gc: Some(image_gc) }),
+            pressure: Some(PressureSource {
+                fs_path: data_dir.to_path_buf(),
+                eviction_hard,
+                eviction_soft,
+                image_gc: Some(image_gc),
+            }),
             kubelet_port: i32::from(self.kubelet_port),
         })
     }
@@ -462,6 +483,7 @@ mod tests {
             ),
             (Opts { eviction_hard: "memory.available>1Gi".into(), ..fake(1) }, "eviction-hard"),
             (Opts { eviction_hard: "disk.available<1Gi".into(), ..fake(1) }, "eviction-hard"),
+            (Opts { eviction_soft: "memory.available=1Gi".into(), ..fake(1) }, "eviction-soft"),
             (Opts { system_reserved: vec!["gpu=1".into()], ..fake(1) }, "system-reserved"),
             (Opts { system_reserved: vec!["cpu=-1".into()], ..fake(1) }, "system-reserved"),
             (Opts { kube_reserved: vec!["memory".into()], ..fake(1) }, "kube-reserved"),

@@ -49,6 +49,8 @@ pub struct Lab {
     server_args: Vec<String>,
     /// The real node `skiff server` runs, if any.
     node: Option<RealNode>,
+    /// A tmpfs mounted as the node's data dir (unmounted on drop).
+    tmpfs: Option<PathBuf>,
 }
 
 /// What a real node (the Linux runtime) leaves on the host, for the checks and the cleanup.
@@ -112,7 +114,28 @@ impl Lab {
     /// A lab host whose `skiff server` runs a real node (the Linux runtime) with the busybox
     /// image imported; returns once the node is Ready.
     pub fn start_with_node(flags: &[&str]) -> Lab {
+        Lab::start_with_node_on(None, flags)
+    }
+
+    /// [`Lab::start_with_node`] with the node's data dir on a tmpfs of `size` (e.g. `256m`): a
+    /// filesystem small enough for disk-pressure tests.
+    pub fn start_with_node_on_tmpfs(size: &str, flags: &[&str]) -> Lab {
+        Lab::start_with_node_on(Some(size), flags)
+    }
+
+    fn start_with_node_on(tmpfs: Option<&str>, flags: &[&str]) -> Lab {
         let mut lab = Lab::start_netns_only();
+        if let Some(size) = tmpfs {
+            let data = lab.dir.path().join("server");
+            fs::create_dir_all(&data).expect("data dir");
+            let out = Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size},mode=0700"), "tmpfs"])
+                .arg(&data)
+                .output()
+                .expect("run mount");
+            assert!(out.status.success(), "mount a tmpfs data dir: {}", String::from_utf8_lossy(&out.stderr));
+            lab.tmpfs = Some(data);
+        }
         let up = |args: &[&str]| {
             let mut full = vec!["-n", lab.netns.as_str()];
             full.extend_from_slice(args);
@@ -194,6 +217,7 @@ impl Lab {
             kubectl,
             server_args: Vec::new(),
             node: None,
+            tmpfs: None,
         };
         if let Err(e) = ip(&["-n", &lab.netns, "link", "set", "lo", "up"]) {
             panic!("bring up loopback in {}: {e}", lab.netns);
@@ -384,6 +408,9 @@ impl Drop for Lab {
         if let Some(node) = &self.node {
             cleanup_node(node);
         }
+        if let Some(dir) = &self.tmpfs {
+            let _ = Command::new("umount").arg("-l").arg(dir).status();
+        }
         let _ = ip(&["netns", "del", &self.netns]);
         let _ = fs::remove_dir_all(self.dir.path());
     }
@@ -395,7 +422,7 @@ pub fn cgroup_dirs(root: &str) -> Vec<PathBuf> {
     if base.join("cgroup.controllers").exists() && !base.join("memory").exists() {
         return vec![base.join(root)];
     }
-    ["cpu", "memory", "pids", "freezer"].iter().map(|h| base.join(h).join(root)).collect()
+    ["cpu", "cpuacct", "memory", "pids", "freezer"].iter().map(|h| base.join(h).join(root)).collect()
 }
 
 /// Every process in the groups under `dir`.

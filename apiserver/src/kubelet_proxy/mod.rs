@@ -53,6 +53,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Most of an error answer read (upstream's `maxReadLength`).
 const MAX_ERROR_BYTES: usize = 50_000;
+/// Most of a whole answer read ([`KubeletClient::get`]: a node's stats summary).
+const MAX_BODY_BYTES: usize = 64 << 20;
 
 /// The headers of a client's upgrade request the kubelet needs to see.
 const UPGRADE_REQUEST_HEADERS: &[&str] = &[
@@ -135,6 +137,26 @@ impl KubeletClient {
             .await
             .map_err(|_| "timeout awaiting response headers".to_string())?
             .map_err(|e| e.to_string())
+    }
+
+    /// `GET https://<kubelet><path>`, the whole answer (at most [`MAX_BODY_BYTES`]) when it is a
+    /// 200 (e.g. `/stats/summary` for the metrics API); the error's text otherwise.
+    pub async fn get(&self, ep: &Endpoint, path: &str) -> Result<Bytes, String> {
+        let req = Request::get(path)
+            .header(header::HOST, ep.authority())
+            .header(header::ACCEPT, "application/json")
+            .body(Empty::new())
+            .map_err(|e| e.to_string())?;
+        let resp = self.send(ep, req).await?;
+        let code = resp.status();
+        if code != StatusCode::OK {
+            return Err(format!("{code}: {}", read_error_body(resp.into_body()).await.trim_end()));
+        }
+        let body = tokio::time::timeout(RESPONSE_TIMEOUT, Limited::new(resp.into_body(), MAX_BODY_BYTES).collect())
+            .await
+            .map_err(|_| "the kubelet's answer did not arrive in time".to_string())?
+            .map_err(|e| format!("reading the kubelet's answer: {e}"))?;
+        Ok(body.to_bytes())
     }
 
     /// `GET https://<kubelet><path_and_query>` for the log of pod `pod`: the answer streams

@@ -253,12 +253,16 @@ pub struct PressureSource {
     pub eviction_hard: Vec<Threshold>,
     /// The image GC thresholds (None: no image GC).
     pub image_gc: Option<crate::runtime::ImageGcPolicy>,
+    /// `--eviction-soft`: they raise the conditions at once too (their grace periods only delay
+    /// evictions), as upstream.
+    pub eviction_soft: Vec<Threshold>,
 }
 
 impl PressureSource {
     /// Measures the host now (blocking file reads) and compares to the thresholds.
     pub fn sample(&self) -> Pressure {
-        Observations::read(&self.fs_path).pressure(&self.eviction_hard)
+        let all: Vec<Threshold> = self.eviction_hard.iter().chain(&self.eviction_soft).copied().collect();
+        Observations::read(&self.fs_path).pressure(&all)
     }
 }
 

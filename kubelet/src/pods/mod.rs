@@ -34,6 +34,8 @@ pub enum PodEvent {
     Apply(Arc<Pod>),
     /// The pod (by uid) left the API.
     Gone(String),
+    /// The eviction manager evicts the pod (by uid): its worker kills it and fails it.
+    Evict { uid: String, eviction: crate::eviction::Eviction },
 }
 
 /// What the pod workers of one node share.
@@ -92,6 +94,12 @@ pub async fn run_manager(ctx: Arc<NodeCtx>, mut rx: mpsc::UnboundedReceiver<PodE
                 Some(PodEvent::Gone(uid)) => {
                     if let Some(h) = workers.remove(&uid) {
                         h.gone.cancel();
+                    }
+                }
+                Some(PodEvent::Evict { uid, eviction }) => {
+                    if let Some(h) = workers.get(&uid) {
+                        *h.evict.lock().unwrap_or_else(|e| e.into_inner()) = Some(eviction);
+                        h.wake.notify_one();
                     }
                 }
             },

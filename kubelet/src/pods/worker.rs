@@ -54,6 +54,8 @@ pub(super) struct Handle {
     pub wake: Arc<Notify>,
     /// Cancelled when the pod left the API: the worker tears down and ends.
     pub gone: CancellationToken,
+    /// Set by the eviction manager: the worker kills the pod and fails it (never restarts it).
+    pub evict: Arc<std::sync::Mutex<Option<crate::eviction::Eviction>>>,
 }
 
 /// Starts the worker of `pod`; `adopted` is the sandbox a previous kubelet left for it.
@@ -68,7 +70,9 @@ pub(super) fn spawn(ctx: Arc<NodeCtx>, pod: Arc<Pod>, adopted: Option<Adopted>, 
     );
     let span = tracing::info_span!("pod", object.ref = %key);
     let events = PodEvents::new(ctx.recorder.clone(), &pod);
+    let evict = Arc::new(std::sync::Mutex::new(None));
     let worker = Worker {
+        evict: evict.clone(),
         events,
         probes: HashMap::new(),
         wake: wake.clone(),
@@ -95,7 +99,7 @@ pub(super) fn spawn(ctx: Arc<NodeCtx>, pod: Arc<Pod>, adopted: Option<Adopted>, 
         volume_error: None,
     };
     tokio::spawn(worker.run(rx, wake.clone(), gone.clone(), shutdown).instrument(span));
-    Handle { pod: tx, wake, gone }
+    Handle { pod: tx, wake, gone, evict }
 }
 
 struct Sandbox {
@@ -142,6 +146,8 @@ struct Worker {
     volumes_ready: bool,
     /// Why they could not be (the containers wait with it).
     volume_error: Option<config::ConfigError>,
+    /// An eviction to carry out (see [`Handle::evict`]).
+    evict: Arc<std::sync::Mutex<Option<crate::eviction::Eviction>>>,
 }
 
 /// Why containers are not running although they should (by container name).
@@ -321,6 +327,10 @@ impl Worker {
         if pod.metadata.deletion_timestamp.is_some() {
             self.terminate(pod).await?;
             return Ok(None);
+        }
+        let eviction = self.evict.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(ev) = eviction.filter(|_| self.final_status.is_none()) {
+            self.evict(pod, ev).await?;
         }
         if let Some(s) = self.final_status.clone() {
             self.write_status(pod, s).await?;
@@ -980,6 +990,31 @@ impl Worker {
             Err(e) => return Err(Error::api("delete pod", format!("{}/{}", self.namespace, self.name), e)),
         }
         self.deleted = true;
+        Ok(())
+    }
+
+    /// Node-pressure eviction: kills the containers within `ev.grace`, tears the pod down and
+    /// makes its final status `Failed`/`Evicted` (written by the pass, never restarted).
+    async fn evict(&mut self, pod: &Pod, ev: crate::eviction::Eviction) -> Result<(), Error> {
+        self.probes.clear();
+        self.events.warning(None, "Evicted", ev.message.clone());
+        if let Some(sb) = self.sandbox.as_ref() {
+            let filter = ContainerFilter { sandbox_id: Some(sb.id.clone()), state: Some(rt::ContainerState::Running) };
+            let running = self.ctx.runtime.list_containers(&filter).await?;
+            let stops = running.iter().map(|c| self.ctx.runtime.stop_container(&c.id, ev.grace));
+            for r in futures::future::join_all(stops).await {
+                r?;
+            }
+        }
+        let instances = self.instances().await?;
+        let now = Timestamp::now();
+        let status = match pod.spec.as_ref() {
+            Some(spec) => self.status(pod, spec, &instances, &Waits::default(), false, false, now),
+            None => pod.status.clone().unwrap_or_default(),
+        };
+        self.teardown().await;
+        tracing::info!(message = %ev.message, "pod evicted");
+        self.final_status = Some(crate::eviction::evicted_status(status, &ev.message, now));
         Ok(())
     }
 

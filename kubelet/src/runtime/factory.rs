@@ -43,7 +43,7 @@ pub enum FactoryError {
 }
 
 /// Where cgroupfs is mounted.
-const CGROUP_MOUNT: &str = "/sys/fs/cgroup";
+pub const CGROUP_MOUNT: &str = "/sys/fs/cgroup";
 /// The shim is this very binary, run as `skiff shim` (still the right one if the file on disk
 /// is replaced by an upgrade meanwhile).
 const SELF_EXE: &str = "/proc/self/exe";

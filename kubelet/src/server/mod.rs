@@ -8,6 +8,7 @@
 //!   and `/attach/…`: a WebSocket in the channel protocol ([`channel`], [`exec`]);
 //! - `GET|POST /portForward/{namespace}/{pod}[/{uid}]`: SPDY/3.1, plain or inside a WebSocket
 //!   ([`portforward`], [`spdy`]).
+//! - `GET /stats/summary`: the node's and its pods' usage ([`crate::stats`]), as upstream's.
 //!
 //! Everything but `/healthz` needs a client certificate signed by the cluster CA (401
 //! otherwise, [`tls`]); any such client may use every endpoint (no SubjectAccessReview yet).
@@ -77,6 +78,8 @@ impl ServerError {
 pub struct App {
     pub runtime: Arc<dyn Runtime>,
     pub node_name: String,
+    /// Usage for `/stats/summary` (None: 404, as a kubelet without stats).
+    pub stats: Option<Arc<crate::stats::Sampler>>,
 }
 
 /// A bound, not yet serving, kubelet API.
@@ -100,7 +103,7 @@ impl Server {
         let auth = ClientAuth::new(client_ca)?;
         let config = tls::server_config(serving, &auth)?;
         let listener = TcpListener::bind(addr).await.map_err(|source| ServerError::Listen { addr, source })?;
-        let app = Arc::new(App { runtime, node_name: node_name.to_string() });
+        let app = Arc::new(App { runtime, node_name: node_name.to_string(), stats: None });
         Ok(Server { listener, acceptor: TlsAcceptor::from(config), auth, app })
     }
 
@@ -120,6 +123,14 @@ impl Server {
         };
         let ca = tls::cluster_ca_from_kubeconfig(kubeconfig)?;
         Server::bind(SocketAddr::new(ip, port), &serving, &ca, runtime, node_name).await
+    }
+
+    /// Serves `/stats/summary` from `sampler`.
+    pub fn with_stats(mut self, sampler: Arc<crate::stats::Sampler>) -> Server {
+        let app =
+            App { runtime: self.app.runtime.clone(), node_name: self.app.node_name.clone(), stats: Some(sampler) };
+        self.app = Arc::new(app);
+        self
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
@@ -220,12 +231,27 @@ async fn route(app: &App, req: Request<Incoming>, authenticated: bool) -> Respon
             ["portForward", ns, pod] | ["portForward", ns, pod, _] if stream => {
                 portforward::serve(app, ns, pod, req).await
             }
+            ["stats", "summary"] if read => stats_summary(app).await,
             ["containerLogs" | "exec" | "attach", ..] if segs.len() >= 4 => text(405, "405: Method Not Allowed"),
             _ => text(404, "404 page not found"),
         }
     };
     tracing::debug!(%method, %path, code = resp.status().as_u16(), "kubelet API request");
     resp
+}
+
+/// `GET /stats/summary`.
+async fn stats_summary(app: &App) -> Response<Body> {
+    let Some(stats) = app.stats.as_ref() else { return text(404, "404 page not found") };
+    let summary = stats.summary().await;
+    match serde_json::to_vec(&*summary) {
+        Ok(body) => {
+            let mut resp = Response::new(full(body));
+            resp.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+            resp
+        }
+        Err(e) => text(500, format!("Internal Error: failed to encode the summary: {e}")),
+    }
 }
 
 /// A plain-text response, as upstream's kubelet answers errors.
@@ -250,11 +276,18 @@ pub async fn start_for_node(
     ip: IpAddr,
     kubeconfig: &Path,
     runtime: Arc<dyn Runtime>,
+    stats: Option<Arc<crate::stats::Sampler>>,
     shutdown: CancellationToken,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, crate::Error> {
     let files = opts.tls_cert_file.as_deref().zip(opts.tls_private_key_file.as_deref());
     match Server::for_node(ip, opts.kubelet_port, files, kubeconfig, runtime, node_name).await {
-        Ok(server) => Ok(Some(tokio::spawn(server.run(shutdown)))),
+        Ok(server) => {
+            let server = match stats {
+                Some(s) => server.with_stats(s),
+                None => server,
+            };
+            Ok(Some(tokio::spawn(server.run(shutdown))))
+        }
         Err(e) if opts.runtime == crate::RuntimeKind::Fake => {
             tracing::warn!(error = %e, "the kubelet API of this hollow node is off");
             Ok(None)

@@ -5,7 +5,8 @@
 //!   `pids.max`; `cgroup.kill` stops every process at once; OOM kills are counted in
 //!   `memory.events`.
 //! - **v1** (what this project's development hosts run: a v1/v2 hybrid with every controller on
-//!   v1): one hierarchy per controller (`cpu`, `memory`, `pids`, `freezer`, …); `cpu.shares`,
+//!   v1): one hierarchy per controller (`cpu`, `memory`, `pids`, `freezer`, and `cpuacct` where
+//!   it is not co-mounted with `cpu`: the kubelet's stats read CPU usage there); `cpu.shares`,
 //!   `cpu.cfs_quota_us`/`cpu.cfs_period_us`, `memory.limit_in_bytes`, `pids.max`; there is no
 //!   `cgroup.kill`, so a group is stopped by freezing it, killing what is in it and thawing it (a
 //!   forking process cannot escape); OOM kills are counted in `memory.oom_control`.
@@ -151,7 +152,13 @@ impl Cgroup {
     pub fn dirs(&self) -> Vec<PathBuf> {
         match &self.layout {
             Layout::V2(root) => vec![root.join(&self.path)],
-            Layout::V1(root) => V1_HIERARCHIES.iter().map(|h| root.join(h).join(&self.path)).collect(),
+            Layout::V1(root) => {
+                let mut out: Vec<PathBuf> = V1_HIERARCHIES.iter().map(|h| root.join(h).join(&self.path)).collect();
+                if separate_cpuacct(root) {
+                    out.push(root.join("cpuacct").join(&self.path));
+                }
+                out
+            }
         }
     }
 
@@ -356,6 +363,13 @@ pub fn ensure_mounted(mount: &Path) -> Result<Layout, CgroupError> {
     }
     tracing::info!(mount = %mount.display(), "mounted cgroupfs, which this mount namespace did not show");
     Layout::detect(mount)
+}
+
+/// Whether v1 mounts `cpuacct` as a hierarchy of its own (not co-mounted with `cpu`): groups
+/// are then made there too, for the CPU usage the kubelet's stats read (`cpuacct.usage`).
+fn separate_cpuacct(root: &Path) -> bool {
+    let acct = root.join("cpuacct");
+    acct.is_dir() && fs::canonicalize(&acct).ok() != fs::canonicalize(root.join("cpu")).ok()
 }
 
 /// Enables the runtime's controllers for the children of `dir` (v2), those the tree offers.
