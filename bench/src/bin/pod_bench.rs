@@ -68,7 +68,9 @@ impl Cluster {
     fn print_rss(&self, when: &str) -> Result<()> {
         let (server, agent) = self.rss()?;
         match agent {
-            None => println!("server process (API server, controllers, scheduler, kubelet) {when}: {}", server.describe()),
+            None => {
+                println!("server process (API server, controllers, scheduler, kubelet) {when}: {}", server.describe())
+            }
             Some(a) => {
                 println!("server process (API server, controllers, scheduler) {when}: {}", server.describe());
                 println!("agent process (kubelet) {when}: {}", a.describe());
@@ -241,24 +243,23 @@ async fn run(cfg: &Config) -> Result<bool> {
     }
     let cgroup_root = format!("skiff-bench-{}", std::process::id());
     let max_pods = cfg.density.map_or(2 * cfg.pods + 10, |n| n + 100).to_string();
-    let mut flags: Vec<String> =
-        [
-            "--node-name",
-            "bench",
-            "--node-ip",
-            "127.0.0.1",
-            "--cgroup-root",
-            &cgroup_root,
-            "--max-pods",
-            &max_pods,
-            // The figures must not depend on how full the host's disk is (under the default
-            // thresholds a full disk taints the node and nothing schedules).
-            "--eviction-hard",
-            "memory.available<100Mi,nodefs.available<1%,imagefs.available<1%",
-        ]
-        .iter()
-            .map(|s| s.to_string())
-            .collect();
+    let mut flags: Vec<String> = [
+        "--node-name",
+        "bench",
+        "--node-ip",
+        "127.0.0.1",
+        "--cgroup-root",
+        &cgroup_root,
+        "--max-pods",
+        &max_pods,
+        // The figures must not depend on how full the host's disk is (under the default
+        // thresholds a full disk taints the node and nothing schedules).
+        "--eviction-hard",
+        "memory.available<100Mi,nodefs.available<1%,imagefs.available<1%",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     if cfg.density.is_some_and(|n| n > 250) {
         // A /21 per node: 2,046 pod IPs.
         flags.extend(["--node-cidr-mask-size".to_string(), "21".to_string()]);
