@@ -26,15 +26,19 @@ fn condition(pod: &Value, ty: &str) -> String {
 
 #[test]
 fn probes_hooks_sidecars_service_variables_and_events() {
-    let lab = Lab::start_with_node(&[]);
-    lab.apply("apiVersion: v1\nkind: Service\nmetadata: {name: web-svc}\nspec: {ports: [{name: http, port: 8080}]}\n");
+    // Small logs, so that one pod's output rotates them.
+    let lab = Lab::start_with_node(&["--container-log-max-size", "2Ki", "--container-log-max-files", "2"]);
+    lab.apply(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: web-svc}\n\
+         spec: {selector: {app: probed}, ports: [{name: http, port: 8080, targetPort: 80}]}\n",
+    );
     let svc_ip = lab.k(&["get", "service", "web-svc", "-o", "jsonpath={.spec.clusterIP}"]);
     assert!(svc_ip.starts_with("10.96."), "cluster IP {svc_ip}");
 
     // Started once port 80 accepts (tcpSocket); ready only once /ready exists (httpGet); alive
     // while /tmp/alive exists (exec).
     lab.apply(&format!(
-        "apiVersion: v1\nkind: Pod\nmetadata: {{name: probed}}\nspec:\n  terminationGracePeriodSeconds: 1\n  \
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: probed, labels: {{app: probed}}}}\nspec:\n  terminationGracePeriodSeconds: 1\n  \
          containers:\n  - name: web\n    image: {BUSYBOX}\n    imagePullPolicy: Never\n    \
          command: [sh, -c, \"mkdir -p /www && touch /tmp/alive && exec httpd -f -p 80 -h /www\"]\n    \
          ports: [{{name: http, containerPort: 80}}]\n    \
@@ -51,6 +55,12 @@ fn probes_hooks_sidecars_service_variables_and_events() {
     assert_eq!(web["ready"], false, "the readiness probe (404) keeps it unready: {web}");
     assert_eq!(condition(&p, "Ready"), "False");
     assert_eq!(p.pointer("/status/phase").and_then(Value::as_str), Some("Running"));
+    // An unready pod is in the Service's EndpointSlice, but not as ready.
+    let endpoint_ready = || {
+        let list = lab.json(&["get", "endpointslices", "-l", "kubernetes.io/service-name=web-svc"]);
+        list.pointer("/items/0/endpoints/0/conditions/ready").and_then(Value::as_bool)
+    };
+    eventually_blocking("the unready endpoint", Duration::from_secs(20), || endpoint_ready().map(|r| assert!(!r)));
 
     // The Service variables are in its environment (the `kubernetes` Service's too).
     let env = lab.k(&["exec", "probed", "--", "env"]);
@@ -68,6 +78,9 @@ fn probes_hooks_sidecars_service_variables_and_events() {
     eventually_blocking("probed Ready", Duration::from_secs(30), || {
         let p = lab.json(&["get", "pod", "probed"]);
         (condition(&p, "Ready") == "True" && status_of(&p, "containerStatuses", "web")["ready"] == true).then_some(())
+    });
+    eventually_blocking("the endpoint ready", Duration::from_secs(20), || {
+        (endpoint_ready() == Some(true)).then_some(())
     });
 
     // A failing liveness probe restarts the container (the new one is alive again).
@@ -133,6 +146,42 @@ fn probes_hooks_sidecars_service_variables_and_events() {
     let side = status_of(&p, "initContainerStatuses", "side");
     assert!(side["state"]["running"].is_object() && side["started"] == true, "sidecar: {side}");
     assert_eq!(p.pointer("/status/phase").and_then(Value::as_str), Some("Running"));
+    // shareProcessNamespace: the pod's containers see each other's processes (and the pod's
+    // init as pid 1), in one pid namespace held by a pause process that goes with the pod.
+    lab.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: shared}}\nspec:\n  shareProcessNamespace: true\n  \
+         terminationGracePeriodSeconds: 1\n  containers:\n  \
+         - {{name: a, image: {BUSYBOX}, imagePullPolicy: Never, command: [sleep, \"1001\"]}}\n  \
+         - {{name: b, image: {BUSYBOX}, imagePullPolicy: Never, command: [sleep, \"1002\"]}}\n"
+    ));
+    eventually_blocking("shared running", Duration::from_secs(60), || {
+        let p = lab.json(&["get", "pod", "shared"]);
+        (p.pointer("/status/phase").and_then(Value::as_str) == Some("Running")).then_some(())
+    });
+    let ps = lab.k(&["exec", "shared", "-c", "a", "--", "ps", "-o", "pid,args"]);
+    assert!(ps.contains("sleep 1001") && ps.contains("sleep 1002"), "one pid namespace:\n{ps}");
+    let init = ps.lines().find(|l| l.split_whitespace().next() == Some("1")).unwrap_or_default().to_string();
+    assert!(init.contains("shim pause"), "pid 1 is the pod's pause process:\n{ps}");
+    let pause_pid = fs::read_dir(lab.node().data_dir.join("agent").join("sandboxes"))
+        .expect("sandboxes")
+        .flatten()
+        .filter_map(|e| fs::read_to_string(e.path().join("sandbox.json")).ok())
+        .filter_map(|t| serde_json::from_str::<Value>(&t).ok())
+        .find(|v| v["name"] == "shared")
+        .and_then(|v| v["pause"][0].as_u64())
+        .expect("the shared pod's pause process in its sandbox record");
+    assert!(std::path::Path::new(&format!("/proc/{pause_pid}")).exists());
+    let alone = lab.k(&["exec", "probed", "--", "ps", "-o", "pid,args"]);
+    assert!(!alone.contains("sleep 100"), "a pod without sharing sees only its own:\n{alone}");
+    lab.k(&["delete", "pod", "shared", "--wait=true", "--timeout=60s"]);
+    // Gone (or a zombie until the host's init reaps it: it is not our child).
+    let running = |pid: u64| {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat.rsplit(')').next().and_then(|r| r.split_whitespace().next()).unwrap_or("");
+        !stat.is_empty() && state != "Z" && state != "X"
+    };
+    assert!(!running(pause_pid), "the pause process went with the pod");
+
     lab.k(&["delete", "pod", "ordered", "--wait=true", "--timeout=60s"]);
     let order = fs::read_to_string(log_dir.join("events")).expect("events file");
     assert_eq!(
@@ -140,4 +189,45 @@ fn probes_hooks_sidecars_service_variables_and_events() {
         ["init", "side-start", "main-start", "main-prestop", "main-stop", "side-stop"],
         "what the containers did, in order"
     );
+
+    // A container's log rotates by size: `kubectl logs` shows the current file, and only one
+    // rotated file is kept beside it.
+    lab.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: chatty}}\nspec:\n  terminationGracePeriodSeconds: 1\n  \
+         containers:\n  - name: c\n    image: {BUSYBOX}\n    imagePullPolicy: Never\n    \
+         command: [sh, -c, \"i=0; while [ $i -lt 200 ]; do echo line-$i-................................................; \
+         i=$((i+1)); done; exec sleep 3600\"]\n"
+    ));
+    let logs = eventually_blocking("chatty's last line", Duration::from_secs(60), || {
+        let out = lab.kubectl(&["logs", "chatty"]);
+        (out.code == Some(0) && out.stdout.contains("line-199-")).then_some(out.stdout)
+    });
+    assert!(!logs.contains("line-0-"), "the first lines rotated away:\n{logs}");
+    assert!(logs.len() <= 2048, "{} bytes in the current log", logs.len());
+    let logs_root = lab.node().data_dir.join("agent").join("logs");
+    let pod_dir = fs::read_dir(&logs_root)
+        .expect("logs dir")
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().contains("_chatty_"))
+        .expect("chatty's log dir")
+        .path();
+    let mut files: Vec<String> = fs::read_dir(pod_dir.join("c"))
+        .expect("container log dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 2, "the current log and one rotated file: {files:?}");
+    assert!(files[0] == "0.log" && files[1].starts_with("0.log."), "{files:?}");
+
+    // A finished pod keeps its container's log (and `kubectl logs` works) until it is deleted.
+    lab.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: done}}\nspec:\n  restartPolicy: Never\n  containers:\n  \
+         - {{name: c, image: {BUSYBOX}, imagePullPolicy: Never, command: [sh, -c, \"echo finished-output\"]}}\n"
+    ));
+    eventually_blocking("done Succeeded", Duration::from_secs(60), || {
+        let p = lab.json(&["get", "pod", "done"]);
+        (p.pointer("/status/phase").and_then(Value::as_str) == Some("Succeeded")).then_some(())
+    });
+    assert_eq!(lab.k(&["logs", "done"]), "finished-output\n");
 }

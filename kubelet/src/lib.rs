@@ -53,8 +53,10 @@ const HOST_RESOLV_CONF: &str = "/etc/resolv.conf";
 /// Runs this host's node(s) until `shutdown`, each on a runtime made by the [`RuntimeFactory`]
 /// for `--runtime` and `data_dir`.
 pub async fn run(opts: Opts, kubeconfig: &Path, data_dir: &Path, shutdown: CancellationToken) -> Result<(), Error> {
+    let (log_max_size, log_max_files) = opts.log_rotation()?;
     let factory = RuntimeFactory::new(opts.runtime, data_dir, opts.fake_run_for())
-        .with_private_registry(opts.private_registry.clone());
+        .with_private_registry(opts.private_registry.clone())
+        .with_log_rotation(log_max_size, log_max_files);
     run_with_runtimes(opts, kubeconfig, data_dir, shutdown, &|_node: &str| factory.create()).await
 }
 

@@ -72,6 +72,12 @@ pub struct Opts {
     /// up to date with their objects (upstream's `--sync-frequency`).
     #[arg(long, default_value = "1m", value_parser = api::duration::parse)]
     pub sync_frequency: Duration,
+    /// A container's log is rotated when it would grow past this (a quantity: 10Mi; 0: never).
+    #[arg(long, default_value = "10Mi")]
+    pub container_log_max_size: String,
+    /// Log files kept per container, the current one included (at least 2).
+    #[arg(long, default_value_t = 5)]
+    pub container_log_max_files: u32,
     /// Duration of the node's Lease; it is renewed every quarter of it.
     #[arg(long, default_value_t = 40)]
     pub node_lease_duration_seconds: u32,
@@ -145,6 +151,8 @@ impl Default for Opts {
             fake_pod_run_seconds: 2.0,
             node_status_update_frequency: Duration::from_secs(10),
             sync_frequency: Duration::from_secs(60),
+            container_log_max_size: "10Mi".into(),
+            container_log_max_files: 5,
             node_lease_duration_seconds: 40,
             cgroup_root: "skiff".into(),
             max_pods: 110,
@@ -217,6 +225,18 @@ fn reserved(flag: &'static str, items: &[String]) -> Result<BTreeMap<String, Qua
 }
 
 impl Opts {
+    /// `--container-log-max-size` in bytes and `--container-log-max-files`, validated as upstream.
+    pub fn log_rotation(&self) -> Result<(u64, u32), Error> {
+        let flag = "container-log-max-size";
+        let size = quantity(flag, &self.container_log_max_size)
+            .and_then(|q| api::quantity::parse(&q.0).map_err(|_| invalid(flag, "not a quantity")))?
+            .value();
+        if self.container_log_max_files < 2 {
+            return Err(invalid("container-log-max-files", "must be at least 2"));
+        }
+        Ok((u64::try_from(size).unwrap_or(0), self.container_log_max_files))
+    }
+
     /// The nodes to run, validated; `data_dir` is `--data-dir` (a real node's ephemeral storage
     /// is its filesystem). `runtime_version` is left empty for [`crate::run`] to fill from each
     /// node's runtime.
@@ -236,6 +256,7 @@ impl Opts {
         if let Some(c) = self.pod_cidr.filter(|c| !c.is_ipv4()) {
             return Err(invalid("pod-cidr", format!("{c} is not an IPv4 CIDR")));
         }
+        self.log_rotation()?;
         let eviction_hard = host::parse_eviction_hard(&self.eviction_hard).map_err(|m| invalid("eviction-hard", m))?;
         let eviction_soft = host::parse_eviction_hard(&self.eviction_soft).map_err(|m| invalid("eviction-soft", m))?;
         let system_reserved = reserved("system-reserved", &self.system_reserved)?;

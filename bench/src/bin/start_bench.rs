@@ -22,7 +22,7 @@ use anyhow::{bail, Context as _, Result};
 use bench::stats::{describe, summarize};
 use kubelet::runtime::linux::images::ImageStore;
 use kubelet::runtime::linux::runtime::LinuxRuntime;
-use kubelet::runtime::{ContainerConfig, PodSandboxConfig, Runtime, SandboxMetadata};
+use kubelet::runtime::{ContainerConfig, NamespaceMode, PodSandboxConfig, Runtime, SandboxMetadata};
 
 const USAGE: &str = "usage: start_bench [--skiff PATH (default target/release/skiff)] [--rounds N (default 50)]";
 const IMAGE: &str = "localhost/busybox:1.36";
@@ -124,12 +124,15 @@ fn oci_start(tool: &str, bundle: &Path, id: &str) -> Result<Duration> {
 }
 
 fn container(n: usize) -> ContainerConfig {
-    ContainerConfig {
+    let mut c = ContainerConfig {
         name: format!("c{n}"),
         image: IMAGE.into(),
         command: vec!["sleep".into(), "3600".into()],
         ..Default::default()
-    }
+    };
+    // A pid namespace of its own, as a pod's container without shareProcessNamespace (and runc's).
+    c.linux.security_context.namespace_options.pid = NamespaceMode::Container;
+    c
 }
 
 async fn skiff_start(rt: &Arc<LinuxRuntime>, sandbox: &str, sb: &PodSandboxConfig, n: usize) -> Result<Duration> {
@@ -170,6 +173,7 @@ async fn run(cfg: &Config) -> Result<()> {
         ..Default::default()
     };
     sb.linux.cgroup_parent = format!("/{CGROUP_ROOT}/besteffort/podstart-bench");
+    sb.linux.security_context.namespace_options.pid = NamespaceMode::Container;
     let sandbox = rt.run_pod_sandbox(&sb).await?;
     let bundle = tmp.path().join("bundle");
     make_bundle(&bundle)?;

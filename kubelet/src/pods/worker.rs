@@ -79,6 +79,7 @@ pub(super) fn spawn(ctx: Arc<NodeCtx>, pod: Arc<Pod>, adopted: Option<Adopted>, 
         initialized: false,
         backoff_noted: HashSet::new(),
         volumes_refresh_at: None,
+        released: false,
         ctx,
         uid: pod.metadata.uid.clone().unwrap_or_default(),
         namespace: pod.metadata.namespace.clone().unwrap_or_default(),
@@ -120,6 +121,9 @@ struct Worker {
     backoff_noted: HashSet<String>,
     /// When the volumes projected from objects are next refreshed.
     volumes_refresh_at: Option<Timestamp>,
+    /// The pod finished and its sandbox was stopped (kept, with its containers' logs, until the
+    /// pod is deleted).
+    released: bool,
     uid: String,
     namespace: String,
     name: String,
@@ -337,7 +341,7 @@ impl Worker {
             return Ok(None);
         }
         if is_terminal(pod.status.as_ref().and_then(|s| s.phase.as_deref())) {
-            self.teardown().await;
+            self.release().await;
             return Ok(None);
         }
         let Some(spec) = pod.spec.as_ref() else { return Ok(None) };
@@ -419,8 +423,7 @@ impl Worker {
             if self.stop_sidecars(pod, spec).await {
                 instances = self.instances().await?;
             }
-            self.probes.clear();
-            self.teardown().await;
+            self.release().await;
             status = self.status(pod, spec, &instances, &waits, !init_done, false, now);
             self.final_status = Some(status.clone());
             wake = None;
@@ -1018,6 +1021,36 @@ impl Worker {
         Ok(())
     }
 
+    /// What a finished pod gives back while it stays in the API: its sandbox is stopped (nothing
+    /// runs, its network is detached), its volumes removed and its IP freed, but its containers
+    /// and their logs are kept until the pod is deleted, so `kubectl logs` of a completed pod
+    /// works, as upstream's kubelet keeps exited containers (idempotent).
+    async fn release(&mut self) {
+        self.probes.clear();
+        if let Some(sb) = self.sandbox.as_ref().filter(|_| !self.released) {
+            if let Err(e) = self.ctx.runtime.stop_pod_sandbox(&sb.id).await {
+                tracing::warn!(sandbox = %sb.id, error = %e, "stopping the sandbox failed");
+                return;
+            }
+            self.released = true;
+        }
+        self.free_volumes_and_ip();
+    }
+
+    fn free_volumes_and_ip(&mut self) {
+        if let Some(root) = self.ctx.facts.pods_root.as_deref() {
+            if let Err(e) = volumes::tear_down(root, &self.uid) {
+                tracing::warn!(error = %e, "removing the pod's volumes failed");
+            }
+            self.volumes_ready = false;
+            self.volume_error = None;
+        }
+        if self.owns_ip {
+            self.ctx.ips().release(&self.uid);
+            self.owns_ip = false;
+        }
+    }
+
     /// Stops and removes the sandbox, removes the pod's volumes and frees the pod IP
     /// (idempotent). The IP stays in the status that was written.
     async fn teardown(&mut self) {
@@ -1031,16 +1064,7 @@ impl Worker {
                 }
             }
         }
-        if let Some(root) = self.ctx.facts.pods_root.as_deref() {
-            if let Err(e) = volumes::tear_down(root, &self.uid) {
-                tracing::warn!(error = %e, "removing the pod's volumes failed");
-            }
-            self.volumes_ready = false;
-            self.volume_error = None;
-        }
-        if self.owns_ip {
-            self.ctx.ips().release(&self.uid);
-            self.owns_ip = false;
-        }
+        self.released = false;
+        self.free_volumes_and_ip();
     }
 }

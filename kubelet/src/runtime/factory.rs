@@ -59,6 +59,8 @@ pub struct RuntimeFactory {
     data_dir: PathBuf,
     fake_run_for: Duration,
     private_registry: Option<PathBuf>,
+    /// Container log rotation (Linux runtime): max bytes (0: never), files kept.
+    log_rotation: (u64, u32),
 }
 
 impl RuntimeFactory {
@@ -66,7 +68,22 @@ impl RuntimeFactory {
     /// the fake keeps nothing on disk and ignores it); `fake_run_for` is how long a finite
     /// container of a hollow node runs (`--fake-pod-run-seconds`).
     pub fn new(kind: RuntimeKind, data_dir: &Path, fake_run_for: Duration) -> Self {
-        RuntimeFactory { kind, data_dir: data_dir.to_path_buf(), fake_run_for, private_registry: None }
+        RuntimeFactory {
+            kind,
+            data_dir: data_dir.to_path_buf(),
+            fake_run_for,
+            private_registry: None,
+            log_rotation: (
+                crate::runtime::linux::runtime::DEFAULT_LOG_MAX_SIZE,
+                crate::runtime::linux::runtime::DEFAULT_LOG_MAX_FILES,
+            ),
+        }
+    }
+
+    /// `--container-log-max-size` (bytes) and `--container-log-max-files`.
+    pub fn with_log_rotation(mut self, max_size: u64, max_files: u32) -> Self {
+        self.log_rotation = (max_size, max_files);
+        self
     }
 
     /// The registries config (`--private-registry`); default `<data-dir>/agent/registries.yaml`.
@@ -98,6 +115,7 @@ impl RuntimeFactory {
                     registries,
                 )
                 .map_err(|e| FactoryError::Linux(e.to_string()))?;
+                rt.set_log_rotation(self.log_rotation.0, self.log_rotation.1);
                 Ok(rt)
             }
         }

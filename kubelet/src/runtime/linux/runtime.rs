@@ -36,8 +36,8 @@ use super::registry::{PullError, Registry};
 const BLOB_MIN_AGE: Duration = Duration::from_secs(60);
 use super::network::{hosts_file, NodeNetwork};
 use super::shim::{
-    self, read_json, write_json, ExitRecord, MountKind, MountSpec, ShimSpec, ShimState, StartReport, UserSpec,
-    EXIT_FILE, SHIM_VERSION, SPEC_FILE, STATE_FILE,
+    self, pause::PauseReport, read_json, write_json, ExitRecord, MountKind, MountSpec, ShimSpec, ShimState,
+    StartReport, UserSpec, EXIT_FILE, SHIM_VERSION, SPEC_FILE, STATE_FILE,
 };
 use super::snapshots::Snapshots;
 use super::{netns, shim::process_alive};
@@ -93,6 +93,10 @@ struct SandboxRecord {
     /// The pod's log directory, removed with the sandbox.
     #[serde(default)]
     log_directory: Option<PathBuf>,
+    /// The first process of the pod's shared pid namespace (`shareProcessNamespace`): pid and
+    /// start time, from `skiff shim pause`.
+    #[serde(default)]
+    pause: Option<(u32, u64)>,
 }
 
 /// `containers/<id>/meta.json`.
@@ -205,7 +209,13 @@ pub struct LinuxRuntime {
     state: Arc<Mutex<State>>,
     /// Stops the image drop-directory watcher when the runtime goes.
     stop: tokio_util::sync::CancellationToken,
+    /// Container log rotation: (max bytes, files kept), for the containers created from now on.
+    log_rotation: Mutex<(u64, u32)>,
 }
+
+/// Upstream's `--container-log-max-size` and `--container-log-max-files` defaults.
+pub const DEFAULT_LOG_MAX_SIZE: u64 = 10 * 1024 * 1024;
+pub const DEFAULT_LOG_MAX_FILES: u32 = 5;
 
 impl Drop for LinuxRuntime {
     fn drop(&mut self) {
@@ -222,6 +232,12 @@ impl LinuxRuntime {
     }
 
     /// [`LinuxRuntime::open`] pulling images as the registries config says (mirrors, auth, TLS).
+    /// Rotates the logs of containers created from now on past `max_size` bytes, keeping
+    /// `max_files` files (0 bytes: never).
+    pub fn set_log_rotation(&self, max_size: u64, max_files: u32) {
+        *self.log_rotation.lock().unwrap_or_else(|e| e.into_inner()) = (max_size, max_files);
+    }
+
     pub fn open_with_registries(
         root: &Path,
         cgroup_mount: &Path,
@@ -246,6 +262,7 @@ impl LinuxRuntime {
             network: tokio::sync::OnceCell::new(),
             state: Arc::new(Mutex::new(State::default())),
             stop: tokio_util::sync::CancellationToken::new(),
+            log_rotation: Mutex::new((DEFAULT_LOG_MAX_SIZE, DEFAULT_LOG_MAX_FILES)),
         });
         rt.load();
         // Tarballs in `<data-dir>/agent/images/` are imported now and whenever one is added.
@@ -511,6 +528,7 @@ impl LinuxRuntime {
             cgroup_parent: config.linux.cgroup_parent.trim_matches('/').to_string(),
             own_network: config.network.is_some(),
             log_directory: config.log_directory.clone(),
+            pause: None,
         };
         // Recorded first, so a failure below leaves something `remove_pod_sandbox` can clean.
         write_json(&dir.join("sandbox.json"), &record).map_err(|e| failed("create sandbox", &id, e))?;
@@ -547,6 +565,9 @@ impl LinuxRuntime {
         if let (Some(net), Some(path)) = (&config.network, &ns.net) {
             self.network().await?.attach(id, path, net).await.map_err(|e| failed("set up the pod network", id, e))?;
         }
+        if config.linux.security_context.namespace_options.pid == NamespaceMode::Pod {
+            self.start_pause(id, dir, record).await?;
+        }
         let node_hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default().trim().to_string();
         let hostname = if record.own_network { config.hostname.clone() } else { node_hostname };
         let hosts = if record.own_network {
@@ -576,12 +597,47 @@ impl LinuxRuntime {
         Ok(())
     }
 
+    /// Starts the first process of the pod's shared pid namespace (`skiff shim pause`), in the
+    /// pod's cgroup, and records it.
+    async fn start_pause(&self, id: &str, dir: &Path, record: &SandboxRecord) -> RuntimeResult<()> {
+        let fail = |e: &dyn std::fmt::Display| failed("start the pod's shared pid namespace", id, e.to_string());
+        let mut cmd = tokio::process::Command::new(&self.shim);
+        cmd.args(["shim", "pause"]);
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::null());
+        let out = tokio::time::timeout(START_TIMEOUT, cmd.output())
+            .await
+            .map_err(|_| fail(&"the pause process did not report in time"))?
+            .map_err(|e| fail(&format!("run {}: {e}", self.shim.display())))?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        let report: PauseReport = serde_json::from_str(text.trim())
+            .map_err(|_| fail(&format!("the pause process answered {:?}", text.trim())))?;
+        let (Some(pid), Some(start), true) = (report.pid, report.pid_start, report.ok) else {
+            return Err(fail(&report.error.unwrap_or_else(|| "unknown error".into())));
+        };
+        let mut rec = record.clone();
+        rec.pause = Some((pid, start));
+        // Recorded before anything else can fail, so a stop finds it.
+        self.lock().sandboxes.insert(id.to_string(), rec.clone());
+        write_json(&dir.join("sandbox.json"), &rec).map_err(|e| fail(&e))?;
+        if !rec.cgroup_parent.is_empty() {
+            let g = Cgroup::new(self.cgroups.clone(), &rec.cgroup_parent).map_err(|e| fail(&e))?;
+            g.add_process(pid).map_err(|e| fail(&e))?;
+        }
+        Ok(())
+    }
+
     async fn do_stop_sandbox(&self, id: &str) -> RuntimeResult<()> {
         let Some(record) = self.lock().sandboxes.get(id).cloned() else { return Ok(()) };
         let ids: Vec<String> =
             self.lock().containers.values().filter(|c| c.sandbox_id == id).map(|c| c.id.clone()).collect();
         for c in ids {
             self.do_stop_container(&c, Duration::ZERO).await?;
+        }
+        if let Some((pid, start)) = record.pause.filter(|(pid, start)| process_alive(*pid, *start)) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid as i32), nix::sys::signal::Signal::SIGKILL);
+            if tokio::time::timeout(KILL_GRACE, wait_for_exit(pid, start)).await.is_err() {
+                return Err(failed("stop sandbox", id, "the pod's pid namespace init did not end after SIGKILL"));
+            }
         }
         if record.own_network {
             self.network().await?.detach(id).await.map_err(|e| failed("tear down the pod network", id, e))?;
@@ -676,12 +732,23 @@ impl LinuxRuntime {
         let ipc_ns = ns("ipc")?;
         let pid_ns = match sec.namespace_options.pid {
             NamespaceMode::Node => Some(PathBuf::from("/proc/self/ns/pid")),
-            _ => None,
+            NamespaceMode::Pod => match sandbox.pause.filter(|(pid, start)| process_alive(*pid, *start)) {
+                Some((pid, _)) => Some(PathBuf::from(format!("/proc/{pid}/ns/pid"))),
+                None => {
+                    return Err(failed(
+                        "create container",
+                        sandbox_id,
+                        "the pod's shared pid namespace is gone (its first process ended)",
+                    ))
+                }
+            },
+            NamespaceMode::Container => None,
         };
         let log_path = match (&sandbox_config.log_directory, &config.log_path) {
             (Some(d), Some(p)) => Some(d.join(p)),
             _ => None,
         };
+        let (log_max_size, log_max_files) = *self.log_rotation.lock().unwrap_or_else(|e| e.into_inner());
         let spec = ShimSpec {
             version: SHIM_VERSION,
             id: id.clone(),
@@ -717,6 +784,8 @@ impl LinuxRuntime {
             stdin: config.stdin,
             stdin_once: config.stdin_once,
             tty: config.tty,
+            log_max_size,
+            log_max_files,
         };
         write_json(&dir.join(SPEC_FILE), &spec).map_err(|e| failed("create container", &id, e))?;
         let record = ContainerRecord {
@@ -836,10 +905,12 @@ impl LinuxRuntime {
             g.remove().map_err(|e| failed("remove the container cgroup", id, e))?;
         }
         if let Some(log) = &record.log_path {
-            match std::fs::remove_file(log) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!(container = %id, error = %e, "removing the container's log"),
+            for file in std::iter::once(log.clone()).chain(shim::logs::rotated_files(log)) {
+                match std::fs::remove_file(&file) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => tracing::warn!(container = %id, error = %e, "removing the container's log"),
+                }
             }
         }
         let dir = self.container_dir(id);

@@ -19,7 +19,8 @@
 pub mod attach;
 mod exec;
 mod init;
-mod logs;
+pub mod logs;
+pub mod pause;
 mod run;
 
 use std::path::{Path, PathBuf};
@@ -117,6 +118,12 @@ pub struct ShimSpec {
     /// Give it a terminal as stdin, stdout and stderr.
     #[serde(default)]
     pub tty: bool,
+    /// Rotate the log past this many bytes (0: never).
+    #[serde(default)]
+    pub log_max_size: u64,
+    /// Log files kept, the current one included.
+    #[serde(default)]
+    pub log_max_files: u32,
 }
 
 /// What the front process prints on its stdout: the container started, or why not.
@@ -159,6 +166,7 @@ pub struct ExitRecord {
 pub fn main(args: &[String]) -> i32 {
     match args {
         [cmd, dir] if cmd == "run" => run::run(Path::new(dir)),
+        [cmd] if cmd == "pause" => pause::pause(),
         [cmd, rest @ ..] if cmd == "exec" => {
             let mut terminal = exec::Terminal::default();
             let mut rest = rest;
@@ -187,7 +195,9 @@ pub fn main(args: &[String]) -> i32 {
 }
 
 fn usage() -> i32 {
-    eprintln!("usage: skiff shim run DIR | skiff shim exec [--tty] [--resize FIFO] DIR -- COMMAND...");
+    eprintln!(
+        "usage: skiff shim run DIR | skiff shim pause | skiff shim exec [--tty] [--resize FIFO] DIR -- COMMAND..."
+    );
     2
 }
 

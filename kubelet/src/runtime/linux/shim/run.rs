@@ -371,8 +371,9 @@ fn supervise(dir: &Path, spec: &ShimSpec, started: Started) -> i32 {
         if let Some(parent) = p.parent() {
             let _ = std::fs::create_dir_all(parent);
         }
-        match OpenOptions::new().create(true).append(true).open(p) {
-            Ok(f) => Some(CriLogWriter::new(f)),
+        let rotation = super::logs::Rotation { max_size: spec.log_max_size, max_files: spec.log_max_files };
+        match CriLogWriter::open(p, rotation) {
+            Ok(w) => Some(w),
             Err(e) => {
                 eprintln!("{} open the log {}: {e}", now_rfc3339(), p.display());
                 None
