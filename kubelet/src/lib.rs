@@ -24,6 +24,7 @@ pub mod dispatch;
 pub mod error;
 pub mod eviction;
 pub mod images_cmd;
+pub mod no_verify;
 pub mod node;
 pub mod opts;
 pub mod pods;

@@ -197,21 +197,26 @@ fn pss_kib(pid: u32) -> Option<u64> {
     line[4..].trim().trim_end_matches("kB").trim().parse().ok()
 }
 
-/// The shims' PSS and count, from the node's container state files.
-fn shims_pss(data_dir: &Path) -> (u64, usize) {
+/// The PSS and count of the processes a field of the node's container state files names
+/// (`shim_pid`: the shims; `pid`: the containers' own processes).
+fn state_pss(data_dir: &Path, field: &str) -> (u64, usize) {
     let mut total = 0;
     let mut n = 0;
     if let Ok(entries) = std::fs::read_dir(data_dir.join("agent").join("containers")) {
         for e in entries.flatten() {
             let Ok(text) = std::fs::read_to_string(e.path().join("state.json")) else { continue };
             let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
-            if let Some(p) = v["shim_pid"].as_u64().and_then(|p| pss_kib(p as u32)) {
+            if let Some(p) = v[field].as_u64().and_then(|p| pss_kib(p as u32)) {
                 total += p;
                 n += 1;
             }
         }
     }
     (total, n)
+}
+
+fn shims_pss(data_dir: &Path) -> (u64, usize) {
+    state_pss(data_dir, "shim_pid")
 }
 
 /// Kills what the node left in its cgroups (the containers; their shims then end) and removes them.
@@ -294,21 +299,8 @@ fn mem_available_kib() -> Option<u64> {
     line["MemAvailable:".len()..].trim().trim_end_matches("kB").trim().parse().ok()
 }
 
-/// The containers' own processes' PSS (KiB) and count, from the node's container state files.
 fn containers_pss(data_dir: &Path) -> (u64, usize) {
-    let mut total = 0;
-    let mut n = 0;
-    if let Ok(entries) = std::fs::read_dir(data_dir.join("agent").join("containers")) {
-        for e in entries.flatten() {
-            let Ok(text) = std::fs::read_to_string(e.path().join("state.json")) else { continue };
-            let Ok(v) = serde_json::from_str::<Value>(&text) else { continue };
-            if let Some(p) = v["pid"].as_u64().and_then(|p| pss_kib(p as u32)) {
-                total += p;
-                n += 1;
-            }
-        }
-    }
-    (total, n)
+    state_pss(data_dir, "pid")
 }
 
 /// N sleeping pods on the node at once: how long they take, and what they cost.
