@@ -10,6 +10,10 @@
 //! tree of this hybrid host when it sees one, so the bench runs in a mount namespace of its own
 //! with `/sys/fs/cgroup/unified` unmounted (for all three).
 //!
+//! Then the other half of a pod's start, for comparison: a pod sandbox with its network (new
+//! network, uts and ipc namespaces; a veth into the `skiff0` bridge, address and route), made
+//! `--rounds` times, then removed.
+//!
 //! Usage (as root, inside a network namespace you made, from the repository root):
 //! `ip netns exec NS target/release/start_bench [--skiff PATH] [--rounds N]` (bench/README.md).
 
@@ -22,7 +26,7 @@ use anyhow::{bail, Context as _, Result};
 use bench::stats::{describe, summarize};
 use kubelet::runtime::linux::images::ImageStore;
 use kubelet::runtime::linux::runtime::LinuxRuntime;
-use kubelet::runtime::{ContainerConfig, NamespaceMode, PodSandboxConfig, Runtime, SandboxMetadata};
+use kubelet::runtime::{ContainerConfig, NamespaceMode, PodNetwork, PodSandboxConfig, Runtime, SandboxMetadata};
 
 const USAGE: &str = "usage: start_bench [--skiff PATH (default target/release/skiff)] [--rounds N (default 50)]";
 const IMAGE: &str = "localhost/busybox:1.36";
@@ -196,6 +200,32 @@ async fn run(cfg: &Config) -> Result<()> {
         println!("  runc {}: {} mean {:.1} ms", version("runc"), describe(summarize(runc.clone())), mean(&runc));
         println!("  crun {}: {} mean {:.1} ms", version("crun"), describe(summarize(crun)), m_crun);
         println!("  skiff / crun (means): {:.2}", m_ours / m_crun);
+
+        let (mut sandboxes, mut ids) = (Vec::new(), Vec::new());
+        for i in 0..cfg.rounds {
+            let mut net = sb.clone();
+            net.metadata = Some(SandboxMetadata {
+                name: format!("net-{i}"),
+                namespace: "default".into(),
+                uid: format!("net-{i}"),
+                attempt: 0,
+            });
+            let ip = format!("10.244.0.{}", 10 + i % 200).parse()?;
+            net.network = Some(PodNetwork { ip, prefix_len: 24, gateway: "10.244.0.1".parse()? });
+            let t0 = Instant::now();
+            let id = rt.run_pod_sandbox(&net).await?;
+            sandboxes.push(t0.elapsed());
+            ids.push(id);
+        }
+        // Removed after all are made: a namespace's teardown in the kernel would slow the next.
+        for id in ids {
+            rt.stop_pod_sandbox(&id).await?;
+            rt.remove_pod_sandbox(&id).await?;
+        }
+        println!(
+            "pod sandbox with its network (namespaces, veth on skiff0, address, route): {}",
+            describe(summarize(sandboxes))
+        );
         anyhow::Ok(())
     }
     .await;
