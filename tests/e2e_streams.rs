@@ -159,12 +159,15 @@ fn port_forward_attach_and_cp_reach_real_pods() {
     lab.apply(&format!(
         "apiVersion: v1\nkind: Pod\nmetadata:\n  name: ttylog\nspec:\n  terminationGracePeriodSeconds: 1\n  \
          containers:\n  - name: main\n    image: {BUSYBOX}\n    imagePullPolicy: Never\n    stdin: true\n    \
-         tty: true\n    command: [\"sh\", \"-c\", \"echo tty-line; exec sleep 3600\"]\n"
+         tty: true\n    command: [\"sh\", \"-c\", \"echo tty-line; tty; exec sleep 3600\"]\n"
     ));
     wait_running(&lab, "ttylog");
-    eventually_blocking("the terminal's line in the log", Duration::from_secs(20), || {
-        lab.k(&["logs", "ttylog"]).contains("tty-line").then_some(())
+    let log = eventually_blocking("the terminal's line in the log", Duration::from_secs(20), || {
+        let log = lab.k(&["logs", "ttylog"]);
+        log.contains("tty-line").then_some(log)
     });
+    // The terminal is the container's own, from its devpts (the first one there).
+    assert!(log.contains("/dev/pts/0"), "tty inside the container: {log:?}");
 
     // cp in and out (exec + tar), compared byte for byte.
     let local = lab.dir().join("payload.bin");

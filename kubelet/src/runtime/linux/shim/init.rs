@@ -33,6 +33,17 @@ pub fn setup_and_exec(spec: &ShimSpec) -> String {
     }
 }
 
+/// Like [`setup_and_exec`], running `before_exec` once the root is in place (where the
+/// container's terminal is opened, from its own devpts).
+pub fn setup_then_exec(spec: &ShimSpec, before_exec: impl FnOnce() -> Result<(), String>) -> String {
+    match setup(spec).and_then(|p| before_exec().map(|()| p)) {
+        Err(e) => e,
+        Ok(process) => match exec_process(&process) {
+            Err(e) => e,
+        },
+    }
+}
+
 /// The process to exec once the root is in place.
 pub struct Process {
     pub args: Vec<String>,

@@ -10,6 +10,9 @@ use nix::fcntl::OFlag;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sched::{setns, unshare, CloneFlags};
 use nix::sys::signal::{kill, signal, SigHandler, Signal};
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::{fork, getpid, pipe2, setsid, ForkResult, Pid};
 
@@ -168,8 +171,15 @@ fn start(_dir: &Path, spec: &ShimSpec) -> Result<Started, String> {
     let (fail_r, fail_w) = pipe()?;
     // With a terminal, its master is ours and its slave is the container's stdio; with stdin
     // alone, a pipe.
-    let pty =
-        if spec.tty { Some(nix::pty::openpty(None, None).map_err(|e| format!("open a terminal: {e}"))?) } else { None };
+    // With a terminal, the container opens it from its own devpts once its root is in place and
+    // hands the master to us over this socket (as runc's console socket).
+    let console = if spec.tty {
+        let (ours, theirs) = socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+            .map_err(|e| format!("socketpair: {e}"))?;
+        Some((ours, theirs))
+    } else {
+        None
+    };
     let (stdin_r, stdin_w) =
         if spec.stdin && !spec.tty { pipe().map(|(r, w)| (Some(r), Some(w)))? } else { (None, None) };
     let null = File::open("/dev/null").map_err(|e| format!("open /dev/null: {e}"))?;
@@ -177,15 +187,11 @@ fn start(_dir: &Path, spec: &ShimSpec) -> Result<Started, String> {
     match unsafe { fork() }.map_err(|e| format!("fork the container: {e}"))? {
         ForkResult::Child => {
             drop((out_r, err_r, sync_w, fail_r, stdin_w));
-            if let Some(pty) = pty {
-                drop(pty.master);
-                let _ = setsid();
-                // SAFETY: TIOCSCTTY on the terminal this process just got; no pointers.
-                unsafe { libc::ioctl(pty.slave.as_fd().as_raw_fd(), libc::TIOCSCTTY, 0) };
-                let _ = nix::unistd::dup2_stdin(pty.slave.as_fd());
-                let _ = nix::unistd::dup2_stdout(pty.slave.as_fd());
-                let _ = nix::unistd::dup2_stderr(pty.slave.as_fd());
-            } else {
+            let console = console.map(|(ours, theirs)| {
+                drop(ours);
+                theirs
+            });
+            if console.is_none() {
                 let _ = nix::unistd::dup2_stdin(stdin_r.as_ref().map_or(null.as_fd(), |r| r.as_fd()));
                 let _ = nix::unistd::dup2_stdout(out_w.as_fd());
                 let _ = nix::unistd::dup2_stderr(err_w.as_fd());
@@ -197,7 +203,10 @@ fn start(_dir: &Path, spec: &ShimSpec) -> Result<Started, String> {
             if !matches!(sync.read(&mut go), Ok(1)) {
                 std::process::exit(127);
             }
-            let error = init::setup_and_exec(spec);
+            let error = match &console {
+                Some(sock) => init::setup_then_exec(spec, || terminal_from_inside(sock)),
+                None => init::setup_and_exec(spec),
+            };
             let _ = File::from(fail_w).write_all(error.as_bytes());
             // SAFETY: _exit ends the child without running the parent's atexit handlers.
             unsafe { libc::_exit(127) }
@@ -224,18 +233,56 @@ fn start(_dir: &Path, spec: &ShimSpec) -> Result<Started, String> {
                 let _ = waitpid(child, None);
                 return Err(error);
             }
-            match pty {
-                Some(pty) => {
-                    drop(pty.slave);
+            match console {
+                Some((ours, theirs)) => {
+                    drop(theirs);
+                    let master = receive_fd(&ours).map_err(|e| format!("receive the container's terminal: {e}"))?;
                     let dup = |fd: &OwnedFd| fd.try_clone().map_err(|e| format!("dup the terminal: {e}"));
-                    let (stdin, terminal) = (dup(&pty.master)?, dup(&pty.master)?);
+                    let (stdin, terminal) = (dup(&master)?, dup(&master)?);
                     let stdin = spec.stdin.then_some(stdin);
-                    Ok(Started { pid: child, stdout: pty.master, stderr: None, stdin, terminal: Some(terminal) })
+                    Ok(Started { pid: child, stdout: master, stderr: None, stdin, terminal: Some(terminal) })
                 }
                 None => Ok(Started { pid: child, stdout: out_r, stderr: Some(err_r), stdin: stdin_w, terminal: None }),
             }
         }
     }
+}
+
+/// In the container, its root in place: a terminal from its own devpts becomes its stdio and
+/// controlling terminal; the master goes to the shim over `sock`.
+fn terminal_from_inside(sock: &OwnedFd) -> Result<(), String> {
+    let pty = nix::pty::openpty(None, None).map_err(|e| format!("open a terminal: {e}"))?;
+    let fds = [pty.master.as_raw_fd()];
+    let cmsg = [ControlMessage::ScmRights(&fds)];
+    let iov = [std::io::IoSlice::new(b"t")];
+    sendmsg::<()>(sock.as_raw_fd(), &iov, &cmsg, MsgFlags::empty(), None)
+        .map_err(|e| format!("send the terminal to the shim: {e}"))?;
+    drop(pty.master);
+    setsid().map_err(|e| format!("setsid: {e}"))?;
+    // SAFETY: TIOCSCTTY on the terminal this process just opened; no pointers.
+    unsafe { libc::ioctl(pty.slave.as_fd().as_raw_fd(), libc::TIOCSCTTY, 0) };
+    for dup in [nix::unistd::dup2_stdin, nix::unistd::dup2_stdout, nix::unistd::dup2_stderr] {
+        dup(pty.slave.as_fd()).map_err(|e| format!("make the terminal its stdio: {e}"))?;
+    }
+    Ok(())
+}
+
+/// The one file descriptor sent over `sock` (SCM_RIGHTS).
+fn receive_fd(sock: &OwnedFd) -> Result<OwnedFd, String> {
+    let mut byte = [0u8; 1];
+    let mut iov = [std::io::IoSliceMut::new(&mut byte)];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let msg = recvmsg::<()>(sock.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC)
+        .map_err(|e| e.to_string())?;
+    for c in msg.cmsgs().map_err(|e| e.to_string())? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            if let Some(&fd) = fds.first() {
+                // SAFETY: the kernel just gave us this descriptor; nothing else owns it.
+                return Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) });
+            }
+        }
+    }
+    Err("no descriptor came".into())
 }
 
 /// Copies the container's output into its log until it has exited and its streams are closed
