@@ -1,11 +1,14 @@
 //! The lifecycle of real pods beyond start and stop: probes (startup, readiness, liveness, with
-//! exec, httpGet and tcpSocket checks), sidecars, lifecycle hooks and the termination order,
+//! exec, httpGet, tcpSocket and gRPC checks), sidecars, lifecycle hooks and the termination order,
+//! shareProcessNamespace, the logs of finished pods and their rotation,
 //! Service environment variables, and the Events the kubelet records. One lab node, real
 //! kubectl; the order of what containers did is read from a hostPath file on the host.
 
 mod common;
 
 use std::fs;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::lab::{Lab, BUSYBOX};
@@ -22,6 +25,55 @@ fn status_of<'a>(pod: &'a Value, list: &str, name: &str) -> &'a Value {
 fn condition(pod: &Value, ty: &str) -> String {
     let conds = pod.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
     conds.iter().find(|c| c["type"] == ty).and_then(|c| c["status"].as_str()).unwrap_or("").to_string()
+}
+
+/// A gRPC health server (`grpc.health.v1.Health/Check` over HTTP/2 without TLS) listening on
+/// `ip` inside the lab namespace `netns` (a thread of this test moved into it), answering SERVING
+/// or NOT_SERVING as `serving` says. Returns its port. For a hostNetwork pod's gRPC probe, which
+/// the kubelet sends to the pod's IP: the node's.
+fn grpc_health_server(netns: &str, ip: &str, serving: Arc<AtomicBool>) -> u16 {
+    use http_body_util::StreamBody;
+    use hyper::body::Frame;
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (netns, ip) = (netns.to_string(), ip.to_string());
+    std::thread::spawn(move || {
+        let ns = fs::File::open(format!("/run/netns/{netns}")).expect("the lab namespace");
+        rustix::thread::move_into_link_name_space(
+            std::os::fd::AsFd::as_fd(&ns),
+            Some(rustix::thread::LinkNameSpaceType::Network),
+        )
+        .expect("setns into the lab namespace");
+        let listener = std::net::TcpListener::bind((ip.as_str(), 0)).expect("bind in the lab");
+        listener.set_nonblocking(true).expect("nonblocking");
+        tx.send(listener.local_addr().expect("addr").port()).expect("port");
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        rt.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            while let Ok((stream, _)) = listener.accept().await {
+                let serving = serving.clone();
+                let svc = hyper::service::service_fn(move |_req: hyper::Request<hyper::body::Incoming>| {
+                    let status = if serving.load(Ordering::SeqCst) { 1u8 } else { 2 };
+                    async move {
+                        let mut trailers = hyper::HeaderMap::new();
+                        trailers.insert("grpc-status", hyper::header::HeaderValue::from_static("0"));
+                        let frames: Vec<Result<Frame<bytes::Bytes>, std::convert::Infallible>> = vec![
+                            Ok(Frame::data(bytes::Bytes::from(vec![0, 0, 0, 0, 2, 0x08, status]))),
+                            Ok(Frame::trailers(trailers)),
+                        ];
+                        hyper::Response::builder()
+                            .header("content-type", "application/grpc")
+                            .body(StreamBody::new(futures::stream::iter(frames)))
+                    }
+                });
+                tokio::spawn(async move {
+                    let _ = hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                        .await;
+                });
+            }
+        });
+    });
+    rx.recv().expect("the gRPC server's port")
 }
 
 #[test]
@@ -230,4 +282,22 @@ fn probes_hooks_sidecars_service_variables_and_events() {
         (p.pointer("/status/phase").and_then(Value::as_str) == Some("Succeeded")).then_some(())
     });
     assert_eq!(lab.k(&["logs", "done"]), "finished-output\n");
+
+    // A gRPC readiness probe (grpc.health.v1) through the kubelet: a hostNetwork pod's IP is the
+    // node's, where this test serves health answers it can switch.
+    let serving = Arc::new(AtomicBool::new(true));
+    let port = grpc_health_server(lab.netns(), &lab.node().ip, serving.clone());
+    lab.apply(&format!(
+        "apiVersion: v1\nkind: Pod\nmetadata: {{name: grpc}}\nspec:\n  hostNetwork: true\n  \
+         terminationGracePeriodSeconds: 1\n  containers:\n  - name: c\n    image: {BUSYBOX}\n    \
+         imagePullPolicy: Never\n    command: [sleep, \"3600\"]\n    \
+         readinessProbe: {{grpc: {{port: {port}}}, periodSeconds: 1, failureThreshold: 1}}\n"
+    ));
+    let ready = || condition(&lab.json(&["get", "pod", "grpc"]), "Ready");
+    eventually_blocking("grpc Ready (SERVING)", Duration::from_secs(60), || (ready() == "True").then_some(()));
+    serving.store(false, Ordering::SeqCst);
+    eventually_blocking("grpc unready (NOT_SERVING)", Duration::from_secs(30), || (ready() == "False").then_some(()));
+    let events = lab.json(&["get", "events", "--field-selector", "involvedObject.name=grpc,reason=Unhealthy"]);
+    let said = events["items"][0]["message"].as_str().unwrap_or_default().to_string();
+    assert_eq!(said, "Readiness probe failed: service unhealthy (responded with \"NOT_SERVING\")");
 }
