@@ -37,6 +37,9 @@ fn scripts_up_runs_the_sample_app_in_a_fresh_lab_namespace() {
         .env("SKIFF_BIN", skiff_bin())
         .env("SKIFF_DATA_DIR", &data)
         .env("SKIFF_CGROUP_ROOT", &node.cgroup_root)
+        // As the lab's nodes: the test must not depend on how full the host's disk is (under the
+        // default 10 % / 15 % thresholds the node taints itself with disk-pressure).
+        .env("SKIFF_EVICTION_HARD", "memory.available<100Mi,nodefs.available<1%,imagefs.available<1%")
         .output()
         .expect("run scripts/up");
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
